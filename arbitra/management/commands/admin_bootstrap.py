@@ -1,0 +1,24 @@
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Create the 'admin' superuser with a generated password (printed once) if no superuser exists."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--username", default="admin")
+
+    def handle(self, *args, **options):
+        users = get_user_model()
+        if users.objects.filter(is_superuser=True).exists():
+            self.stdout.write("admin user already exists (its password was printed when it was created)")
+            return
+        password = secrets.token_urlsafe(12)
+        users.objects.create_superuser(username=options["username"], email="", password=password)
+        banner = "=" * 64
+        self.stdout.write(banner)
+        self.stdout.write(f"Created admin user '{options['username']}' with password: {password}")
+        self.stdout.write("It is shown only this once; change it in the admin.")
+        self.stdout.write(banner)

@@ -1,0 +1,64 @@
+"""The periodic jobs beat runs, created once in django-celery-beat's tables.
+
+Operators change intervals or disable a job in the admin (Periodic tasks); `schedules_install`
+only creates what is missing, so their edits survive every deploy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    task: str
+    every_seconds: int
+    queue: str
+
+
+def periodic_jobs() -> list[PeriodicJob]:
+    return [
+        PeriodicJob("ingest.data_api.trades", "ingest.data_api.trades", settings.INGEST_TRADES_INTERVAL_SECONDS, "ingest"),
+        PeriodicJob("ingest.data_api.gaps", "ingest.data_api.gaps", settings.INGEST_BACKFILL_INTERVAL_SECONDS, "ingest"),
+        PeriodicJob(
+            "ingest.data_api.wallet_history",
+            "ingest.data_api.wallet_history",
+            settings.INGEST_BACKFILL_INTERVAL_SECONDS,
+            "ingest",
+        ),
+        PeriodicJob("ingest.gamma.markets", "ingest.gamma.markets", settings.INGEST_MARKETS_INTERVAL_SECONDS, "ingest"),
+        PeriodicJob(
+            "ingest.gamma.pending_markets", "ingest.gamma.pending_markets", settings.INGEST_BACKFILL_INTERVAL_SECONDS, "ingest"
+        ),
+        PeriodicJob("ingest.offchain.feeds", "ingest.offchain.feeds", settings.INGEST_OFFCHAIN_INTERVAL_SECONDS, "ingest"),
+        PeriodicJob("arbitra.heartbeat.ingest", "arbitra.heartbeat", 60, "ingest"),
+        PeriodicJob("arbitra.heartbeat.compute", "arbitra.heartbeat", 60, "compute"),
+    ]
+
+
+def schedules_install(*, jobs: list[PeriodicJob] | None = None) -> dict[str, int]:
+    """Create the periodic tasks that do not exist yet; leave existing ones as operators set them."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    created = kept = 0
+    with transaction.atomic():
+        for job in jobs or periodic_jobs():
+            if PeriodicTask.objects.filter(name=job.name).exists():
+                kept += 1
+                continue
+            interval, _ = IntervalSchedule.objects.get_or_create(every=job.every_seconds, period=IntervalSchedule.SECONDS)
+            PeriodicTask.objects.create(
+                name=job.name,
+                task=job.task,
+                interval=interval,
+                queue=job.queue,
+                # A queued copy older than its interval is stale: the next tick brings a fresh one.
+                expire_seconds=max(job.every_seconds, 30),
+                kwargs="{}",
+            )
+            created += 1
+    return {"created": created, "kept": kept}

@@ -1,0 +1,323 @@
+"""Arbitra settings: one module, read from the environment.
+
+Every value has a default that works on a developer machine (the embedded PostgreSQL and Redis
+that `manage.py up` starts listen on the default URLs below). With ARBITRA_ENV=production the
+values that must never fall back to a default (secret key, database, Redis, hosts) are required.
+A malformed value stops start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Project-local state of the embedded services (database files, Redis AOF, generated secrets).
+STATE_DIR = Path(os.environ.get("ARBITRA_STATE_DIR", BASE_DIR / ".arbitra"))
+
+EMBEDDED_POSTGRES_PORT = 54329
+EMBEDDED_REDIS_PORT = 63799
+DEFAULT_DATABASE_URL = f"postgresql://postgres@127.0.0.1:{EMBEDDED_POSTGRES_PORT}/arbitra"
+DEFAULT_REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+
+env = environ.Env()
+
+
+class _Settings:
+    """Typed readers that name the variable when its value cannot be used."""
+
+    def __init__(self, environment: environ.Env) -> None:
+        self.env = environment
+        self.production = os.environ.get("ARBITRA_ENV", "local").strip().lower() == "production"
+
+    def _raw(self, name: str, default: str | None, *, required_in_production: bool) -> str:
+        value = os.environ.get(name)
+        if value is None or value.strip() == "":
+            if self.production and required_in_production:
+                raise ImproperlyConfigured(f"{name} must be set when ARBITRA_ENV=production")
+            if default is None:
+                raise ImproperlyConfigured(f"{name} is not set")
+            return default
+        return value.strip()
+
+    def string(self, name: str, default: str, *, required_in_production: bool = False) -> str:
+        return self._raw(name, default, required_in_production=required_in_production)
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._raw(name, "true" if default else "false", required_in_production=False)
+        truthy, falsy = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+        if value.lower() in truthy:
+            return True
+        if value.lower() in falsy:
+            return False
+        raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {value!r}")
+
+    def integer(self, name: str, default: int, *, minimum: int | None = None) -> int:
+        value = self._raw(name, str(default), required_in_production=False)
+        try:
+            number = int(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
+        if minimum is not None and number < minimum:
+            raise ImproperlyConfigured(f"{name} must be ≥ {minimum}, got {number}")
+        return number
+
+    def number(self, name: str, default: float) -> float:
+        value = self._raw(name, str(default), required_in_production=False)
+        try:
+            return float(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
+
+    def url(self, name: str, default: str, *, schemes: tuple[str, ...], required_in_production: bool = True) -> str:
+        value = self._raw(name, default, required_in_production=required_in_production)
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not (parts.hostname or parts.path):
+            raise ImproperlyConfigured(
+                f"{name} must be a URL with scheme {' or '.join(schemes)}, got {value!r}"
+            )
+        return value
+
+    def csv(self, name: str, default: str, *, required_in_production: bool = False) -> list[str]:
+        value = self._raw(name, default, required_in_production=required_in_production)
+        return [item.strip() for item in value.split(",") if item.strip()]
+
+
+read = _Settings(env)
+PRODUCTION = read.production
+
+DEBUG = read.boolean("DEBUG", False)
+SECRET_KEY = read.string(
+    "SECRET_KEY", "arbitra-local-development-key-not-for-production", required_in_production=True
+)
+ALLOWED_HOSTS = read.csv("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver", required_in_production=True)
+CSRF_TRUSTED_ORIGINS = read.csv("CSRF_TRUSTED_ORIGINS", "http://localhost:8000,http://127.0.0.1:8000")
+
+DATABASE_URL = read.url("DATABASE_URL", DEFAULT_DATABASE_URL, schemes=("postgres", "postgresql"))
+REDIS_URL = read.url("REDIS_URL", DEFAULT_REDIS_URL, schemes=("redis", "rediss"))
+# The broker may live in its own Redis database so that flushing app keys never drops queued tasks.
+CELERY_BROKER_URL = read.url("CELERY_BROKER_URL", REDIS_URL, schemes=("redis", "rediss"), required_in_production=False)
+CELERY_RESULT_BACKEND = read.url(
+    "CELERY_RESULT_BACKEND", CELERY_BROKER_URL, schemes=("redis", "rediss"), required_in_production=False
+)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "corsheaders",
+    "django_celery_beat",
+    "arbitra",
+    "ingest",
+    "marts",
+    "scoring",
+    "api",
+]
+
+MIDDLEWARE = [
+    "arbitra.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    # Serves admin and API-docs assets from gunicorn itself: no separate web server needed.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "arbitra.urls"
+WSGI_APPLICATION = "arbitra.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "arbitra" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+DATABASES["default"]["CONN_MAX_AGE"] = read.integer("DB_CONN_MAX_AGE", 60, minimum=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "arbitra:cache",
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = STATE_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# WhiteNoise warns on every start when the folder is missing (tests, first run).
+with contextlib.suppress(OSError):
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Without collectstatic (tests, a first `runserver`) WhiteNoise finds files through the finders.
+WHITENOISE_USE_FINDERS = True
+
+# --- Logging -------------------------------------------------------------------------------
+LOG_LEVEL = read.string("LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = read.string("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'text' or 'json', got {LOG_FORMAT!r}")
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"LOG_LEVEL must be a logging level name, got {LOG_LEVEL!r}")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "arbitra.logging.ContextFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(context_id)s] %(message)s"},
+        "json": {"()": "arbitra.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "celery": {"level": LOG_LEVEL},
+    },
+}
+
+# --- Celery ----------------------------------------------------------------------------------
+# Tasks must not be lost: acknowledge after the task ran, requeue when the worker dies, and take
+# one message at a time so a killed worker strands at most the task it was running.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = read.integer("CELERY_TASK_SOFT_TIME_LIMIT", 540, minimum=1)
+CELERY_TASK_TIME_LIMIT = read.integer("CELERY_TASK_TIME_LIMIT", 600, minimum=1)
+# Redis redelivers an unacknowledged message after the visibility timeout; it must exceed the
+# hard time limit, or a task still running would be handed to a second worker.
+CELERY_VISIBILITY_TIMEOUT = read.integer("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
+if CELERY_VISIBILITY_TIMEOUT <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must exceed CELERY_TASK_TIME_LIMIT")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+CELERY_TASK_DEFAULT_QUEUE = "compute"
+CELERY_TASK_ROUTES = {
+    "ingest.*": {"queue": "ingest"},
+    "marts.*": {"queue": "compute"},
+    "scoring.*": {"queue": "compute"},
+}
+CELERY_TASK_TRACK_STARTED = True
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+FLOWER_USER = read.string("FLOWER_USER", "admin")
+FLOWER_PASSWORD = read.string("FLOWER_PASSWORD", "", required_in_production=True)
+FLOWER_PORT = read.integer("FLOWER_PORT", 5555, minimum=1)
+WEB_PORT = read.integer("WEB_PORT", 8000, minimum=1)
+
+# --- Upstream sources ------------------------------------------------------------------------
+POLYMARKET_DATA_API_URL = read.url(
+    "POLYMARKET_DATA_API_URL", "https://data-api.polymarket.com", schemes=("http", "https"), required_in_production=False
+)
+POLYMARKET_GAMMA_API_URL = read.url(
+    "POLYMARKET_GAMMA_API_URL", "https://gamma-api.polymarket.com", schemes=("http", "https"), required_in_production=False
+)
+HTTP_TIMEOUT_SECONDS = read.number("HTTP_TIMEOUT_SECONDS", 15.0)
+HTTP_MAX_ATTEMPTS = read.integer("HTTP_MAX_ATTEMPTS", 5, minimum=1)
+HTTP_BACKOFF_BASE_SECONDS = read.number("HTTP_BACKOFF_BASE_SECONDS", 0.5)
+HTTP_BACKOFF_MAX_SECONDS = read.number("HTTP_BACKOFF_MAX_SECONDS", 30.0)
+# Multiplies the published Polymarket limits; below 1 keeps a safety margin when several
+# deployments share one egress address.
+RATE_LIMIT_FACTOR = read.number("RATE_LIMIT_FACTOR", 1.0)
+SOURCE_CONCURRENCY = read.integer("SOURCE_CONCURRENCY", 4, minimum=1)
+CIRCUIT_BREAKER_THRESHOLD = read.integer("CIRCUIT_BREAKER_THRESHOLD", 5, minimum=1)
+CIRCUIT_BREAKER_RESET_SECONDS = read.number("CIRCUIT_BREAKER_RESET_SECONDS", 60.0)
+
+INGEST_TRADES_PAGE_SIZE = read.integer("INGEST_TRADES_PAGE_SIZE", 500, minimum=1)
+# The Data API refuses offsets past a moving cap (seen from 1,500 to 10,000); we stop before it.
+INGEST_TRADES_OFFSET_CAP = read.integer("INGEST_TRADES_OFFSET_CAP", 1500, minimum=0)
+# Re-read this far behind the cursor each poll: fills can appear late and pages overlap.
+INGEST_TRADES_LOOKBACK_SECONDS = read.integer("INGEST_TRADES_LOOKBACK_SECONDS", 120, minimum=0)
+INGEST_MAX_PAGES_PER_RUN = read.integer("INGEST_MAX_PAGES_PER_RUN", 200, minimum=1)
+INGEST_BACKFILL_WALLETS_PER_RUN = read.integer("INGEST_BACKFILL_WALLETS_PER_RUN", 20, minimum=1)
+INGEST_MARKETS_PAGE_SIZE = read.integer("INGEST_MARKETS_PAGE_SIZE", 500, minimum=1)
+INGEST_TRADES_INTERVAL_SECONDS = read.integer("INGEST_TRADES_INTERVAL_SECONDS", 10, minimum=1)
+INGEST_MARKETS_INTERVAL_SECONDS = read.integer("INGEST_MARKETS_INTERVAL_SECONDS", 300, minimum=1)
+INGEST_OFFCHAIN_INTERVAL_SECONDS = read.integer("INGEST_OFFCHAIN_INTERVAL_SECONDS", 60, minimum=1)
+INGEST_BACKFILL_INTERVAL_SECONDS = read.integer("INGEST_BACKFILL_INTERVAL_SECONDS", 30, minimum=1)
+COMPUTE_DRAIN_INTERVAL_SECONDS = read.integer("COMPUTE_DRAIN_INTERVAL_SECONDS", 5, minimum=1)
+COMPUTE_RECONCILE_INTERVAL_SECONDS = read.integer("COMPUTE_RECONCILE_INTERVAL_SECONDS", 300, minimum=1)
+
+# --- DRF ---------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Arbitra API",
+    "DESCRIPTION": "Polymarket wallet facts, scores and anomaly signals.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+CORS_ALLOWED_ORIGINS = read.csv("CORS_ALLOWED_ORIGINS", "http://localhost:3000,http://127.0.0.1:3000")
+CORS_ALLOW_HEADERS = (
+    "accept",
+    "authorization",
+    "content-type",
+    "origin",
+    "x-csrftoken",
+    "x-requested-with",
+    "x-user-fingerprint",
+    "x-request-id",
+)
+CORS_EXPOSE_HEADERS = ("x-request-id",)
+
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = read.boolean("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = read.boolean("CSRF_COOKIE_SECURE", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,0 +1,159 @@
+"""Scenario names, what each one switches on, and the emulator's configuration.
+
+A scenario string is a comma list (``"steady,burst"``). Composite names expand to their parts:
+``demo`` = steady + multi_fill + duplicates + resolutions + a light dose of malformed rows, and
+``chaos`` = every scenario at full strength. Generation scenarios shape *what* is published
+(fills, markets, news); transport scenarios (rate_limit, errors, slow) only shape *how* a response
+is delivered and can therefore never change the ground truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+GENERATION_SCENARIOS = frozenset({"steady", "burst", "duplicates", "multi_fill", "malformed", "resolutions"})
+TRANSPORT_SCENARIOS = frozenset({"rate_limit", "errors", "slow"})
+COMPOSITE_SCENARIOS: dict[str, frozenset[str]] = {
+    "demo": frozenset({"steady", "multi_fill", "duplicates", "resolutions", "malformed_light"}),
+    "chaos": GENERATION_SCENARIOS | TRANSPORT_SCENARIOS,
+}
+# "malformed_light" is only reachable through "demo": the demo should show the dead-letter path
+# without drowning the dashboards in bad rows.
+_INTERNAL_SCENARIOS = frozenset({"malformed_light"})
+KNOWN_SCENARIOS = GENERATION_SCENARIOS | TRANSPORT_SCENARIOS | frozenset(COMPOSITE_SCENARIOS)
+
+ClockKind = Literal["realtime", "manual"]
+
+# 2026-01-01T00:00:00Z: the default start of a manual clock, so tests get the same timestamps
+# on every run without naming a start.
+DEFAULT_MANUAL_EPOCH = 1_767_225_600
+
+
+def parse_scenarios(spec: str) -> frozenset[str]:
+    """Expand a comma list of scenario names into the set of primitive scenarios it switches on."""
+    names = [part.strip() for part in spec.split(",") if part.strip()]
+    if not names:
+        raise ValueError("empty scenario")
+    unknown = [name for name in names if name not in KNOWN_SCENARIOS]
+    if unknown:
+        raise ValueError(f"unknown scenario(s) {unknown}; known: {sorted(KNOWN_SCENARIOS)}")
+    expanded: set[str] = set()
+    for name in names:
+        expanded |= COMPOSITE_SCENARIOS.get(name, frozenset({name}))
+    if "malformed" in expanded:
+        expanded.discard("malformed_light")
+    return frozenset(expanded)
+
+
+@dataclass(frozen=True)
+class GenerationProfile:
+    """Rates that drive the fill generator for one virtual second (derived from the scenarios)."""
+
+    transactions_per_second: float
+    burst: bool
+    duplicate_rate: float
+    multi_fill_rate: float
+    malformed_rate: float
+    resolutions: bool
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Everything that determines the emulated upstream. Same config + same virtual time = same data."""
+
+    seed: int = 1
+    scenario: str = "steady"
+    clock: ClockKind = "realtime"
+    # Virtual seconds per real second (realtime clock only).
+    speed: float = 1.0
+    # Virtual Unix time at which the clock starts; None = wall-clock now (realtime) or
+    # DEFAULT_MANUAL_EPOCH (manual).
+    start: int | None = None
+    # Virtual seconds of trading already published when the server starts (backfill material).
+    history_seconds: int = 1800
+    market_count: int = 60
+    wallet_count: int = 400
+    # Multiplies the base transaction rate; the benchmark raises it to reach a million fills.
+    rate_multiplier: float = 1.0
+
+    # --- Data API /trades ---
+    trades_default_limit: int = 100
+    trades_max_limit: int = 500
+    trades_offset_cap: int = 1500
+    # The upstream has answered both "activity" and "trades" in this message over time.
+    offset_cap_noun: str = "activity"
+
+    # --- Gamma ---
+    gamma_default_limit: int = 100
+    gamma_max_limit: int = 100
+    gamma_offset_cap: int = 2000
+
+    # --- scenario strengths ---
+    base_transactions_per_second: float = 1.5
+    burst_period_seconds: int = 600
+    burst_length_seconds: int = 30
+    # Taker fills inside one burst window; None = offset cap + 2 full pages, i.e. more than one
+    # poll can read back from the live feed.
+    burst_taker_fills: int | None = None
+    duplicate_rate: float = 0.02
+    multi_fill_rate: float = 0.04
+    malformed_rate: float = 0.01
+    light_malformed_rate: float = 0.002
+    # Virtual seconds between a market closing and its UMA resolution landing.
+    proposal_seconds: int = 600
+
+    # --- transport chaos (keyed by request number, so a given request sequence replays) ---
+    error_rate: float = 0.05
+    slow_rate: float = 0.1
+    slow_min_seconds: float = 0.2
+    slow_max_seconds: float = 1.0
+    storm_first_request: int = 3
+    storm_every_requests: int = 40
+    storm_seconds: float = 2.0
+
+    # --- published per-10-second limits (answered with 429 when enforced) ---
+    enforce_rate_limits: bool = False
+    rate_limits_per_10s: dict[str, int] = field(
+        default_factory=lambda: {
+            "data": 1000,
+            "data:/trades": 200,
+            "gamma": 4000,
+            "gamma:/markets": 300,
+            "gamma:/events": 500,
+        }
+    )
+
+    def __post_init__(self) -> None:
+        parse_scenarios(self.scenario)  # fail fast on a typo
+        if self.clock not in ("realtime", "manual"):
+            raise ValueError(f"clock must be 'realtime' or 'manual', not {self.clock!r}")
+        if self.speed <= 0:
+            raise ValueError("speed must be positive")
+        if self.market_count < 4 or self.wallet_count < 20:
+            raise ValueError("need at least 4 markets and 20 wallets")
+
+    @property
+    def scenarios(self) -> frozenset[str]:
+        return parse_scenarios(self.scenario)
+
+    def profile(self, scenarios: frozenset[str]) -> GenerationProfile:
+        malformed_rate = 0.0
+        if "malformed" in scenarios:
+            malformed_rate = self.malformed_rate
+        elif "malformed_light" in scenarios:
+            malformed_rate = self.light_malformed_rate
+        return GenerationProfile(
+            transactions_per_second=self.base_transactions_per_second * self.rate_multiplier,
+            burst="burst" in scenarios,
+            duplicate_rate=self.duplicate_rate if "duplicates" in scenarios else 0.0,
+            multi_fill_rate=self.multi_fill_rate if "multi_fill" in scenarios else 0.0,
+            malformed_rate=malformed_rate,
+            resolutions="resolutions" in scenarios,
+        )
+
+    @property
+    def effective_burst_taker_fills(self) -> int:
+        if self.burst_taker_fills is not None:
+            return self.burst_taker_fills
+        return self.trades_offset_cap + 2 * self.trades_max_limit

@@ -1,0 +1,373 @@
+"""Landing and core facts.
+
+Landing keeps every upstream record exactly as received, keyed by a strong idempotency key and
+tied to the run that brought it, so facts can be re-derived without the upstream. Core facts are
+the typed, normalised rows the marts read: markets, outcome tokens, wallets, trade fills and
+off-chain events. Both are written in one transaction per page by `ingest.services`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.utils import timezone
+
+# Shares and USDC amounts arrive with up to ~10 decimals and float noise (0.9809999989); keep them
+# all rather than rounding, so a stored value can always be compared with the upstream one.
+MONEY = {"max_digits": 30, "decimal_places": 12}
+
+
+class IngestCursor(models.Model):
+    """How far a (source, stream) has been read completely. Moves only forward."""
+
+    source = models.CharField(max_length=40)
+    stream = models.CharField(max_length=60)
+    cursor_value = models.CharField(max_length=200, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "ingest_cursor"
+        constraints = [models.UniqueConstraint(fields=["source", "stream"], name="ingest_cursor_source_stream_key")]
+
+    def __str__(self) -> str:
+        return f"{self.source}.{self.stream} @ {self.cursor_value or '∅'}"
+
+    @property
+    def job_name(self) -> str:
+        return f"{self.source}.{self.stream}"
+
+
+class RunKind(models.TextChoices):
+    SCHEDULED = "scheduled"
+    REPLAY = "replay"
+    BACKFILL = "backfill"
+    RETRY = "retry"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    SKIPPED_LOCKED = "skipped_locked"
+    CIRCUIT_OPEN = "circuit_open"
+    ABANDONED = "abandoned"
+
+
+class IngestRun(models.Model):
+    job_name = models.CharField(max_length=100, db_index=True)
+    kind = models.CharField(max_length=20, choices=RunKind.choices, default=RunKind.SCHEDULED)
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.RUNNING, db_index=True)
+    stats_json = models.JSONField(default=dict, blank=True)
+    error_text = models.TextField(blank=True, default="")
+    task_id = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        db_table = "ingest_run"
+        indexes = [models.Index(fields=["job_name", "-started_at"], name="ingest_run_job_recent")]
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.job_name} #{self.pk} {self.status}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+    def finish(self, *, status: str, stats: dict | None = None, error: str = "") -> None:
+        self.status = status
+        self.ended_at = timezone.now()
+        if stats is not None:
+            self.stats_json = stats
+        self.error_text = error
+        self.save(update_fields=["status", "ended_at", "stats_json", "error_text"])
+
+
+class IngestDeadLetter(models.Model):
+    """An upstream row we could not take, kept with its payload until a retry resolves it."""
+
+    source = models.CharField(max_length=40)
+    stream = models.CharField(max_length=60)
+    payload = models.JSONField()
+    error = models.TextField()
+    retry_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_retry_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    run = models.ForeignKey(IngestRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="dead_letters")
+
+    class Meta:
+        db_table = "ingest_dead_letter"
+        indexes = [
+            models.Index(
+                fields=["source", "stream"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="ingest_dead_letter_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}.{self.stream} dead letter #{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+
+class IngestGap(models.Model):
+    """A time window the live feed could not cover (offset cap); open until a backfill closes it."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        CLOSED = "closed"
+
+    source = models.CharField(max_length=40)
+    stream = models.CharField(max_length=60)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    detail = models.JSONField(default=dict, blank=True)
+    found_by_run = models.ForeignKey(IngestRun, null=True, on_delete=models.SET_NULL, related_name="gaps_found")
+    closed_by_run = models.ForeignKey(
+        IngestRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="gaps_closed"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "ingest_gap"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.source}.{self.stream} gap [{self.window_start:%Y-%m-%d %H:%M:%S}, {self.window_end:%H:%M:%S})"
+
+
+class LandingRecord(models.Model):
+    """An upstream record as received. Designed to be range-partitioned by received_at at scale."""
+
+    source = models.CharField(max_length=40)
+    stream = models.CharField(max_length=60)
+    idempotency_key = models.CharField(max_length=64)
+    payload = models.JSONField()
+    upstream_time = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    run = models.ForeignKey(IngestRun, null=True, blank=True, on_delete=models.SET_NULL, db_constraint=False)
+
+    class Meta:
+        db_table = "ingest_landing"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "stream", "idempotency_key"], name="ingest_landing_idempotency_key"
+            )
+        ]
+        indexes = [models.Index(fields=["source", "stream", "upstream_time"], name="ingest_landing_upstream_time")]
+
+    def __str__(self) -> str:
+        return f"{self.source}.{self.stream} {self.idempotency_key[:12]}…"
+
+
+class Market(models.Model):
+    class MetadataStatus(models.TextChoices):
+        # A market first seen in a trade gets a row at once (fills need it) and is marked for a
+        # Gamma fetch; it is never shown with a made-up title.
+        PENDING = "pending"
+        FETCHED = "fetched"
+        NOT_FOUND = "not_found"
+
+    condition_id = models.CharField(max_length=66, unique=True)
+    gamma_id = models.CharField(max_length=40, blank=True, default="", db_index=True)
+    question = models.TextField(blank=True, default="")
+    slug = models.CharField(max_length=300, blank=True, default="", db_index=True)
+    description = models.TextField(blank=True, default="")
+    category = models.CharField(max_length=120, blank=True, default="", db_index=True)
+    tags = models.JSONField(default=list, blank=True)
+    event_slug = models.CharField(max_length=300, blank=True, default="")
+    event_title = models.TextField(blank=True, default="")
+    outcomes = models.JSONField(default=list, blank=True)
+    outcome_prices = models.JSONField(default=list, blank=True, help_text="Decimal strings, as Gamma sends them")
+    volume = models.DecimalField(**MONEY, default=Decimal(0))
+    liquidity = models.DecimalField(**MONEY, default=Decimal(0))
+    active = models.BooleanField(default=True)
+    closed = models.BooleanField(default=False, db_index=True)
+    archived = models.BooleanField(default=False)
+    end_date = models.DateTimeField(null=True, blank=True)
+    closed_time = models.DateTimeField(null=True, blank=True)
+    uma_resolution_status = models.CharField(max_length=40, blank=True, default="")
+    winner_index = models.SmallIntegerField(null=True, blank=True)
+    is_void = models.BooleanField(default=False)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    metadata_status = models.CharField(
+        max_length=12, choices=MetadataStatus.choices, default=MetadataStatus.PENDING, db_index=True
+    )
+    gamma_created_at = models.DateTimeField(null=True, blank=True)
+    gamma_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "market"
+
+    def __str__(self) -> str:
+        return self.question or self.condition_id
+
+    @property
+    def is_resolved(self) -> bool:
+        return self.winner_index is not None or self.is_void
+
+
+class OutcomeToken(models.Model):
+    token_id = models.CharField(max_length=100, unique=True)
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="tokens")
+    outcome_index = models.SmallIntegerField()
+    outcome = models.CharField(max_length=200, blank=True, default="")
+    latest_price = models.DecimalField(**MONEY, null=True, blank=True)
+
+    class Meta:
+        db_table = "outcome_token"
+        constraints = [
+            models.UniqueConstraint(fields=["market", "outcome_index"], name="outcome_token_market_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.outcome or self.outcome_index} of {self.market_id}"
+
+
+class Wallet(models.Model):
+    address = models.CharField(max_length=42, unique=True)
+    pseudonym = models.CharField(max_length=200, blank=True, default="")
+    name = models.CharField(max_length=200, blank=True, default="")
+    profile_image = models.URLField(max_length=500, blank=True, default="")
+    tracked = models.BooleanField(default=False, db_index=True)
+    # From trade times, not insert times: a backfilled history moves first_trade_at back.
+    first_trade_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_trade_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    history_backfilled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "wallet"
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(history_backfilled_at__isnull=True),
+                name="wallet_backfill_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.pseudonym or self.address
+
+
+class TradeSide(models.TextChoices):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class TradeFill(models.Model):
+    """One fill. The identity is the idempotency key over the fields that name a fill on every
+    endpoint (tx hash, asset, wallet, side, size, price, timestamp) — never outcomeIndex or
+    eventSlug, which the global feed blanks while user-scoped reads fill them in."""
+
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    source = models.CharField(max_length=40, default="data_api")
+    transaction_hash = models.CharField(max_length=66, db_index=True)
+    token_id = models.CharField(max_length=100)
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="fills", db_index=False)
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="fills", db_index=False)
+    side = models.CharField(max_length=4, choices=TradeSide.choices)
+    size = models.DecimalField(**MONEY)
+    price = models.DecimalField(**MONEY)
+    usdc_size = models.DecimalField(**MONEY)
+    traded_at = models.DateTimeField()
+    outcome = models.CharField(max_length=200, blank=True, default="")
+    outcome_index = models.SmallIntegerField(null=True, blank=True)
+    ingested_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "trade_fill"
+        indexes = [
+            models.Index(fields=["wallet", "traded_at"], name="trade_fill_wallet_time"),
+            models.Index(fields=["market", "traded_at"], name="trade_fill_market_time"),
+            models.Index(fields=["traded_at"], name="trade_fill_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.size}@{self.price} {self.transaction_hash[:10]}…"
+
+
+class OffchainFeed(models.Model):
+    """An RSS/Atom feed an operator registered, with the rule that links its entries to markets."""
+
+    name = models.CharField(max_length=200)
+    url = models.URLField(max_length=500, unique=True)
+    enabled = models.BooleanField(default=True)
+    keywords = models.JSONField(
+        default=list, blank=True, help_text="Entries whose title or summary contains any of these link to markets "
+        "whose question contains the same keyword."
+    )
+    tags = models.JSONField(default=list, blank=True, help_text="Link entries to every open market carrying a tag.")
+    markets = models.ManyToManyField(Market, blank=True, related_name="feeds", help_text="Always link to these.")
+    etag = models.CharField(max_length=300, blank=True, default="")
+    last_modified = models.CharField(max_length=100, blank=True, default="")
+    last_fetched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "offchain_feed"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OffchainEvent(models.Model):
+    class Kind(models.TextChoices):
+        FEED = "feed"
+        MARKET_LIFECYCLE = "market_lifecycle"
+        MANUAL = "manual"
+
+    source = models.CharField(max_length=120)
+    source_event_id = models.CharField(max_length=500)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.MANUAL)
+    # When the information became public: the edge metric measures trades against this time.
+    event_time = models.DateTimeField(db_index=True)
+    title = models.TextField()
+    url = models.URLField(max_length=1000, blank=True, default="")
+    summary = models.TextField(blank=True, default="")
+    payload = models.JSONField(default=dict, blank=True)
+    markets = models.ManyToManyField(Market, blank=True, related_name="offchain_events", through="OffchainEventMarket")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "offchain_event"
+        # A full (not partial) unique constraint, so INSERT … ON CONFLICT (source, source_event_id)
+        # can name it — the previous backend's partial index made every upsert fail.
+        constraints = [
+            models.UniqueConstraint(fields=["source", "source_event_id"], name="offchain_event_source_id_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.title[:80]
+
+
+class OffchainEventMarket(models.Model):
+    event = models.ForeignKey(OffchainEvent, on_delete=models.CASCADE)
+    market = models.ForeignKey(Market, on_delete=models.CASCADE)
+    # Kept beside the link so "first event for a market after time t" is one index range scan.
+    event_time = models.DateTimeField()
+
+    class Meta:
+        db_table = "offchain_event_market"
+        constraints = [models.UniqueConstraint(fields=["event", "market"], name="offchain_event_market_key")]
+        indexes = [models.Index(fields=["market", "event_time"], name="offchain_event_market_time")]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} → market {self.market_id}"
+

@@ -1,0 +1,1 @@
+"""Models of this layer are added by their own issue."""

@@ -1,0 +1,53 @@
+"""Shared fixtures: a flushed Redis per test and a real Celery worker over the real broker."""
+
+from __future__ import annotations
+
+import pytest
+import redis as redis_lib
+from django.conf import settings
+
+
+@pytest.fixture
+def redis_client():
+    """The app's Redis database, empty at the start of the test."""
+    client = redis_lib.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_app_redis():
+    # Every test starts from an empty app database (changed-wallet queue, limiter, breaker state).
+    client = redis_lib.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_queues():
+    return ["ingest", "compute"]
+
+
+@pytest.fixture
+def celery_worker(transactional_db, celery_worker_queues):
+    """A real Celery worker thread consuming the real Redis broker (no eager mode).
+
+    It needs committed data (the worker has its own DB connection), hence transactional_db.
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    from arbitra.celery import app
+
+    app.control.purge()
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=2,
+        queues=celery_worker_queues,
+        perform_ping_check=False,
+        shutdown_timeout=30,
+        loglevel="WARNING",
+    ) as worker:
+        yield worker
