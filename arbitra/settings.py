@@ -281,6 +281,9 @@ INGEST_TRADES_PAGE_SIZE = read.integer("INGEST_TRADES_PAGE_SIZE", 500, minimum=1
 INGEST_TRADES_OFFSET_CAP = read.integer("INGEST_TRADES_OFFSET_CAP", 1500, minimum=0)
 # Re-read this far behind the cursor each poll: fills can appear late and pages overlap.
 INGEST_TRADES_LOOKBACK_SECONDS = read.integer("INGEST_TRADES_LOOKBACK_SECONDS", 120, minimum=0)
+# A first poll (no cursor yet) reads this far back; older history comes from the wallet backfill.
+INGEST_TRADES_INITIAL_SECONDS = read.integer("INGEST_TRADES_INITIAL_SECONDS", 3600, minimum=0)
+INGEST_WALLET_PAGES_PER_RUN = read.integer("INGEST_WALLET_PAGES_PER_RUN", 10, minimum=1)
 INGEST_MAX_PAGES_PER_RUN = read.integer("INGEST_MAX_PAGES_PER_RUN", 200, minimum=1)
 INGEST_BACKFILL_WALLETS_PER_RUN = read.integer("INGEST_BACKFILL_WALLETS_PER_RUN", 20, minimum=1)
 INGEST_MARKETS_PAGE_SIZE = read.integer("INGEST_MARKETS_PAGE_SIZE", 500, minimum=1)
@@ -288,6 +291,8 @@ INGEST_TRADES_INTERVAL_SECONDS = read.integer("INGEST_TRADES_INTERVAL_SECONDS", 
 INGEST_MARKETS_INTERVAL_SECONDS = read.integer("INGEST_MARKETS_INTERVAL_SECONDS", 300, minimum=1)
 INGEST_OFFCHAIN_INTERVAL_SECONDS = read.integer("INGEST_OFFCHAIN_INTERVAL_SECONDS", 60, minimum=1)
 INGEST_BACKFILL_INTERVAL_SECONDS = read.integer("INGEST_BACKFILL_INTERVAL_SECONDS", 30, minimum=1)
+# Trades are paired with the first off-chain event of their market within this horizon.
+INFO_EDGE_HORIZON_HOURS = read.integer("INFO_EDGE_HORIZON_HOURS", 72, minimum=1)
 COMPUTE_DRAIN_INTERVAL_SECONDS = read.integer("COMPUTE_DRAIN_INTERVAL_SECONDS", 5, minimum=1)
 COMPUTE_RECONCILE_INTERVAL_SECONDS = read.integer("COMPUTE_RECONCILE_INTERVAL_SECONDS", 300, minimum=1)
 

@@ -250,6 +250,10 @@ class Wallet(models.Model):
     first_trade_at = models.DateTimeField(null=True, blank=True, db_index=True)
     last_trade_at = models.DateTimeField(null=True, blank=True, db_index=True)
     history_backfilled_at = models.DateTimeField(null=True, blank=True)
+    # Per-wallet history backfill progress: older fills are fetched below this time next run, and
+    # wallets are served least-recently-attempted first so none starves.
+    history_before = models.DateTimeField(null=True, blank=True)
+    history_attempted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -316,6 +320,10 @@ class OffchainFeed(models.Model):
     )
     tags = models.JSONField(default=list, blank=True, help_text="Link entries to every open market carrying a tag.")
     markets = models.ManyToManyField(Market, blank=True, related_name="feeds", help_text="Always link to these.")
+    match_named_terms = models.BooleanField(
+        default=True,
+        help_text="Also link an entry to open markets whose question names a proper noun of the entry's title.",
+    )
     etag = models.CharField(max_length=300, blank=True, default="")
     last_modified = models.CharField(max_length=100, blank=True, default="")
     last_fetched_at = models.DateTimeField(null=True, blank=True)

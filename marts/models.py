@@ -1,1 +1,195 @@
-"""Models of this layer are added by their own issue."""
+"""Per-wallet aggregates derived from core facts, rebuilt by the compute drain.
+
+Every row here is a pure function of `trade_fill`, `market` / `outcome_token` and the time of the
+computation: a wallet's rows are replaced as a set (never incremented), so a redelivered batch or a
+replay cannot double-count. Row ids are surrogate and not part of a row's meaning; the checksum
+command hashes the natural keys and values only.
+
+Money columns use NUMERIC(30, 12) like the facts they come from (`ingest.models.MONEY`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.utils import timezone
+
+from ingest.models import MONEY, Market, Wallet
+
+ZERO = Decimal(0)
+# Ratios (win rate, ROI, prices) do not need 18 integer digits; 12 decimals keep them exact enough
+# to compare across recomputations.
+RATIO = {"max_digits": 24, "decimal_places": 12}
+
+
+class TradeAggFields(models.Model):
+    """Trade aggregates of one wallet over one bucket. Realised PnL here is from sells only:
+    settlements are not trades and are counted in windows and daily features instead."""
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, db_constraint=False, db_index=False)
+    bucket_start = models.DateTimeField()
+    trades = models.PositiveIntegerField(default=0)
+    buy_trades = models.PositiveIntegerField(default=0)
+    sell_trades = models.PositiveIntegerField(default=0)
+    buy_volume = models.DecimalField(**MONEY, default=ZERO, help_text="USDC paid, fees included")
+    sell_volume = models.DecimalField(**MONEY, default=ZERO, help_text="USDC received, net of fees")
+    buy_shares = models.DecimalField(**MONEY, default=ZERO)
+    sell_shares = models.DecimalField(**MONEY, default=ZERO)
+    fees = models.DecimalField(**MONEY, default=ZERO)
+    realized_pnl = models.DecimalField(**MONEY, default=ZERO)
+    markets_traded = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class WalletTradeAgg5m(TradeAggFields):
+    class Meta:
+        db_table = "wallet_trade_agg_5m"
+        constraints = [models.UniqueConstraint(fields=["wallet", "bucket_start"], name="wallet_trade_agg_5m_key")]
+        # The window slider finds the buckets that left a window since its last run by this index.
+        indexes = [models.Index(fields=["bucket_start"], name="wallet_trade_agg_5m_time")]
+
+    def __str__(self) -> str:
+        return f"wallet {self.wallet_id} 5m @ {self.bucket_start:%Y-%m-%d %H:%M}"
+
+
+class WalletTradeAgg1h(TradeAggFields):
+    class Meta:
+        db_table = "wallet_trade_agg_1h"
+        constraints = [models.UniqueConstraint(fields=["wallet", "bucket_start"], name="wallet_trade_agg_1h_key")]
+        indexes = [models.Index(fields=["bucket_start"], name="wallet_trade_agg_1h_time")]
+
+    def __str__(self) -> str:
+        return f"wallet {self.wallet_id} 1h @ {self.bucket_start:%Y-%m-%d %H:%M}"
+
+
+class WindowName(models.TextChoices):
+    H24 = "24h"
+    D7 = "7d"
+    D30 = "30d"
+    D90 = "90d"
+
+
+class WalletWindow(models.Model):
+    """A rolling window ending at `as_of` (the computation time): time-relative by nature."""
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, db_constraint=False, db_index=False)
+    window = models.CharField(max_length=4, choices=WindowName.choices)
+    as_of = models.DateTimeField()
+    trades = models.PositiveIntegerField(default=0)
+    volume = models.DecimalField(**MONEY, default=ZERO)
+    buy_volume = models.DecimalField(**MONEY, default=ZERO)
+    sell_volume = models.DecimalField(**MONEY, default=ZERO)
+    fees = models.DecimalField(**MONEY, default=ZERO)
+    realized_pnl = models.DecimalField(**MONEY, default=ZERO, help_text="sells and settlements inside the window")
+    active_days = models.PositiveIntegerField(default=0)
+    markets_traded = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "wallet_window"
+        constraints = [models.UniqueConstraint(fields=["wallet", "window"], name="wallet_window_key")]
+
+    def __str__(self) -> str:
+        return f"wallet {self.wallet_id} {self.window}"
+
+
+class PositionStatus(models.TextChoices):
+    OPEN = "open"
+    CLOSED = "closed"  # sold down to zero before any resolution
+    WON = "won"
+    LOST = "lost"
+    VOID = "void"
+
+
+class WalletPosition(models.Model):
+    """Position accounting per (wallet, outcome token) with an average cost basis."""
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, db_constraint=False, db_index=False)
+    token_id = models.CharField(max_length=100)
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, db_constraint=False, related_name="+")
+    outcome_index = models.SmallIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=PositionStatus.choices, default=PositionStatus.OPEN)
+    trades = models.PositiveIntegerField(default=0)
+    shares = models.DecimalField(**MONEY, default=ZERO, help_text="held now; 0 once settled")
+    avg_cost = models.DecimalField(**MONEY, default=ZERO)
+    cost_basis = models.DecimalField(**MONEY, default=ZERO)
+    bought_shares = models.DecimalField(**MONEY, default=ZERO)
+    bought_usdc = models.DecimalField(**MONEY, default=ZERO)
+    sold_shares = models.DecimalField(**MONEY, default=ZERO)
+    sold_usdc = models.DecimalField(**MONEY, default=ZERO)
+    fees = models.DecimalField(**MONEY, default=ZERO)
+    realized_pnl = models.DecimalField(**MONEY, default=ZERO, help_text="sells plus settlement")
+    settlement_price = models.DecimalField(**MONEY, null=True, blank=True)
+    settled_shares = models.DecimalField(**MONEY, default=ZERO)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    mark_price = models.DecimalField(**MONEY, null=True, blank=True)
+    unrealized_pnl = models.DecimalField(**MONEY, default=ZERO)
+    first_trade_at = models.DateTimeField()
+    last_trade_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "wallet_position"
+        constraints = [models.UniqueConstraint(fields=["wallet", "token_id"], name="wallet_position_key")]
+        indexes = [
+            # "Who holds this market" when it resolves: only open rows matter.
+            models.Index(fields=["market"], condition=models.Q(status="open"), name="wallet_position_open_market"),
+            # Settlements leaving a rolling window, for the window slider.
+            models.Index(fields=["settled_at"], condition=models.Q(settled_at__isnull=False), name="wallet_position_settled"),
+        ]
+
+    def __str__(self) -> str:
+        return f"wallet {self.wallet_id} token {self.token_id[:12]}… {self.status}"
+
+
+class WalletDailyFeature(models.Model):
+    """One UTC day of a wallet's activity: the series stability, drawdown and anomaly baselines use."""
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, db_constraint=False, db_index=False)
+    day = models.DateField()
+    trades = models.PositiveIntegerField(default=0)
+    buy_volume = models.DecimalField(**MONEY, default=ZERO)
+    sell_volume = models.DecimalField(**MONEY, default=ZERO)
+    fees = models.DecimalField(**MONEY, default=ZERO)
+    realized_pnl = models.DecimalField(**MONEY, default=ZERO)
+    markets_traded = models.PositiveIntegerField(default=0)
+    max_trade_usdc = models.DecimalField(**MONEY, default=ZERO)
+
+    class Meta:
+        db_table = "wallet_daily_feature"
+        constraints = [models.UniqueConstraint(fields=["wallet", "day"], name="wallet_daily_feature_key")]
+
+    def __str__(self) -> str:
+        return f"wallet {self.wallet_id} {self.day}"
+
+
+class WalletComputeState(models.Model):
+    """When a wallet was last computed and which facts that computation saw (for the reconciler)."""
+
+    wallet = models.OneToOneField(Wallet, on_delete=models.CASCADE, primary_key=True, db_constraint=False)
+    last_computed_at = models.DateTimeField()
+    facts_through = models.DateTimeField(null=True, blank=True, help_text="newest ingested_at among the fills seen")
+    last_trade_at = models.DateTimeField(null=True, blank=True)
+    fills = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "wallet_compute_state"
+        indexes = [models.Index(fields=["last_computed_at"], name="wallet_compute_state_time")]
+
+    def __str__(self) -> str:
+        return f"wallet {self.wallet_id} computed {self.last_computed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ComputeCursor(models.Model):
+    """High-water marks of periodic compute jobs (window slider, reconciler). Moves only forward."""
+
+    name = models.CharField(max_length=60, unique=True)
+    position = models.DateTimeField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "compute_cursor"
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.position:%Y-%m-%d %H:%M:%S}"

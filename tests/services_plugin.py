@@ -36,12 +36,17 @@ def _start_embedded_services() -> None:
     state_dir = Path(os.environ.get("ARBITRA_STATE_DIR", Path(__file__).resolve().parent.parent / ".arbitra"))
     if not os.environ.get("DATABASE_URL"):
         postgres = EmbeddedPostgres(data_dir=state_dir / "test-postgres", port=TEST_POSTGRES_PORT)
+        # A concurrent test run may already have started it: share it, and leave stopping to that run.
+        already_running = postgres.is_running()
         os.environ["DATABASE_URL"] = postgres.start()
-        _started.append(postgres)
+        if not already_running:
+            _started.append(postgres)
     if not os.environ.get("REDIS_URL"):
         redis_server = EmbeddedRedis(data_dir=state_dir / "test-redis", port=TEST_REDIS_PORT)
+        already_running = redis_server.is_running()
         os.environ["REDIS_URL"] = redis_server.start()
-        _started.append(redis_server)
+        if not already_running:
+            _started.append(redis_server)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -43,9 +43,10 @@ from ingest.ratelimit import (
     RedisConcurrencyLimiter,
     RedisTokenBucket,
 )
+from tests.services_plugin import _with_redis_db
 
-# A database of its own on the developer/CI Redis, flushed around every test.
-LIMITER_REDIS_URL = os.environ.get("ARBITRA_HTTP_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+# A database of its own on the test run's Redis (see services_plugin), flushed around every test.
+LIMITER_REDIS_URL = os.environ.get("ARBITRA_HTTP_TEST_REDIS_URL") or _with_redis_db(os.environ["REDIS_URL"], 13)
 
 OFFSET_CAP_BODY = {"error": "max historical activity offset of 3000 exceeded"}
 

@@ -88,6 +88,7 @@ class EmulatorConfig:
     gamma_default_limit: int = 100
     gamma_max_limit: int = 100
     gamma_offset_cap: int = 2000
+    gamma_events_max_limit: int = 500
 
     # --- scenario strengths ---
     base_transactions_per_second: float = 1.5

@@ -156,6 +156,8 @@ _WALLET_PATTERN: Final = re.compile(r"0x[0-9a-f]{40}")
 _SIDES: Final = frozenset({"BUY", "SELL"})
 # Data API sentinel for "unknown / not applicable" (global feed, rewards, rebates).
 _UNKNOWN_OUTCOME_INDEX: Final = 999
+# Stored as a smallint; real markets have a handful of outcomes.
+_LARGEST_OUTCOME_INDEX: Final = 32_767
 _ZERO: Final = Decimal(0)
 _ONE: Final = Decimal(1)
 _HALF: Final = Decimal("0.5")
@@ -184,7 +186,7 @@ def to_decimal(value: object, *, field: str) -> Decimal:
     """
     # Exact type checks first: they are the hot path, and bool is an int subclass to keep out.
     if type(value) is float:
-        text = repr(value)
+        number = _decimal_from_text(repr(value), value, field)
     elif type(value) is int:
         number = Decimal(value)
     elif type(value) is str:
@@ -194,6 +196,7 @@ def to_decimal(value: object, *, field: str) -> Decimal:
         # Decimal() also takes "1_000" and non-ASCII digits; no API sends those, so they are noise.
         if not text.isascii() or "_" in text:
             raise MalformedRow(f"{field}: not a number: {_show(value)}")
+        number = _decimal_from_text(text, value, field)
     elif value is None:
         raise MalformedRow(f"{field}: missing")
     elif isinstance(value, bool):
@@ -204,11 +207,6 @@ def to_decimal(value: object, *, field: str) -> Decimal:
         number = Decimal(int(value))
     else:
         raise MalformedRow(f"{field}: not a number: {_show(value)}")
-    if type(value) is float or type(value) is str:
-        try:
-            number = Decimal(text)
-        except InvalidOperation:
-            raise MalformedRow(f"{field}: not a number: {_show(value)}") from None
     if not number.is_finite():
         raise MalformedRow(f"{field}: not a finite number: {_show(value)}")
     # "1e999999999" is a valid Decimal, but formatting it would build a gigabyte string and
@@ -216,6 +214,13 @@ def to_decimal(value: object, *, field: str) -> Decimal:
     if not -_MAX_DECIMAL_EXPONENT <= number.adjusted() <= _MAX_DECIMAL_EXPONENT:
         raise MalformedRow(f"{field}: out of range: {_show(value)}")
     return number
+
+
+def _decimal_from_text(text: str, original: object, field: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise MalformedRow(f"{field}: not a number: {_show(original)}") from None
 
 
 def _canonical_number(number: Decimal) -> str:
@@ -333,6 +338,8 @@ def _outcome_index(value: object, *, field: str) -> int | None:
         return None
     if index < 0:
         raise MalformedRow(f"{field}: negative: {_show(value)}")
+    if index > _LARGEST_OUTCOME_INDEX:
+        raise MalformedRow(f"{field}: too large for an outcome index: {_show(value)}")
     return index
 
 
@@ -513,9 +520,7 @@ def _parse_fill(row: dict[str, Any], names: _FillFieldNames) -> ParsedFill:
         pattern=_CONDITION_ID_PATTERN,
         expected="0x + 64 hex digits",
     )
-    wallet = _hex_id(
-        get(names.proxy_wallet), field=names.proxy_wallet, pattern=_WALLET_PATTERN, expected="0x + 40 hex digits"
-    )
+    wallet = _hex_id(get(names.proxy_wallet), field=names.proxy_wallet, pattern=_WALLET_PATTERN, expected="0x + 40 hex digits")
 
     raw_side = get("side")
     side = raw_side.upper() if type(raw_side) is str else None

@@ -34,7 +34,7 @@ class Command(BaseCommand):
             help="demo: start the bundled Polymarket emulator (default); polymarket: the real APIs "
             "(or POLYMARKET_*_URL). Also settable as ARBITRA_UPSTREAM.",
         )
-        parser.add_argument("--demo-speed", type=float, default=10.0, help="Emulated seconds per real second.")
+        parser.add_argument("--demo-speed", type=float, default=1.0, help="Emulated seconds per real second.")
         parser.add_argument("--web-port", type=int, default=settings.WEB_PORT)
         parser.add_argument("--flower-port", type=int, default=settings.FLOWER_PORT)
         parser.add_argument("--bind", default="127.0.0.1", help="Address web and Flower listen on.")

@@ -1,0 +1,569 @@
+"""Ingest writes: one page of upstream rows → landing + core facts, in one transaction.
+
+Every write is an `INSERT … ON CONFLICT` over a strong key, so a page read twice (page overlap,
+a redelivered task, a replay) changes nothing the second time. Rows are sorted by their key
+before writing: two workers upserting overlapping pages then lock rows in the same order and
+cannot deadlock. Wallets that got genuinely new fills are pushed to the changed-wallet queue only
+after the transaction commits, so compute never reads facts that could still roll back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ingest.changes import changed_wallets_push
+from ingest.models import IngestDeadLetter, IngestRun, Market
+from ingest.sources.parsers import (
+    MalformedRow,
+    NotATrade,
+    ParsedFill,
+    ParsedMarket,
+    parse_gamma_market,
+    parse_trade,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PageResult:
+    """What one page did; runs add these up into their stats."""
+
+    fetched: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    enriched: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    changed_wallet_ids: set[int] = field(default_factory=set)
+    newest_time: datetime | None = None
+    oldest_time: datetime | None = None
+    changed_market_ids: set[int] = field(default_factory=set)
+    resolved_market_ids: set[int] = field(default_factory=set)
+
+    def add(self, other: PageResult) -> None:
+        for name in ("fetched", "inserted", "duplicates", "enriched", "skipped", "dead_lettered"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.changed_wallet_ids |= other.changed_wallet_ids
+        self.changed_market_ids |= other.changed_market_ids
+        self.resolved_market_ids |= other.resolved_market_ids
+        if other.newest_time and (self.newest_time is None or other.newest_time > self.newest_time):
+            self.newest_time = other.newest_time
+        if other.oldest_time and (self.oldest_time is None or other.oldest_time < self.oldest_time):
+            self.oldest_time = other.oldest_time
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "fetched": self.fetched,
+            "inserted": self.inserted,
+            "duplicates": self.duplicates,
+            "enriched": self.enriched,
+            "skipped": self.skipped,
+            "dead_lettered": self.dead_lettered,
+            "changed_wallets": len(self.changed_wallet_ids),
+        }
+
+
+def payload_key(payload: Any) -> str:
+    """A content key for records without an upstream id: the same payload lands once."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --- shared pieces ------------------------------------------------------------------------------
+
+
+def _dead_letters_write(*, run: IngestRun | None, source: str, stream: str, rejects: list[tuple[Any, str]]) -> None:
+    if rejects:
+        IngestDeadLetter.objects.bulk_create(
+            [IngestDeadLetter(source=source, stream=stream, payload=row, error=error, run=run) for row, error in rejects]
+        )
+
+
+def _landing_write(
+    cursor, *, run: IngestRun | None, source: str, stream: str, records: list[tuple[str, Any, datetime | None]]
+) -> None:
+    """records: (idempotency_key, payload as received, upstream time)."""
+    if not records:
+        return
+    cursor.execute(
+        """
+        INSERT INTO ingest_landing (source, stream, idempotency_key, payload, upstream_time, received_at, run_id)
+        SELECT %s, %s, k, p::jsonb, t, now(), %s
+        FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS r(k, p, t)
+        ON CONFLICT (source, stream, idempotency_key) DO NOTHING
+        """,
+        [
+            source,
+            stream,
+            run.pk if run else None,
+            [key for key, _, _ in records],
+            [json.dumps(payload, separators=(",", ":")) for _, payload, _ in records],
+            [moment for _, _, moment in records],
+        ],
+    )
+
+
+def _markets_ensure(cursor, fills: Sequence[ParsedFill]) -> dict[str, int]:
+    """Market ids for the fills' condition ids, creating pending rows for markets first seen here.
+
+    A pending market carries the title and slug the trade itself reported (real upstream text, not
+    a placeholder) until the Gamma job fetches its metadata.
+    """
+    first_seen: dict[str, ParsedFill] = {}
+    for fill in fills:
+        first_seen.setdefault(fill.condition_id, fill)
+    condition_ids = sorted(first_seen)
+    cursor.execute(
+        """
+        INSERT INTO market (condition_id, gamma_id, question, slug, description, category, tags, event_slug,
+                            event_title, outcomes, outcome_prices, volume, liquidity, active, closed, archived,
+                            uma_resolution_status, is_void, metadata_status, created_at, updated_at)
+        SELECT c, '', coalesce(q, ''), coalesce(s, ''), '', '', '[]', coalesce(e, ''), '', '[]', '[]', 0, 0,
+               true, false, false, '', false, 'pending', now(), now()
+        FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS r(c, q, s, e)
+        ON CONFLICT (condition_id) DO NOTHING
+        """,
+        [
+            condition_ids,
+            [first_seen[c].title for c in condition_ids],
+            [first_seen[c].market_slug for c in condition_ids],
+            [first_seen[c].event_slug for c in condition_ids],
+        ],
+    )
+    cursor.execute("SELECT condition_id, id FROM market WHERE condition_id = ANY(%s)", [condition_ids])
+    return dict(cursor.fetchall())
+
+
+def _tokens_learn_and_map(
+    cursor, fills: Sequence[ParsedFill], market_ids: dict[str, int]
+) -> dict[str, tuple[int, str]]:
+    """Record token ↔ outcome pairs that user-scoped rows reveal; return the known map for the page."""
+    learnt: dict[str, ParsedFill] = {}
+    for fill in fills:
+        if fill.outcome_index is not None:
+            learnt.setdefault(fill.asset, fill)
+    if learnt:
+        tokens = sorted(learnt)
+        cursor.execute(
+            """
+            INSERT INTO outcome_token (token_id, market_id, outcome_index, outcome)
+            SELECT t, m, i, coalesce(o, '') FROM unnest(%s::text[], %s::bigint[], %s::smallint[], %s::text[]) AS r(t, m, i, o)
+            ON CONFLICT DO NOTHING
+            """,
+            [
+                tokens,
+                [market_ids[learnt[t].condition_id] for t in tokens],
+                [learnt[t].outcome_index for t in tokens],
+                [learnt[t].outcome for t in tokens],
+            ],
+        )
+    cursor.execute(
+        "SELECT token_id, outcome_index, outcome FROM outcome_token WHERE token_id = ANY(%s)",
+        [sorted({fill.asset for fill in fills})],
+    )
+    return {token_id: (index, outcome) for token_id, index, outcome in cursor.fetchall()}
+
+
+def _wallets_upsert(cursor, fills: Sequence[ParsedFill]) -> dict[str, int]:
+    """Wallet ids for the fills; first/last trade times come from trade times, never insert time."""
+    by_address: dict[str, list] = {}
+    for fill in fills:
+        entry = by_address.get(fill.wallet)
+        if entry is None:
+            by_address[fill.wallet] = [fill.pseudonym, fill.name, fill.profile_image, fill.traded_at, fill.traded_at]
+        else:
+            entry[0] = entry[0] or fill.pseudonym
+            entry[1] = entry[1] or fill.name
+            entry[2] = entry[2] or fill.profile_image
+            entry[3] = min(entry[3], fill.traded_at)
+            entry[4] = max(entry[4], fill.traded_at)
+    addresses = sorted(by_address)
+    cursor.execute(
+        """
+        INSERT INTO wallet AS w (address, pseudonym, name, profile_image, tracked, first_trade_at, last_trade_at,
+                                 created_at, updated_at)
+        SELECT a, coalesce(p, ''), coalesce(n, ''), coalesce(i, ''), false, f, l, now(), now()
+        FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])
+             AS r(a, p, n, i, f, l)
+        ON CONFLICT (address) DO UPDATE SET
+            first_trade_at = LEAST(w.first_trade_at, EXCLUDED.first_trade_at),
+            last_trade_at = GREATEST(w.last_trade_at, EXCLUDED.last_trade_at),
+            pseudonym = CASE WHEN EXCLUDED.pseudonym <> '' THEN EXCLUDED.pseudonym ELSE w.pseudonym END,
+            name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE w.name END,
+            profile_image = CASE WHEN EXCLUDED.profile_image <> '' THEN EXCLUDED.profile_image ELSE w.profile_image END,
+            updated_at = now()
+        -- Skip no-op updates: most pages repeat wallets we already know, and a dead tuple per
+        -- repeat would bloat the table and hold row locks for nothing.
+        WHERE w.first_trade_at IS DISTINCT FROM LEAST(w.first_trade_at, EXCLUDED.first_trade_at)
+           OR w.last_trade_at IS DISTINCT FROM GREATEST(w.last_trade_at, EXCLUDED.last_trade_at)
+           OR (EXCLUDED.pseudonym <> '' AND EXCLUDED.pseudonym <> w.pseudonym)
+           OR (EXCLUDED.name <> '' AND EXCLUDED.name <> w.name)
+           OR (EXCLUDED.profile_image <> '' AND EXCLUDED.profile_image <> w.profile_image)
+        """,
+        [
+            addresses,
+            [by_address[a][0] for a in addresses],
+            [by_address[a][1] for a in addresses],
+            [(by_address[a][2] or "")[:500] for a in addresses],
+            [by_address[a][3] for a in addresses],
+            [by_address[a][4] for a in addresses],
+        ],
+    )
+    cursor.execute("SELECT address, id FROM wallet WHERE address = ANY(%s)", [addresses])
+    return dict(cursor.fetchall())
+
+
+# --- trades ---------------------------------------------------------------------------------------
+
+
+def trade_rows_parse(
+    rows: Iterable[Any], *, parser: Callable[[dict], ParsedFill] = parse_trade
+) -> tuple[list[tuple[ParsedFill, Any]], list[tuple[Any, str]], int]:
+    """Split rows into (fill, payload) pairs, rejects with their reason, and a count of non-trades."""
+    parsed: list[tuple[ParsedFill, Any]] = []
+    rejects: list[tuple[Any, str]] = []
+    skipped = 0
+    for row in rows:
+        if not isinstance(row, dict):
+            rejects.append((row, f"row: expected an object, got {type(row).__name__}"))
+            continue
+        try:
+            parsed.append((parser(row), row))
+        except NotATrade:
+            skipped += 1
+        except MalformedRow as exc:
+            rejects.append((row, str(exc)))
+    return parsed, rejects, skipped
+
+
+def trade_page_ingest(
+    *,
+    run: IngestRun | None,
+    rows: Sequence[Any],
+    source: str = "data_api",
+    stream: str = "trades",
+    parser: Callable[[dict], ParsedFill] = parse_trade,
+    queue_changes: bool = True,
+) -> PageResult:
+    """Land one page of trade rows and upsert their facts; malformed rows go to dead letters."""
+    parsed, rejects, skipped = trade_rows_parse(rows, parser=parser)
+    result = PageResult(fetched=len(rows), skipped=skipped, dead_lettered=len(rejects))
+    # The same fill twice in one page (exact duplicate rows happen upstream) must not make the
+    # multi-row INSERT touch one key twice.
+    unique: dict[str, tuple[ParsedFill, Any]] = {}
+    for fill, payload in parsed:
+        existing = unique.get(fill.idempotency_key)
+        # Keep the richer copy: a user-scoped row knows the outcome index the global feed blanks.
+        if existing is None or (existing[0].outcome_index is None and fill.outcome_index is not None):
+            unique[fill.idempotency_key] = (fill, payload)
+    result.duplicates += len(parsed) - len(unique)
+    fills = [unique[key][0] for key in sorted(unique)]
+
+    with transaction.atomic():
+        _dead_letters_write(run=run, source=source, stream=stream, rejects=rejects)
+        if fills:
+            _fills_write(cursor_fills=fills, payloads=[unique[f.idempotency_key][1] for f in fills],
+                         run=run, source=source, stream=stream, result=result)
+    if queue_changes and result.changed_wallet_ids:
+        changed_wallets_push(wallet_ids=result.changed_wallet_ids)
+    return result
+
+
+def _fills_write(
+    *, cursor_fills: list[ParsedFill], payloads: list[Any], run: IngestRun | None, source: str, stream: str,
+    result: PageResult,
+) -> None:
+    fills = cursor_fills
+    with connection.cursor() as cursor:
+        market_ids = _markets_ensure(cursor, fills)
+        token_map = _tokens_learn_and_map(cursor, fills, market_ids)
+        wallet_ids = _wallets_upsert(cursor, fills)
+        _landing_write(
+            cursor,
+            run=run,
+            source=source,
+            stream=stream,
+            records=[(fill.idempotency_key, payload, fill.traded_at) for fill, payload in zip(fills, payloads, strict=True)],
+        )
+        outcome_indexes: list[int | None] = []
+        outcomes: list[str] = []
+        for fill in fills:
+            known = token_map.get(fill.asset)
+            index = fill.outcome_index if fill.outcome_index is not None else (known[0] if known else None)
+            outcome_indexes.append(index)
+            outcomes.append(fill.outcome or (known[1] if known else "") or "")
+        cursor.execute(
+            """
+            INSERT INTO trade_fill AS f (idempotency_key, source, transaction_hash, token_id, market_id, wallet_id, side,
+                                         size, price, usdc_size, traded_at, outcome, outcome_index, ingested_at)
+            SELECT k, %s, h, t, m, w, s, sz, p, u, ts, o, i, now()
+            FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::numeric[],
+                        %s::numeric[], %s::numeric[], %s::timestamptz[], %s::text[], %s::smallint[])
+                 AS r(k, h, t, m, w, s, sz, p, u, ts, o, i)
+            ON CONFLICT (idempotency_key) DO UPDATE
+                SET outcome_index = EXCLUDED.outcome_index,
+                    outcome = CASE WHEN EXCLUDED.outcome <> '' THEN EXCLUDED.outcome ELSE f.outcome END
+                -- A fill first seen on the global feed (outcome blanked) learns its outcome from a
+                -- later user-scoped read; it is never inserted twice.
+                WHERE f.outcome_index IS NULL AND EXCLUDED.outcome_index IS NOT NULL
+            RETURNING (xmax = 0) AS inserted, wallet_id, market_id
+            """,
+            [
+                source,
+                [fill.idempotency_key for fill in fills],
+                [fill.transaction_hash for fill in fills],
+                [fill.asset for fill in fills],
+                [market_ids[fill.condition_id] for fill in fills],
+                [wallet_ids[fill.wallet] for fill in fills],
+                [fill.side for fill in fills],
+                [fill.size for fill in fills],
+                [fill.price for fill in fills],
+                [fill.usdc_size for fill in fills],
+                [fill.traded_at for fill in fills],
+                outcomes,
+                outcome_indexes,
+            ],
+        )
+        for inserted, wallet_id, market_id in cursor.fetchall():
+            if inserted:
+                result.inserted += 1
+                result.changed_wallet_ids.add(wallet_id)
+                result.changed_market_ids.add(market_id)
+            else:
+                result.enriched += 1
+    result.duplicates += len(fills) - result.inserted - result.enriched
+    # Enriched rows were already stored: they count as duplicates for completeness purposes.
+    result.duplicates += result.enriched
+    times = [fill.traded_at for fill in fills]
+    result.newest_time = max(times)
+    result.oldest_time = min(times)
+
+
+# --- markets --------------------------------------------------------------------------------------
+
+_MARKET_COLUMNS = (
+    "gamma_id", "question", "slug", "description", "category", "tags", "event_slug", "event_title", "outcomes",
+    "outcome_prices", "volume", "liquidity", "active", "closed", "archived", "end_date", "closed_time",
+    "uma_resolution_status", "winner_index", "is_void", "resolved_at", "gamma_created_at", "gamma_updated_at",
+)
+
+
+def _market_values(market: ParsedMarket) -> dict[str, Any]:
+    return {
+        "gamma_id": market.gamma_id,
+        "question": market.question or "",
+        "slug": (market.slug or "")[:300],
+        "description": market.description or "",
+        "category": (market.category or "")[:120],
+        "tags": market.tags,
+        "event_slug": (market.event_slug or "")[:300],
+        "event_title": market.event_title or "",
+        "outcomes": market.outcomes,
+        "outcome_prices": [str(price) for price in market.outcome_prices],
+        "volume": market.volume,
+        "liquidity": market.liquidity,
+        "active": market.active,
+        "closed": market.closed,
+        "archived": market.archived,
+        "end_date": market.end_date,
+        "closed_time": market.closed_time,
+        "uma_resolution_status": market.uma_resolution_status or "",
+        "winner_index": market.winner_index,
+        "is_void": market.is_void,
+        "resolved_at": market.resolved_at,
+        "gamma_created_at": market.created_at,
+        "gamma_updated_at": market.updated_at,
+    }
+
+
+@dataclass(frozen=True)
+class MarketChange:
+    """A market whose state moved in a way other layers react to (lifecycle events, settlement)."""
+
+    market_id: int
+    condition_id: str
+    became_closed: bool
+    became_resolved: bool
+    is_new: bool
+
+
+def market_page_ingest(*, run: IngestRun | None, rows: Sequence[Any], stream: str = "markets") -> tuple[PageResult, list[MarketChange]]:
+    """Upsert Gamma market rows (metadata, prices, resolution) and their outcome tokens."""
+    result = PageResult(fetched=len(rows))
+    parsed: dict[str, tuple[ParsedMarket, Any]] = {}
+    rejects: list[tuple[Any, str]] = []
+    for row in rows:
+        if not isinstance(row, dict):
+            rejects.append((row, f"row: expected an object, got {type(row).__name__}"))
+            continue
+        try:
+            market = parse_gamma_market(row)
+        except MalformedRow as exc:
+            rejects.append((row, str(exc)))
+            continue
+        parsed[market.condition_id] = (market, row)
+    result.dead_lettered = len(rejects)
+    changes: list[MarketChange] = []
+    with transaction.atomic():
+        _dead_letters_write(run=run, source="gamma", stream=stream, rejects=rejects)
+        if parsed:
+            with connection.cursor() as cursor:
+                _landing_write(
+                    cursor,
+                    run=run,
+                    source="gamma",
+                    stream=stream,
+                    records=[(payload_key(row), row, market.updated_at) for market, row in parsed.values()],
+                )
+        existing = {
+            market.condition_id: market
+            for market in Market.objects.select_for_update().filter(condition_id__in=sorted(parsed)).order_by("condition_id")
+        }
+        now = timezone.now()
+        for condition_id in sorted(parsed):
+            market, _row = parsed[condition_id]
+            values = _market_values(market)
+            current = existing.get(condition_id)
+            if current is None:
+                current = Market.objects.create(
+                    condition_id=condition_id, metadata_status=Market.MetadataStatus.FETCHED, updated_at=now, **values
+                )
+                result.inserted += 1
+                change = MarketChange(current.pk, condition_id, market.closed, market.is_resolved, True)
+            else:
+                was_closed, was_resolved = current.closed, current.is_resolved
+                unchanged = current.metadata_status == Market.MetadataStatus.FETCHED and all(
+                    getattr(current, name) == value for name, value in values.items()
+                )
+                if unchanged:
+                    result.duplicates += 1
+                else:
+                    for name, value in values.items():
+                        setattr(current, name, value)
+                    current.metadata_status = Market.MetadataStatus.FETCHED
+                    current.updated_at = now
+                    current.save()
+                    result.enriched += 1
+                change = MarketChange(
+                    current.pk, condition_id, market.closed and not was_closed, market.is_resolved and not was_resolved, False
+                )
+            result.changed_market_ids.add(current.pk)
+            if change.became_resolved:
+                result.resolved_market_ids.add(current.pk)
+            if change.became_closed or change.became_resolved or change.is_new:
+                changes.append(change)
+            _market_tokens_upsert(market_id=current.pk, market=market)
+    return result, changes
+
+
+def _market_tokens_upsert(*, market_id: int, market: ParsedMarket) -> None:
+    if not market.token_ids:
+        return
+    prices = market.outcome_prices if len(market.outcome_prices) == len(market.token_ids) else [None] * len(market.token_ids)
+    outcomes = market.outcomes if len(market.outcomes) == len(market.token_ids) else [""] * len(market.token_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO outcome_token AS t (token_id, market_id, outcome_index, outcome, latest_price)
+            SELECT tok, %s, idx, o, p FROM unnest(%s::text[], %s::smallint[], %s::text[], %s::numeric[]) AS r(tok, idx, o, p)
+            ON CONFLICT (token_id) DO UPDATE SET outcome = EXCLUDED.outcome, latest_price = EXCLUDED.latest_price
+            WHERE t.outcome IS DISTINCT FROM EXCLUDED.outcome OR t.latest_price IS DISTINCT FROM EXCLUDED.latest_price
+            """,
+            [market_id, market.token_ids, list(range(len(market.token_ids))), outcomes, prices],
+        )
+        # Fills stored before Gamma told us which outcome a token is learn it now.
+        cursor.execute(
+            """
+            UPDATE trade_fill f SET outcome_index = t.outcome_index,
+                   outcome = CASE WHEN f.outcome = '' THEN t.outcome ELSE f.outcome END
+            FROM outcome_token t
+            WHERE t.market_id = %s AND f.market_id = %s AND f.token_id = t.token_id AND f.outcome_index IS NULL
+            """,
+            [market_id, market_id],
+        )
+
+
+def wallets_queue_for_markets(*, market_ids: Sequence[int], since: datetime | None = None) -> int:
+    """Queue every wallet that traded these markets (a resolution settles them; news re-pairs them).
+
+    Reads the (market, traded_at) index only: bounded by the markets named and, when given, by time.
+    """
+    if not market_ids:
+        return 0
+    sql = "SELECT DISTINCT wallet_id FROM trade_fill WHERE market_id = ANY(%s)"
+    params: list[Any] = [list(market_ids)]
+    if since is not None:
+        sql += " AND traded_at >= %s"
+        params.append(since)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        wallet_ids = [row[0] for row in cursor.fetchall()]
+    changed_wallets_push(wallet_ids=wallet_ids)
+    return len(wallet_ids)
+
+
+# --- dead letters ---------------------------------------------------------------------------------
+
+
+def dead_letters_retry(*, dead_letter_ids: Sequence[int], run: IngestRun | None = None) -> dict[str, int]:
+    """Re-process dead letters through the same page code; resolved ones are stamped, others counted."""
+    resolved = still_failing = 0
+    for letter in IngestDeadLetter.objects.filter(pk__in=dead_letter_ids, resolved_at__isnull=True).order_by("pk"):
+        page_ingest = _PAGE_INGESTERS.get((letter.source, letter.stream)) or _PAGE_INGESTERS.get((letter.source, "*"))
+        letter.retry_count += 1
+        letter.last_retry_at = timezone.now()
+        if page_ingest is None:
+            letter.error = f"no ingester for {letter.source}.{letter.stream}"
+            letter.save(update_fields=["retry_count", "last_retry_at", "error"])
+            still_failing += 1
+            continue
+        # Retry writes no new dead letter: the existing one carries the outcome.
+        outcome = page_ingest(run=run, rows=[letter.payload], stream=letter.stream, record_rejects=False)
+        if outcome.dead_lettered == 0:
+            letter.resolved_at = timezone.now()
+            resolved += 1
+        else:
+            still_failing += 1
+            letter.error = outcome.last_error or letter.error
+        letter.save(update_fields=["retry_count", "last_retry_at", "resolved_at", "error"])
+    return {"resolved": resolved, "still_failing": still_failing}
+
+
+@dataclass
+class _RetryOutcome:
+    dead_lettered: int
+    last_error: str = ""
+
+
+def _trade_retry(*, run, rows, stream, record_rejects) -> _RetryOutcome:
+    parsed, rejects, _skipped = trade_rows_parse(rows)
+    if rejects:
+        return _RetryOutcome(dead_lettered=len(rejects), last_error=rejects[-1][1])
+    trade_page_ingest(run=run, rows=[payload for _, payload in parsed], stream=stream)
+    return _RetryOutcome(dead_lettered=0)
+
+
+def _market_retry(*, run, rows, stream, record_rejects) -> _RetryOutcome:
+    for row in rows:
+        try:
+            parse_gamma_market(row)
+        except MalformedRow as exc:
+            return _RetryOutcome(dead_lettered=1, last_error=str(exc))
+    market_page_ingest(run=run, rows=rows, stream=stream)
+    return _RetryOutcome(dead_lettered=0)
+
+
+_PAGE_INGESTERS: dict[tuple[str, str], Callable[..., _RetryOutcome]] = {
+    ("data_api", "*"): _trade_retry,
+    ("gamma", "*"): _market_retry,
+}

@@ -1,0 +1,312 @@
+"""Data API trades: the live feed, gap backfill and per-wallet history.
+
+Facts about `/trades` that shape this code (ARCHITECTURE §7): newest first; offset pages with a
+hard, moving offset cap (past it: HTTP 400 "max historical activity offset … exceeded"); `limit`
+silently clamped; `start`/`end` honoured only with `user`; `takerOnly` defaults to true, so we
+always ask for `takerOnly=false` to get maker fills too. New fills pushed in at the head while we
+page shift older rows to higher offsets: we re-read some rows (absorbed by the idempotency key)
+but never skip one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from ingest.http import (
+    SourceClient,
+    ThrottleTimeout,
+    UpstreamBadPayload,
+    UpstreamRejected,
+    UpstreamUnavailable,
+    is_offset_cap_error,
+)
+from ingest.jobs import JobOutcome
+from ingest.models import IngestCursor, IngestGap, IngestRun, Market, RunStatus, Wallet
+from ingest.services import PageResult, trade_page_ingest
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "data_api"
+LIVE_STREAM = "trades"
+HISTORY_STREAM = "wallet_history"
+_TRANSIENT = (UpstreamUnavailable, ThrottleTimeout, UpstreamBadPayload)
+
+
+def _unix(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _from_unix(value: str | int) -> datetime:
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+@dataclass
+class PagingOutcome:
+    """How a newest-first offset walk ended."""
+
+    result: PageResult = field(default_factory=PageResult)
+    pages: int = 0
+    reached: bool = False  # saw rows older than the floor, or the end of the feed
+    stop_reason: str = ""  # offset_cap | page_cap | upstream_error
+    error: str = ""
+    first_page_newest: datetime | None = None
+    floor: datetime | None = None
+
+
+def trades_walk_back(
+    *,
+    client: SourceClient,
+    run: IngestRun | None,
+    params: dict,
+    floor: datetime | None,
+    stream: str,
+    max_pages: int,
+    offset_cap: int,
+    floor_below_newest: timedelta | None = None,
+) -> PagingOutcome:
+    """Page `/trades` newest first from offset 0 until rows older than `floor` (or the end) appear.
+
+    `floor_below_newest` sets the floor relative to the newest row of the first page instead (a
+    first poll without a cursor): upstream time, so our clock's skew cannot shift the window.
+    Every page is landed and upserted as it arrives, so a run that stops early keeps its work.
+    """
+    outcome = PagingOutcome()
+    limit = settings.INGEST_TRADES_PAGE_SIZE
+    offset = 0
+    while True:
+        if outcome.pages >= max_pages:
+            outcome.stop_reason = "page_cap"
+            return outcome
+        if offset > offset_cap:
+            outcome.stop_reason = "offset_cap"
+            return outcome
+        try:
+            rows = client.get_json("/trades", params={**params, "limit": limit, "offset": offset, "takerOnly": "false"})
+        except UpstreamRejected as exc:
+            if is_offset_cap_error(exc):
+                outcome.stop_reason = "offset_cap"
+                return outcome
+            outcome.stop_reason, outcome.error = "upstream_error", str(exc)
+            return outcome
+        except _TRANSIENT as exc:
+            outcome.stop_reason, outcome.error = "upstream_error", str(exc)
+            return outcome
+        if not isinstance(rows, list):
+            outcome.stop_reason, outcome.error = "upstream_error", f"expected a JSON array, got {type(rows).__name__}"
+            return outcome
+        outcome.pages += 1
+        if not rows:
+            outcome.reached = True
+            return outcome
+        page = trade_page_ingest(run=run, rows=rows, stream=stream)
+        outcome.result.add(page)
+        if outcome.first_page_newest is None:
+            outcome.first_page_newest = page.newest_time
+            if floor is None and floor_below_newest is not None and page.newest_time is not None:
+                floor = page.newest_time - floor_below_newest
+        outcome.floor = floor
+        if floor is not None and page.oldest_time is not None and page.oldest_time < floor:
+            outcome.reached = True
+            return outcome
+        # Advance by what came back, not by what we asked for: the upstream clamps `limit`.
+        offset += len(rows)
+
+
+def _stats(outcome: PagingOutcome, client: SourceClient, **extra) -> dict:
+    newest = outcome.result.newest_time
+    return {
+        **outcome.result.counts(),
+        "pages": outcome.pages,
+        "stop_reason": outcome.stop_reason or "reached",
+        "lag_seconds": round((timezone.now() - newest).total_seconds(), 3) if newest else None,
+        "newest_upstream_time": newest.isoformat() if newest else None,
+        "http": client.stats,
+        **extra,
+    }
+
+
+def trades_live_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
+    """One poll of the global feed: read back to the cursor (minus lookback), then move the cursor.
+
+    If the offset cap stops us before the cursor, the unread window becomes a gap for the
+    backfill job and the cursor still moves: the gap row, not the cursor, now remembers it.
+    An upstream failure leaves the cursor where it was; the next poll re-reads the window.
+    """
+    cursor, _ = IngestCursor.objects.get_or_create(source=SOURCE, stream=LIVE_STREAM)
+    cursor_time = _from_unix(cursor.cursor_value) if cursor.cursor_value else None
+    outcome = trades_walk_back(
+        client=client,
+        run=run,
+        params={},
+        floor=cursor_time - timedelta(seconds=settings.INGEST_TRADES_LOOKBACK_SECONDS) if cursor_time else None,
+        floor_below_newest=None if cursor_time else timedelta(seconds=settings.INGEST_TRADES_INITIAL_SECONDS),
+        stream=LIVE_STREAM,
+        max_pages=settings.INGEST_MAX_PAGES_PER_RUN,
+        offset_cap=settings.INGEST_TRADES_OFFSET_CAP,
+    )
+    floor = outcome.floor
+    gap = None
+    if not outcome.reached and outcome.stop_reason in {"offset_cap", "page_cap"} and outcome.result.oldest_time and floor:
+        # [floor, oldest second we saw]: that second may be only partly read, so it is included.
+        gap = IngestGap.objects.create(
+            source=SOURCE,
+            stream=LIVE_STREAM,
+            window_start=floor,
+            window_end=outcome.result.oldest_time + timedelta(seconds=1),
+            found_by_run=run,
+            detail={"reason": outcome.stop_reason, "pages": outcome.pages},
+        )
+    moved_to = None
+    newest = outcome.first_page_newest
+    if (outcome.reached or gap is not None) and newest is not None and (cursor_time is None or newest > cursor_time):
+        moved_to = newest
+        IngestCursor.objects.filter(pk=cursor.pk).update(cursor_value=str(_unix(newest)), updated_at=timezone.now())
+    if outcome.reached:
+        status = RunStatus.SUCCEEDED
+    elif gap is not None:
+        status = RunStatus.PARTIAL
+    else:
+        status = RunStatus.PARTIAL if outcome.pages else RunStatus.FAILED
+    return JobOutcome(
+        status=status,
+        stats=_stats(
+            outcome,
+            client,
+            gaps=1 if gap else 0,
+            gap_id=gap.pk if gap else None,
+            cursor_before=cursor.cursor_value or None,
+            cursor_after=str(_unix(moved_to)) if moved_to else cursor.cursor_value or None,
+            floor=floor.isoformat() if floor else None,
+        ),
+        error=outcome.error,
+    )
+
+
+def _gap_candidate_markets(gap: IngestGap) -> list[str]:
+    """Markets that could have traded in the window: not closed before it started."""
+    return list(
+        Market.objects.filter(Q(closed_time__isnull=True) | Q(closed_time__gte=gap.window_start))
+        .order_by("id")
+        .values_list("condition_id", flat=True)
+    )
+
+
+def trades_gap_backfill(*, run: IngestRun, client: SourceClient, max_gaps: int = 3, group_size: int = 20) -> JobOutcome:
+    """Close open gaps with market-scoped reads, which the API answers where the global feed cannot.
+
+    Markets are read in groups (one request covers several); a group that itself hits the offset
+    cap is split in halves, down to single markets. A single market that still cannot reach the
+    window leaves the gap open (attempts counted, markets named in its detail) — never silently.
+    """
+    total = PageResult()
+    pages = 0
+    closed = still_open = 0
+    errors: list[str] = []
+    gaps = list(IngestGap.objects.filter(source=SOURCE, stream=LIVE_STREAM, status=IngestGap.Status.OPEN).order_by("window_start")[:max_gaps])
+    for gap in gaps:
+        markets = _gap_candidate_markets(gap)
+        pending = [markets[i : i + group_size] for i in range(0, len(markets), group_size)]
+        unreachable: list[str] = []
+        failed = False
+        while pending:
+            group = pending.pop()
+            outcome = trades_walk_back(
+                client=client,
+                run=run,
+                params={"market": ",".join(group)},
+                floor=gap.window_start,
+                stream=LIVE_STREAM,
+                max_pages=settings.INGEST_MAX_PAGES_PER_RUN,
+                offset_cap=settings.INGEST_TRADES_OFFSET_CAP,
+            )
+            total.add(outcome.result)
+            pages += outcome.pages
+            if outcome.reached:
+                continue
+            if outcome.stop_reason == "upstream_error":
+                failed = True
+                errors.append(outcome.error)
+                break
+            if len(group) > 1:
+                half = len(group) // 2
+                pending += [group[:half], group[half:]]
+            else:
+                unreachable += group
+        IngestGap.objects.filter(pk=gap.pk).update(attempts=F("attempts") + 1)
+        if not failed and not unreachable:
+            IngestGap.objects.filter(pk=gap.pk).update(
+                status=IngestGap.Status.CLOSED, closed_by_run=run, closed_at=timezone.now()
+            )
+            closed += 1
+        else:
+            detail = {**gap.detail, "unreachable_markets": unreachable[:50], "last_error": errors[-1] if errors else ""}
+            IngestGap.objects.filter(pk=gap.pk).update(detail=detail)
+            still_open += 1
+    stats = {**total.counts(), "pages": pages, "gaps_closed": closed, "gaps_still_open": still_open, "http": client.stats}
+    if errors:
+        return JobOutcome(status=RunStatus.PARTIAL, stats=stats, error=errors[-1])
+    return JobOutcome(status=RunStatus.SUCCEEDED if not still_open else RunStatus.PARTIAL, stats=stats)
+
+
+def wallet_history_backfill(*, run: IngestRun, client: SourceClient) -> JobOutcome:
+    """Fetch the history of newly seen wallets through user-scoped `end` windows.
+
+    Bounded per run and per wallet; the least recently attempted wallets go first, so a wallet
+    with a long history advances a slice per run without starving the others.
+    """
+    wallets = list(
+        Wallet.objects.filter(history_backfilled_at__isnull=True)
+        .order_by(F("history_attempted_at").asc(nulls_first=True), "id")[: settings.INGEST_BACKFILL_WALLETS_PER_RUN]
+    )
+    total = PageResult()
+    pages = completed = 0
+    errors: list[str] = []
+    for wallet in wallets:
+        end = wallet.history_before
+        wallet_pages = 0
+        done = False
+        while wallet_pages < settings.INGEST_WALLET_PAGES_PER_RUN:
+            params = {"user": wallet.address}
+            if end is not None:
+                params["end"] = _unix(end)
+            outcome = trades_walk_back(
+                client=client,
+                run=run,
+                params=params,
+                floor=None,
+                stream=HISTORY_STREAM,
+                max_pages=settings.INGEST_WALLET_PAGES_PER_RUN - wallet_pages,
+                offset_cap=settings.INGEST_TRADES_OFFSET_CAP,
+            )
+            total.add(outcome.result)
+            wallet_pages += outcome.pages
+            if outcome.reached:
+                done = True
+                break
+            if outcome.stop_reason == "upstream_error":
+                errors.append(outcome.error)
+                break
+            oldest = outcome.result.oldest_time
+            if outcome.stop_reason == "offset_cap" and oldest is not None and (end is None or oldest < end):
+                # Move the window's end to the oldest second seen (inclusive: that second may
+                # continue below the cap) and start again from offset 0.
+                end = oldest
+                continue
+            break
+        pages += wallet_pages
+        updates = {"history_attempted_at": timezone.now(), "history_before": end}
+        if done:
+            updates["history_backfilled_at"] = timezone.now()
+            completed += 1
+        Wallet.objects.filter(pk=wallet.pk).update(**updates)
+        if errors:
+            break
+    stats = {**total.counts(), "pages": pages, "wallets": len(wallets), "wallets_completed": completed, "http": client.stats}
+    status = RunStatus.PARTIAL if errors else RunStatus.SUCCEEDED
+    return JobOutcome(status=status, stats=stats, error=errors[-1] if errors else "")

@@ -1,0 +1,225 @@
+"""Off-chain events: operator-registered RSS/Atom feeds, market lifecycle events, manual entries.
+
+An event's `event_time` is when the information became public (the entry's published time, the
+market's closedTime), because the information-edge metric measures trades against it. Events are
+unique on (source, source_event_id) — a full constraint, so the upsert can name it. A new event
+queues the wallets that traded its markets, so their edge is re-paired.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import feedparser
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ingest.http import SourceClient, ThrottleTimeout, UpstreamBadPayload, UpstreamRejected, UpstreamUnavailable
+from ingest.jobs import JobOutcome
+from ingest.models import IngestDeadLetter, IngestRun, Market, OffchainEvent, OffchainFeed, RunStatus
+from ingest.services import wallets_queue_for_markets
+
+logger = logging.getLogger(__name__)
+
+# Capitalised words that say nothing about which market a headline is about.
+_STOP_TERMS = frozenset(
+    "will the a an and or of in on at to for by with is be as new after before who what when how does did "
+    "yes no up down above below over under than more less this that its it's".split()
+)
+_TERM = re.compile(r"[A-Za-z][A-Za-z0-9$.&'-]{2,}")
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    source: str
+    source_event_id: str
+    kind: str
+    event_time: datetime
+    title: str
+    url: str = ""
+    summary: str = ""
+    payload: dict = field(default_factory=dict)
+    market_ids: list[int] = field(default_factory=list)
+
+
+def offchain_events_upsert(*, drafts: list[EventDraft], run: IngestRun | None = None) -> int:
+    """Insert new events and their market links; return how many events were new."""
+    if not drafts:
+        return 0
+    unique = {(draft.source, draft.source_event_id): draft for draft in drafts}
+    new_market_ids: set[int] = set()
+    inserted = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        for key in sorted(unique):
+            draft = unique[key]
+            cursor.execute(
+                """
+                INSERT INTO offchain_event (source, source_event_id, kind, event_time, title, url, summary, payload,
+                                            created_at)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, now())
+                ON CONFLICT (source, source_event_id) DO NOTHING
+                RETURNING id
+                """,
+                [
+                    draft.source,
+                    draft.source_event_id[:500],
+                    draft.kind,
+                    draft.event_time,
+                    draft.title,
+                    draft.url[:1000],
+                    draft.summary,
+                    _json(draft.payload),
+                ],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                continue
+            inserted += 1
+            if draft.market_ids:
+                cursor.execute(
+                    """
+                    INSERT INTO offchain_event_market (event_id, market_id, event_time)
+                    SELECT %s, m, %s FROM unnest(%s::bigint[]) AS m ON CONFLICT DO NOTHING
+                    """,
+                    [row[0], draft.event_time, sorted(set(draft.market_ids))],
+                )
+                new_market_ids |= set(draft.market_ids)
+    if new_market_ids:
+        # Only trades inside the pairing horizon can pair with this event.
+        horizon = timedelta(hours=settings.INFO_EDGE_HORIZON_HOURS)
+        earliest = min(draft.event_time for draft in unique.values()) - horizon
+        wallets_queue_for_markets(market_ids=sorted(new_market_ids), since=earliest)
+    return inserted
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+def _terms(text: str) -> set[str]:
+    return {
+        word.lower().strip(".'-")
+        for word in _TERM.findall(text)
+        if word[0].isupper() and word.lower() not in _STOP_TERMS
+    }
+
+
+def entry_market_ids(*, feed: OffchainFeed, title: str, summary: str, categories: list[str]) -> list[int]:
+    """Markets an entry is about, by the feed's rule: explicit markets, tags, keywords, named terms."""
+    linked: set[int] = set(feed.markets.values_list("id", flat=True))
+    text = f"{title} {summary}".lower()
+    open_markets = Market.objects.filter(closed=False)
+    entry_tags = {c.lower() for c in categories}
+    wanted_tags = [t for t in feed.tags if t.lower() in entry_tags or t.lower() in text]
+    if wanted_tags:
+        tag_filter = Q()
+        for tag in wanted_tags:
+            tag_filter |= Q(tags__contains=[tag]) | Q(category__iexact=tag)
+        linked |= set(open_markets.filter(tag_filter).values_list("id", flat=True))
+    for keyword in feed.keywords:
+        if keyword and keyword.lower() in text:
+            linked |= set(open_markets.filter(question__icontains=keyword).values_list("id", flat=True))
+    if feed.match_named_terms:
+        # Proper names shared by the headline and the market question ("Bitcoin", a candidate's
+        # surname, a team): precise enough to pair news with the markets it moves.
+        terms = _terms(title)
+        if terms:
+            term_filter = Q()
+            for term in terms:
+                term_filter |= Q(question__iregex=rf"\m{re.escape(term)}\M")
+            linked |= set(open_markets.filter(term_filter).values_list("id", flat=True))
+    return sorted(linked)
+
+
+def _entry_time(entry: Any) -> datetime | None:
+    for name in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = entry.get(name)
+        if value:
+            return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    return None
+
+
+def feed_entries_to_drafts(*, feed: OffchainFeed, document: Any, run: IngestRun | None) -> tuple[list[EventDraft], int]:
+    drafts: list[EventDraft] = []
+    rejected = 0
+    for entry in document.entries:
+        title = (entry.get("title") or "").strip()
+        published = _entry_time(entry)
+        if not title or published is None:
+            rejected += 1
+            IngestDeadLetter.objects.create(
+                source=f"feed:{feed.pk}",
+                stream="entries",
+                payload={key: str(value) for key, value in dict(entry).items()},
+                error="entry has no title" if not title else "entry has no published/updated time",
+                run=run,
+            )
+            continue
+        link = entry.get("link") or ""
+        identity = entry.get("id") or link or hashlib.sha256(f"{title}|{published.isoformat()}".encode()).hexdigest()
+        summary = entry.get("summary") or ""
+        categories = [tag.get("term", "") for tag in entry.get("tags", []) if tag.get("term")]
+        drafts.append(
+            EventDraft(
+                source=f"feed:{feed.pk}",
+                source_event_id=identity,
+                kind=OffchainEvent.Kind.FEED,
+                event_time=published,
+                title=title,
+                url=link,
+                summary=summary,
+                payload={"feed": feed.name, "title": title, "link": link, "summary": summary, "categories": categories,
+                         "published": published.isoformat()},
+                market_ids=entry_market_ids(feed=feed, title=title, summary=summary, categories=categories),
+            )
+        )
+    return drafts, rejected
+
+
+def feeds_poll(*, run: IngestRun, client: SourceClient) -> JobOutcome:
+    """Poll every enabled feed with conditional GET; a failing feed does not stop the others."""
+    stats = {"feeds": 0, "not_modified": 0, "entries": 0, "inserted": 0, "dead_lettered": 0, "failed_feeds": 0}
+    errors: list[str] = []
+    for feed in OffchainFeed.objects.filter(enabled=True).order_by("pk"):
+        stats["feeds"] += 1
+        headers = {}
+        if feed.etag:
+            headers["If-None-Match"] = feed.etag
+        if feed.last_modified:
+            headers["If-Modified-Since"] = feed.last_modified
+        try:
+            status, response_headers, text = client.get_text(feed.url, headers=headers)
+        except (UpstreamUnavailable, UpstreamRejected, ThrottleTimeout, UpstreamBadPayload) as exc:
+            stats["failed_feeds"] += 1
+            errors.append(f"{feed.name}: {exc}")
+            continue
+        feed.last_fetched_at = timezone.now()
+        if status == 304:
+            stats["not_modified"] += 1
+            feed.save(update_fields=["last_fetched_at"])
+            continue
+        document = feedparser.parse(text)
+        if document.bozo and not document.entries:
+            stats["failed_feeds"] += 1
+            errors.append(f"{feed.name}: not a feed ({document.get('bozo_exception')})")
+            feed.save(update_fields=["last_fetched_at"])
+            continue
+        drafts, rejected = feed_entries_to_drafts(feed=feed, document=document, run=run)
+        stats["entries"] += len(drafts) + rejected
+        stats["dead_lettered"] += rejected
+        stats["inserted"] += offchain_events_upsert(drafts=drafts, run=run)
+        feed.etag = response_headers.get("ETag", "") or ""
+        feed.last_modified = response_headers.get("Last-Modified", "") or ""
+        feed.save(update_fields=["last_fetched_at", "etag", "last_modified"])
+    stats["http"] = client.stats
+    status = RunStatus.SUCCEEDED if not errors else RunStatus.PARTIAL
+    return JobOutcome(status=status, stats=stats, error="\n".join(errors))

@@ -1,0 +1,499 @@
+"""Pure computation of one wallet's marts from its fills: no database, no clock.
+
+Inputs are the wallet's fills in a fixed order — (traded_at, idempotency_key) — and the market and
+token facts they refer to, so the same facts give the same rows whatever order they arrived in.
+
+Money conventions (documented here because `TradeFill.usdc_size` is not always size × price):
+
+- notional = size × price, the value of the fill at its price.
+- The fee is the part of `usdc_size` the price does not explain: on a BUY the wallet pays
+  usdc_size ≥ notional, fee = usdc_size − notional; on a SELL it receives usdc_size ≤ notional,
+  fee = notional − usdc_size. A difference the other way, or below `FEE_EPSILON` (float noise in
+  upstream numbers such as 0.9809999989), is not a fee: fee = 0.
+- Cash is what actually moved: a buy costs notional + fee, a sell brings notional − fee. Cost
+  basis and realised PnL use cash, so PnL is net of fees and `fees` is reported separately.
+- Volume is buy cash + sell cash.
+
+Position accounting per (wallet, token) with an average cost basis:
+
+- BUY adds shares and cash to the cost basis.
+- SELL of q shares removes q × average cost from the basis and realises proceeds − that cost.
+  Shares sold beyond those bought (history before our first fill, tokens from a split) realise
+  nothing: their cost is unknown, so we assume it equals the proceeds rather than invent a profit.
+- When the market resolves, the remaining shares settle at 1 (winning token), 0 (losing token) or
+  0.5 (void); the settlement is realised even if the wallet never redeemed, so a loser held to the
+  end counts as a loss in PnL and win rate.
+- Open shares are marked at the token's latest price (fallback: the token's last fill price; then
+  this wallet's own last price) for unrealised PnL.
+"""
+
+from __future__ import annotations
+
+import bisect
+import decimal
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import NamedTuple
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+HALF = Decimal("0.5")
+FEE_EPSILON = Decimal("0.000001")
+QUANTUM = Decimal("0.000000000001")  # the 12 decimals of the NUMERIC columns
+# Wide enough that size × price of two 30-digit numbers is exact before we quantize on output.
+CONTEXT = decimal.Context(prec=80, rounding=decimal.ROUND_HALF_EVEN)
+
+WINDOWS: dict[str, timedelta] = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+}
+
+
+class Fill(NamedTuple):
+    wallet_id: int
+    market_id: int
+    token_id: str
+    side: str
+    size: Decimal
+    price: Decimal
+    usdc_size: Decimal
+    traded_at: datetime
+    idempotency_key: str
+    outcome_index: int | None
+    ingested_at: datetime
+
+
+class MarketFacts(NamedTuple):
+    market_id: int
+    winner_index: int | None
+    is_void: bool
+    resolved_at: datetime | None
+    closed_time: datetime | None
+    liquidity: Decimal
+
+    @property
+    def is_resolved(self) -> bool:
+        return self.winner_index is not None or self.is_void
+
+
+class TokenFacts(NamedTuple):
+    token_id: str
+    market_id: int
+    outcome_index: int
+    latest_price: Decimal | None
+
+
+@dataclass
+class Agg:
+    trades: int = 0
+    buy_trades: int = 0
+    sell_trades: int = 0
+    buy_volume: Decimal = ZERO
+    sell_volume: Decimal = ZERO
+    buy_shares: Decimal = ZERO
+    sell_shares: Decimal = ZERO
+    fees: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    markets: set[int] = field(default_factory=set)
+
+
+@dataclass
+class Daily:
+    trades: int = 0
+    buy_volume: Decimal = ZERO
+    sell_volume: Decimal = ZERO
+    fees: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    markets: set[int] = field(default_factory=set)
+    max_trade_usdc: Decimal = ZERO
+
+
+@dataclass
+class Position:
+    token_id: str
+    market_id: int
+    outcome_index: int | None
+    first_trade_at: datetime
+    last_trade_at: datetime
+    last_price: Decimal
+    status: str = "open"
+    trades: int = 0
+    shares: Decimal = ZERO
+    cost_basis: Decimal = ZERO
+    bought_shares: Decimal = ZERO
+    bought_usdc: Decimal = ZERO
+    sold_shares: Decimal = ZERO
+    sold_usdc: Decimal = ZERO
+    fees: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    settlement_price: Decimal | None = None
+    settled_shares: Decimal = ZERO
+    settled_at: datetime | None = None
+    mark_price: Decimal | None = None
+    unrealized_pnl: Decimal = ZERO
+
+    @property
+    def avg_cost(self) -> Decimal:
+        return self.cost_basis / self.shares if self.shares > 0 else ZERO
+
+
+@dataclass
+class Window:
+    trades: int = 0
+    volume: Decimal = ZERO
+    buy_volume: Decimal = ZERO
+    sell_volume: Decimal = ZERO
+    fees: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    active_days: int = 0
+    markets_traded: int = 0
+
+
+class Realisation(NamedTuple):
+    """A moment realised PnL changed: a sell, or a settlement at resolution."""
+
+    at: datetime
+    order_key: str
+    pnl: Decimal
+    is_trade: bool
+
+
+class EdgeSample(NamedTuple):
+    fill_index: int
+    market_id: int
+    delta_minutes: float
+    event_time: datetime
+
+
+@dataclass
+class WalletMart:
+    wallet_id: int
+    fills: list[Fill]
+    cash: list[Decimal]  # per fill, aligned with `fills`
+    buckets_5m: dict[datetime, Agg]
+    buckets_1h: dict[datetime, Agg]
+    daily: dict[date, Daily]
+    positions: list[Position]
+    realisations: list[Realisation]
+    windows: dict[str, Window]
+    edge_samples: list[EdgeSample]
+    total_trades: int = 0
+    markets_traded: int = 0
+    volume_total: Decimal = ZERO
+    bought_usdc: Decimal = ZERO
+    fees_paid: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    unrealized_pnl: Decimal = ZERO
+    resolved_positions: int = 0
+    winning_positions: int = 0
+    open_positions: int = 0
+    first_trade_at: datetime | None = None
+    last_trade_at: datetime | None = None
+    facts_through: datetime | None = None
+    potential_reached_at: datetime | None = None
+    max_drawdown_7d: Decimal = ZERO
+    stability_score: Decimal = ZERO
+    open_concentration: Decimal = ZERO
+    top_gain_share: Decimal = ZERO
+
+    @property
+    def trading_pnl(self) -> Decimal:
+        return self.realized_pnl + self.unrealized_pnl
+
+    @property
+    def win_rate(self) -> Decimal | None:
+        if not self.resolved_positions:
+            return None
+        return Decimal(self.winning_positions) / Decimal(self.resolved_positions)
+
+    @property
+    def roi(self) -> Decimal:
+        return self.trading_pnl / self.bought_usdc if self.bought_usdc > 0 else ZERO
+
+
+def q(value: Decimal) -> Decimal:
+    """Round to the 12 decimals the columns hold, so Python and PostgreSQL agree on every value."""
+    return value.quantize(QUANTUM, context=CONTEXT)
+
+
+def floor_5m(moment: datetime) -> datetime:
+    return moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)
+
+
+def floor_1h(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def fill_cash(fill: Fill) -> tuple[Decimal, Decimal]:
+    """(cash moved, fee) of one fill — see the module docstring."""
+    notional = CONTEXT.multiply(fill.size, fill.price)
+    if fill.side == "BUY":
+        fee = fill.usdc_size - notional
+        fee = fee if fee > FEE_EPSILON else ZERO
+        return notional + fee, fee
+    fee = notional - fill.usdc_size
+    fee = fee if fee > FEE_EPSILON else ZERO
+    return notional - fee, fee
+
+
+def settlement_price(market: MarketFacts, outcome_index: int | None) -> Decimal | None:
+    if market.is_void:
+        return HALF
+    if market.winner_index is None or outcome_index is None:
+        return None
+    return ONE if outcome_index == market.winner_index else ZERO
+
+
+def _outcome_index(fill: Fill, tokens: dict[str, TokenFacts]) -> int | None:
+    token = tokens.get(fill.token_id)
+    if token is not None:
+        return token.outcome_index
+    # 999 is the global feed's "unknown" sentinel, never a real outcome.
+    if fill.outcome_index is not None and fill.outcome_index != 999:
+        return fill.outcome_index
+    return None
+
+
+def wallet_mart_compute(
+    *,
+    wallet_id: int,
+    fills: Sequence[Fill],
+    markets: dict[int, MarketFacts],
+    tokens: dict[str, TokenFacts],
+    last_prices: dict[str, Decimal],
+    event_times: dict[int, list[datetime]],
+    now: datetime,
+    info_edge_horizon: timedelta,
+    potential_min_trades: int,
+    potential_min_realized_pnl: Decimal,
+) -> WalletMart:
+    """Everything the marts hold for one wallet. `fills` must be sorted by (traded_at, idempotency_key)."""
+    with decimal.localcontext(CONTEXT):
+        return _compute(
+            wallet_id=wallet_id,
+            fills=list(fills),
+            markets=markets,
+            tokens=tokens,
+            last_prices=last_prices,
+            event_times=event_times,
+            now=now,
+            horizon=info_edge_horizon,
+            potential_min_trades=potential_min_trades,
+            potential_min_realized_pnl=potential_min_realized_pnl,
+        )
+
+
+def _compute(*, wallet_id, fills, markets, tokens, last_prices, event_times, now, horizon,
+             potential_min_trades, potential_min_realized_pnl) -> WalletMart:
+    positions: dict[str, Position] = {}
+    buckets_5m: dict[datetime, Agg] = defaultdict(Agg)
+    buckets_1h: dict[datetime, Agg] = defaultdict(Agg)
+    daily: dict[date, Daily] = defaultdict(Daily)
+    realisations: list[Realisation] = []
+    cash_per_fill: list[Decimal] = []
+    edge_samples: list[EdgeSample] = []
+    mart = WalletMart(
+        wallet_id=wallet_id, fills=fills, cash=cash_per_fill, buckets_5m=buckets_5m, buckets_1h=buckets_1h,
+        daily=daily, positions=[], realisations=realisations, windows={}, edge_samples=edge_samples,
+    )
+
+    for index, fill in enumerate(fills):
+        cash, fee = fill_cash(fill)
+        cash_per_fill.append(cash)
+        position = positions.get(fill.token_id)
+        if position is None:
+            position = Position(
+                token_id=fill.token_id, market_id=fill.market_id, outcome_index=_outcome_index(fill, tokens),
+                first_trade_at=fill.traded_at, last_trade_at=fill.traded_at, last_price=fill.price,
+            )
+            positions[fill.token_id] = position
+        position.trades += 1
+        position.last_trade_at = fill.traded_at
+        position.last_price = fill.price
+        position.fees += fee
+        realized = ZERO
+        if fill.side == "BUY":
+            position.shares += fill.size
+            position.cost_basis += cash
+            position.bought_shares += fill.size
+            position.bought_usdc += cash
+            mart.bought_usdc += cash
+        else:
+            matched = min(fill.size, position.shares)
+            if matched > 0:
+                if matched == position.shares:
+                    cost_out = position.cost_basis  # no rounding residue left on a closed position
+                else:
+                    cost_out = position.cost_basis * matched / position.shares
+                proceeds = cash * matched / fill.size
+                realized = proceeds - cost_out
+                position.shares -= matched
+                position.cost_basis -= cost_out
+            position.sold_shares += fill.size
+            position.sold_usdc += cash
+            position.realized_pnl += realized
+            realisations.append(Realisation(fill.traded_at, fill.idempotency_key, realized, True))
+
+        for bucket in (buckets_5m[floor_5m(fill.traded_at)], buckets_1h[floor_1h(fill.traded_at)]):
+            _add_to_agg(bucket, fill, cash, fee, realized)
+        day = daily[fill.traded_at.date()]
+        day.trades += 1
+        day.fees += fee
+        day.realized_pnl += realized
+        day.markets.add(fill.market_id)
+        day.max_trade_usdc = max(day.max_trade_usdc, cash)
+        if fill.side == "BUY":
+            day.buy_volume += cash
+        else:
+            day.sell_volume += cash
+        mart.fees_paid += fee
+        mart.volume_total += cash
+
+        times = event_times.get(fill.market_id)
+        if times:
+            # The first event at or after the trade: Δt ≤ 0 means the wallet traded before the news.
+            at = bisect.bisect_left(times, fill.traded_at)
+            if at < len(times) and times[at] - fill.traded_at <= horizon:
+                delta = (fill.traded_at - times[at]).total_seconds() / 60.0
+                edge_samples.append(EdgeSample(index, fill.market_id, delta, times[at]))
+
+    _settle_and_mark(mart, positions, markets, tokens, last_prices)
+    mart.positions = sorted(positions.values(), key=lambda p: p.token_id)
+    realisations.sort(key=lambda r: (r.at, r.order_key))
+    for realisation in realisations:
+        if not realisation.is_trade:
+            daily[realisation.at.date()].realized_pnl += realisation.pnl
+
+    mart.total_trades = len(fills)
+    mart.markets_traded = len({fill.market_id for fill in fills})
+    if fills:
+        mart.first_trade_at = fills[0].traded_at
+        mart.last_trade_at = fills[-1].traded_at
+        mart.facts_through = max(fill.ingested_at for fill in fills)
+    mart.windows = {name: _window(fills, cash_per_fill, realisations, now - span) for name, span in WINDOWS.items()}
+    mart.max_drawdown_7d = _max_drawdown(realisations, now - WINDOWS["7d"])
+    mart.stability_score = _stability(daily, (now - WINDOWS["30d"]).date())
+    mart.potential_reached_at = _potential_reached_at(
+        fills, realisations, min_trades=potential_min_trades, min_realized=potential_min_realized_pnl
+    )
+    return mart
+
+
+def _add_to_agg(agg: Agg, fill: Fill, cash: Decimal, fee: Decimal, realized: Decimal) -> None:
+    agg.trades += 1
+    agg.fees += fee
+    agg.realized_pnl += realized
+    agg.markets.add(fill.market_id)
+    if fill.side == "BUY":
+        agg.buy_trades += 1
+        agg.buy_volume += cash
+        agg.buy_shares += fill.size
+    else:
+        agg.sell_trades += 1
+        agg.sell_volume += cash
+        agg.sell_shares += fill.size
+
+
+def _settle_and_mark(mart: WalletMart, positions: dict[str, Position], markets, tokens, last_prices) -> None:
+    open_costs: list[Decimal] = []
+    for position in positions.values():
+        market = markets.get(position.market_id)
+        price = settlement_price(market, position.outcome_index) if market is not None else None
+        if price is not None:
+            proceeds = position.shares * price
+            pnl = proceeds - position.cost_basis
+            position.settlement_price = price
+            position.settled_shares = position.shares
+            position.settled_at = market.resolved_at or market.closed_time or position.last_trade_at
+            position.status = "void" if market.is_void else ("won" if price == ONE else "lost")
+            position.realized_pnl += pnl
+            position.shares = ZERO
+            position.cost_basis = ZERO
+            if position.settled_shares > 0:
+                mart.realisations.append(Realisation(position.settled_at, "~settle:" + position.token_id, pnl, False))
+            mart.resolved_positions += 1
+            if position.realized_pnl > 0:
+                mart.winning_positions += 1
+        elif position.shares > 0:
+            token = tokens.get(position.token_id)
+            mark = token.latest_price if token is not None and token.latest_price is not None else None
+            if mark is None:
+                mark = last_prices.get(position.token_id, position.last_price)
+            position.mark_price = mark
+            position.unrealized_pnl = position.shares * mark - position.cost_basis
+            mart.unrealized_pnl += position.unrealized_pnl
+            mart.open_positions += 1
+            open_costs.append(position.cost_basis)
+        else:
+            position.status = "closed"
+        mart.realized_pnl += position.realized_pnl
+    total_open = sum(open_costs, ZERO)
+    if total_open > 0:
+        mart.open_concentration = max(open_costs) / total_open
+    gains = [p.realized_pnl for p in positions.values() if p.realized_pnl > 0]
+    if gains:
+        mart.top_gain_share = max(gains) / sum(gains, ZERO)
+
+
+def _window(fills: list[Fill], cash: list[Decimal], realisations: list[Realisation], start: datetime) -> Window:
+    window = Window()
+    first = bisect.bisect_left(fills, start, key=lambda fill: fill.traded_at)
+    days: set[date] = set()
+    markets: set[int] = set()
+    for fill, amount in zip(fills[first:], cash[first:], strict=True):
+        window.trades += 1
+        window.volume += amount
+        if fill.side == "BUY":
+            window.buy_volume += amount
+        else:
+            window.sell_volume += amount
+        window.fees += fill_cash(fill)[1]
+        days.add(fill.traded_at.date())
+        markets.add(fill.market_id)
+    window.realized_pnl = sum((r.pnl for r in realisations if r.at >= start), ZERO)
+    window.active_days = len(days)
+    window.markets_traded = len(markets)
+    return window
+
+
+def _max_drawdown(realisations: list[Realisation], start: datetime) -> Decimal:
+    """Largest fall of cumulative realised PnL from its running peak inside the window (≥ 0)."""
+    cumulative = peak = drawdown = ZERO
+    for realisation in realisations:
+        if realisation.at < start:
+            continue
+        cumulative += realisation.pnl
+        peak = max(peak, cumulative)
+        drawdown = max(drawdown, peak - cumulative)
+    return drawdown
+
+
+def _stability(daily: dict[date, Daily], first_day: date) -> Decimal:
+    """0–100: share of days with non-negative realised PnL over 30 days, with a Laplace prior
+    ((good + 1) / (days + 2)) so two good days are not "perfectly stable"."""
+    days = [d for day, d in daily.items() if day >= first_day and d.realized_pnl != 0]
+    good = sum(1 for d in days if d.realized_pnl > 0)
+    return Decimal(100) * Decimal(good + 1) / Decimal(len(days) + 2)
+
+
+def _potential_reached_at(fills, realisations, *, min_trades: int, min_realized: Decimal) -> datetime | None:
+    """Trade time at which the wallet first had ≥ min_trades fills and realised PnL > min_realized.
+
+    Walks fills and settlements in time order, so the answer is the same whenever it is computed.
+    """
+    timeline: list[tuple[datetime, str, int, Decimal]] = [(f.traded_at, f.idempotency_key, 1, ZERO) for f in fills]
+    timeline += [(r.at, r.order_key, 0, r.pnl) for r in realisations]
+    timeline.sort(key=lambda item: (item[0], item[1], -item[2]))
+    trades = 0
+    realized = ZERO
+    for at, _key, is_fill, pnl in timeline:
+        trades += is_fill
+        realized += pnl
+        if trades >= min_trades and realized > min_realized:
+            return at
+    return None
