@@ -96,6 +96,9 @@ class IngestDeadLetter(models.Model):
     source = models.CharField(max_length=40)
     stream = models.CharField(max_length=60)
     payload = models.JSONField()
+    # sha256 of the canonical payload: the lookback re-reads a malformed row every poll, and it
+    # must stay one open dead letter, not one per poll.
+    payload_key = models.CharField(max_length=64, blank=True, default="", db_index=True)
     error = models.TextField()
     retry_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -82,11 +82,24 @@ def payload_key(payload: Any) -> str:
 # --- shared pieces ------------------------------------------------------------------------------
 
 
-def _dead_letters_write(*, run: IngestRun | None, source: str, stream: str, rejects: list[tuple[Any, str]]) -> None:
-    if rejects:
-        IngestDeadLetter.objects.bulk_create(
-            [IngestDeadLetter(source=source, stream=stream, payload=row, error=error, run=run) for row, error in rejects]
-        )
+def _dead_letters_write(*, run: IngestRun | None, source: str, stream: str, rejects: list[tuple[Any, str]]) -> int:
+    """Dead-letter rejected rows once: a row already waiting (open) is not added again."""
+    if not rejects:
+        return 0
+    keyed = {payload_key(row): (row, error) for row, error in rejects}
+    already_open = set(
+        IngestDeadLetter.objects.filter(
+            source=source, stream=stream, payload_key__in=list(keyed), resolved_at__isnull=True
+        ).values_list("payload_key", flat=True)
+    )
+    IngestDeadLetter.objects.bulk_create(
+        [
+            IngestDeadLetter(source=source, stream=stream, payload=row, payload_key=key, error=error, run=run)
+            for key, (row, error) in sorted(keyed.items())
+            if key not in already_open
+        ]
+    )
+    return len(keyed) - len(already_open)
 
 
 def _landing_write(
@@ -254,9 +267,18 @@ def trade_page_ingest(
     stream: str = "trades",
     parser: Callable[[dict], ParsedFill] = parse_trade,
     queue_changes: bool = True,
+    window: tuple[datetime, datetime] | None = None,
 ) -> PageResult:
-    """Land one page of trade rows and upsert their facts; malformed rows go to dead letters."""
+    """Land one page of trade rows and upsert their facts; malformed rows go to dead letters.
+
+    With `window` (replay), fills outside the half-open [start, end) are counted as skipped and
+    not written: a replay touches exactly its window.
+    """
     parsed, rejects, skipped = trade_rows_parse(rows, parser=parser)
+    if window is not None:
+        inside = [(fill, row) for fill, row in parsed if window[0] <= fill.traded_at < window[1]]
+        skipped += len(parsed) - len(inside)
+        parsed = inside
     result = PageResult(fetched=len(rows), skipped=skipped, dead_lettered=len(rejects))
     # The same fill twice in one page (exact duplicate rows happen upstream) must not make the
     # multi-row INSERT touch one key twice.
@@ -270,13 +292,38 @@ def trade_page_ingest(
     fills = [unique[key][0] for key in sorted(unique)]
 
     with transaction.atomic():
-        _dead_letters_write(run=run, source=source, stream=stream, rejects=rejects)
+        result.dead_lettered = _dead_letters_write(run=run, source=source, stream=stream, rejects=rejects)
         if fills:
             _fills_write(cursor_fills=fills, payloads=[unique[f.idempotency_key][1] for f in fills],
                          run=run, source=source, stream=stream, result=result)
     if queue_changes and result.changed_wallet_ids:
         changed_wallets_push(wallet_ids=result.changed_wallet_ids)
     return result
+
+
+def trade_page_preview(
+    *, rows: Sequence[Any], window: tuple[datetime, datetime] | None = None
+) -> PageResult:
+    """What trade_page_ingest would do, without writing anything (replay --dry-run)."""
+    parsed, rejects, skipped = trade_rows_parse(rows)
+    if window is not None:
+        inside = [(fill, row) for fill, row in parsed if window[0] <= fill.traded_at < window[1]]
+        skipped += len(parsed) - len(inside)
+        parsed = inside
+    keys = {fill.idempotency_key for fill, _ in parsed}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT idempotency_key FROM trade_fill WHERE idempotency_key = ANY(%s)", [sorted(keys)])
+        stored = {row[0] for row in cursor.fetchall()}
+    times = [fill.traded_at for fill, _ in parsed]
+    return PageResult(
+        fetched=len(rows),
+        inserted=len(keys - stored),
+        duplicates=len(parsed) - len(keys - stored),
+        skipped=skipped,
+        dead_lettered=len(rejects),
+        newest_time=max(times) if times else None,
+        oldest_time=min(times) if times else None,
+    )
 
 
 def _fills_write(
@@ -412,10 +459,9 @@ def market_page_ingest(*, run: IngestRun | None, rows: Sequence[Any], stream: st
             rejects.append((row, str(exc)))
             continue
         parsed[market.condition_id] = (market, row)
-    result.dead_lettered = len(rejects)
     changes: list[MarketChange] = []
     with transaction.atomic():
-        _dead_letters_write(run=run, source="gamma", stream=stream, rejects=rejects)
+        result.dead_lettered = _dead_letters_write(run=run, source="gamma", stream=stream, rejects=rejects)
         if parsed:
             with connection.cursor() as cursor:
                 _landing_write(

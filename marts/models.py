@@ -108,7 +108,7 @@ class WalletPosition(models.Model):
 
     wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, db_constraint=False, db_index=False)
     token_id = models.CharField(max_length=100)
-    market = models.ForeignKey(Market, on_delete=models.CASCADE, db_constraint=False, related_name="+")
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
     outcome_index = models.SmallIntegerField(null=True, blank=True)
     status = models.CharField(max_length=8, choices=PositionStatus.choices, default=PositionStatus.OPEN)
     trades = models.PositiveIntegerField(default=0)
@@ -133,8 +133,8 @@ class WalletPosition(models.Model):
         db_table = "wallet_position"
         constraints = [models.UniqueConstraint(fields=["wallet", "token_id"], name="wallet_position_key")]
         indexes = [
-            # "Who holds this market" when it resolves: only open rows matter.
-            models.Index(fields=["market"], condition=models.Q(status="open"), name="wallet_position_open_market"),
+            # "Who traded this market" when it resolves: every position's status and win flag change.
+            models.Index(fields=["market"], name="wallet_position_market"),
             # Settlements leaving a rolling window, for the window slider.
             models.Index(fields=["settled_at"], condition=models.Q(settled_at__isnull=False), name="wallet_position_settled"),
         ]

@@ -51,3 +51,32 @@ def celery_worker(transactional_db, celery_worker_queues):
         loglevel="WARNING",
     ) as worker:
         yield worker
+
+
+@pytest.fixture
+def fast_http(settings):
+    """Retries and back-off scaled down so failure scenarios run in seconds."""
+    settings.HTTP_BACKOFF_BASE_SECONDS = 0.01
+    settings.HTTP_BACKOFF_MAX_SECONDS = 0.05
+    settings.HTTP_MAX_ATTEMPTS = 4
+    return settings
+
+
+@pytest.fixture
+def emulator(settings, fast_http):
+    """Start Polymarket emulators over real HTTP (manual clock) and point the sources at the last one."""
+    from ingest.emulator import serve
+
+    servers = []
+
+    def start(**options):
+        options.setdefault("clock", "manual")
+        server = serve(**options)
+        servers.append(server)
+        settings.POLYMARKET_DATA_API_URL = server.url
+        settings.POLYMARKET_GAMMA_API_URL = server.url
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.emulator import serve
 from ingest.models import IngestCursor, IngestGap, IngestRun, RunStatus, TradeFill
 from ingest.registry import ingest_job_execute
 from ingest.verify import fills_completeness_check
@@ -12,24 +11,9 @@ from ingest.verify import fills_completeness_check
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def fast_http(settings):
-    settings.HTTP_BACKOFF_BASE_SECONDS = 0.01
-    settings.HTTP_BACKOFF_MAX_SECONDS = 0.05
-    settings.HTTP_MAX_ATTEMPTS = 4
-    return settings
-
-
-def _upstream(settings, **options):
-    server = serve(clock="manual", **options)
-    settings.POLYMARKET_DATA_API_URL = server.url
-    settings.POLYMARKET_GAMMA_API_URL = server.url
-    return server
-
-
-def test_it_stores_every_published_fill_exactly_once(settings, fast_http):
+def test_it_stores_every_published_fill_exactly_once(settings, emulator):
     settings.INGEST_TRADES_INITIAL_SECONDS = 3600
-    with _upstream(settings, seed=3, scenario="steady,multi_fill,duplicates") as upstream:
+    with emulator(seed=3, scenario="steady,multi_fill,duplicates") as upstream:
         ingest_job_execute(job_name="gamma.markets")
         # The emulator starts with 30 minutes of history: more than the offset cap lets one poll
         # read, so the first poll leaves a gap for the backfill.
@@ -49,8 +33,8 @@ def test_it_stores_every_published_fill_exactly_once(settings, fast_http):
     assert TradeFill.objects.count() == report.truth_fills
 
 
-def test_it_moves_the_cursor_only_forward_and_reads_nothing_new_twice(settings, fast_http):
-    with _upstream(settings, seed=5, scenario="steady", history_seconds=60) as upstream:
+def test_it_moves_the_cursor_only_forward_and_reads_nothing_new_twice(emulator):
+    with emulator(seed=5, scenario="steady", history_seconds=60) as upstream:
         upstream.advance(30)
         first = ingest_job_execute(job_name="data_api.trades")
         cursor_after_first = int(IngestCursor.objects.get(source="data_api", stream="trades").cursor_value)
@@ -60,8 +44,8 @@ def test_it_moves_the_cursor_only_forward_and_reads_nothing_new_twice(settings, 
     assert int(IngestCursor.objects.get(source="data_api", stream="trades").cursor_value) == cursor_after_first
 
 
-def test_it_records_a_gap_when_the_offset_cap_is_hit_and_the_backfill_closes_it(settings, fast_http):
-    with _upstream(settings, seed=11, scenario="steady,burst", history_seconds=60) as upstream:
+def test_it_records_a_gap_when_the_offset_cap_is_hit_and_the_backfill_closes_it(emulator):
+    with emulator(seed=11, scenario="steady,burst", history_seconds=60) as upstream:
         ingest_job_execute(job_name="gamma.markets")
         upstream.advance(5)
         ingest_job_execute(job_name="data_api.trades")

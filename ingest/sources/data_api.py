@@ -11,6 +11,7 @@ but never skip one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -28,7 +29,7 @@ from ingest.http import (
 )
 from ingest.jobs import JobOutcome
 from ingest.models import IngestCursor, IngestGap, IngestRun, Market, RunStatus, Wallet
-from ingest.services import PageResult, trade_page_ingest
+from ingest.services import PageResult, trade_page_ingest, trade_page_preview
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,12 @@ def _unix(moment: datetime) -> int:
 
 def _from_unix(value: str | int) -> datetime:
     return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+def _oldest_row_time(rows: list) -> datetime | None:
+    stamps = [row.get("timestamp") for row in rows if isinstance(row, dict)]
+    numbers = [int(stamp) for stamp in stamps if isinstance(stamp, int | float) and not isinstance(stamp, bool)]
+    return _from_unix(min(numbers)) if numbers else None
 
 
 @dataclass
@@ -69,6 +76,9 @@ def trades_walk_back(
     max_pages: int,
     offset_cap: int,
     floor_below_newest: timedelta | None = None,
+    window: tuple[datetime, datetime] | None = None,
+    dry_run: bool = False,
+    on_page: Callable[[PagingOutcome], None] | None = None,
 ) -> PagingOutcome:
     """Page `/trades` newest first from offset 0 until rows older than `floor` (or the end) appear.
 
@@ -104,8 +114,16 @@ def trades_walk_back(
         if not rows:
             outcome.reached = True
             return outcome
-        page = trade_page_ingest(run=run, rows=rows, stream=stream)
+        if dry_run:
+            page = trade_page_preview(rows=rows, window=window)
+        else:
+            page = trade_page_ingest(run=run, rows=rows, stream=stream, window=window)
+        if window is not None:
+            # Rows outside the window were not written, but they tell how far back this page reaches.
+            page.oldest_time = _oldest_row_time(rows) or page.oldest_time
         outcome.result.add(page)
+        if on_page is not None:
+            on_page(outcome)
         if outcome.first_page_newest is None:
             outcome.first_page_newest = page.newest_time
             if floor is None and floor_below_newest is not None and page.newest_time is not None:
@@ -188,66 +206,107 @@ def trades_live_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
     )
 
 
-def _gap_candidate_markets(gap: IngestGap) -> list[str]:
-    """Markets that could have traded in the window: not closed before it started."""
+@dataclass
+class MarketSweep:
+    result: PageResult = field(default_factory=PageResult)
+    pages: int = 0
+    unreachable: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def markets_walk_back(
+    *,
+    client: SourceClient,
+    run: IngestRun | None,
+    condition_ids: list[str],
+    since: datetime,
+    group_size: int = 20,
+    window: tuple[datetime, datetime] | None = None,
+    dry_run: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> MarketSweep:
+    """Read every fill of these markets back to `since` with market-scoped requests.
+
+    Markets are read in groups (one request covers several); a group that hits the offset cap
+    is split in halves, down to single markets. A single market that still cannot reach `since`
+    is reported as unreachable — never silently dropped. Stops at the first upstream failure.
+    """
+    sweep = MarketSweep()
+    pending = [condition_ids[i : i + group_size] for i in range(0, len(condition_ids), group_size)][::-1]
+    finished = 0
+    while pending:
+        group = pending.pop()
+        outcome = trades_walk_back(
+            client=client,
+            run=run,
+            params={"market": ",".join(group)},
+            floor=since,
+            stream=LIVE_STREAM,
+            max_pages=settings.INGEST_MAX_PAGES_PER_RUN,
+            offset_cap=settings.INGEST_TRADES_OFFSET_CAP,
+            window=window,
+            dry_run=dry_run,
+        )
+        sweep.result.add(outcome.result)
+        sweep.pages += outcome.pages
+        if outcome.stop_reason == "upstream_error":
+            sweep.error = outcome.error
+            return sweep
+        if outcome.reached:
+            finished += len(group)
+            if progress:
+                progress(f"markets {finished}/{len(condition_ids)}: {sweep.result.inserted} new, "
+                         f"{sweep.result.duplicates} already stored")
+        elif len(group) > 1:
+            half = len(group) // 2
+            pending += [group[half:], group[:half]]
+        else:
+            sweep.unreachable += group
+    return sweep
+
+
+def markets_possibly_trading(since: datetime) -> list[str]:
+    """Markets that could have traded after `since`: not closed before it."""
     return list(
-        Market.objects.filter(Q(closed_time__isnull=True) | Q(closed_time__gte=gap.window_start))
+        Market.objects.filter(Q(closed_time__isnull=True) | Q(closed_time__gte=since))
         .order_by("id")
         .values_list("condition_id", flat=True)
     )
 
 
-def trades_gap_backfill(*, run: IngestRun, client: SourceClient, max_gaps: int = 3, group_size: int = 20) -> JobOutcome:
+def trades_gap_backfill(*, run: IngestRun, client: SourceClient, max_gaps: int = 3) -> JobOutcome:
     """Close open gaps with market-scoped reads, which the API answers where the global feed cannot.
 
-    Markets are read in groups (one request covers several); a group that itself hits the offset
-    cap is split in halves, down to single markets. A single market that still cannot reach the
-    window leaves the gap open (attempts counted, markets named in its detail) — never silently.
+    A gap stays open (attempts counted, unreachable markets named in its detail) until every
+    candidate market has been read back past the gap's start.
     """
     total = PageResult()
-    pages = 0
-    closed = still_open = 0
+    pages = closed = still_open = 0
     errors: list[str] = []
-    gaps = list(IngestGap.objects.filter(source=SOURCE, stream=LIVE_STREAM, status=IngestGap.Status.OPEN).order_by("window_start")[:max_gaps])
+    gaps = list(
+        IngestGap.objects.filter(source=SOURCE, stream=LIVE_STREAM, status=IngestGap.Status.OPEN).order_by("window_start")[
+            :max_gaps
+        ]
+    )
     for gap in gaps:
-        markets = _gap_candidate_markets(gap)
-        pending = [markets[i : i + group_size] for i in range(0, len(markets), group_size)]
-        unreachable: list[str] = []
-        failed = False
-        while pending:
-            group = pending.pop()
-            outcome = trades_walk_back(
-                client=client,
-                run=run,
-                params={"market": ",".join(group)},
-                floor=gap.window_start,
-                stream=LIVE_STREAM,
-                max_pages=settings.INGEST_MAX_PAGES_PER_RUN,
-                offset_cap=settings.INGEST_TRADES_OFFSET_CAP,
-            )
-            total.add(outcome.result)
-            pages += outcome.pages
-            if outcome.reached:
-                continue
-            if outcome.stop_reason == "upstream_error":
-                failed = True
-                errors.append(outcome.error)
-                break
-            if len(group) > 1:
-                half = len(group) // 2
-                pending += [group[:half], group[half:]]
-            else:
-                unreachable += group
+        sweep = markets_walk_back(
+            client=client, run=run, condition_ids=markets_possibly_trading(gap.window_start), since=gap.window_start
+        )
+        total.add(sweep.result)
+        pages += sweep.pages
         IngestGap.objects.filter(pk=gap.pk).update(attempts=F("attempts") + 1)
-        if not failed and not unreachable:
+        if not sweep.error and not sweep.unreachable:
             IngestGap.objects.filter(pk=gap.pk).update(
                 status=IngestGap.Status.CLOSED, closed_by_run=run, closed_at=timezone.now()
             )
             closed += 1
-        else:
-            detail = {**gap.detail, "unreachable_markets": unreachable[:50], "last_error": errors[-1] if errors else ""}
-            IngestGap.objects.filter(pk=gap.pk).update(detail=detail)
-            still_open += 1
+            continue
+        still_open += 1
+        detail = {**gap.detail, "unreachable_markets": sweep.unreachable[:50], "last_error": sweep.error}
+        IngestGap.objects.filter(pk=gap.pk).update(detail=detail)
+        if sweep.error:
+            errors.append(sweep.error)
+            break
     stats = {**total.counts(), "pages": pages, "gaps_closed": closed, "gaps_still_open": still_open, "http": client.stats}
     if errors:
         return JobOutcome(status=RunStatus.PARTIAL, stats=stats, error=errors[-1])

@@ -57,7 +57,7 @@ def keyset_pages(*, client: SourceClient, params: dict, max_pages: int = 10_000)
     raise CursorDidNotAdvance(f"keyset crawl exceeded {max_pages} pages")
 
 
-def _lifecycle_events(changes: list[MarketChange]) -> list[EventDraft]:
+def lifecycle_events(changes: list[MarketChange]) -> list[EventDraft]:
     """Public moments of a market's life, from Gamma's own timestamps (not our fetch time)."""
     drafts: list[EventDraft] = []
     markets = Market.objects.in_bulk([change.market_id for change in changes])
@@ -149,7 +149,7 @@ def markets_sync(*, run: IngestRun, client: SourceClient) -> JobOutcome:
         Market.objects.filter(condition_id__in=missing, metadata_status=Market.MetadataStatus.PENDING).update(
             metadata_status=Market.MetadataStatus.NOT_FOUND
         )
-    events = offchain_events_upsert(drafts=_lifecycle_events(changes), run=run)
+    events = offchain_events_upsert(drafts=lifecycle_events(changes), run=run)
     requeued = wallets_queue_for_markets(market_ids=sorted(total.resolved_market_ids))
     stats = {
         **total.counts(),
@@ -174,7 +174,7 @@ def pending_markets_fetch(*, run: IngestRun, client: SourceClient) -> JobOutcome
     found = _fetch_by_condition_ids(client=client, run=run, condition_ids=pending, total=total, changes=changes)
     missing = sorted(set(pending) - found)
     Market.objects.filter(condition_id__in=missing).update(metadata_status=Market.MetadataStatus.NOT_FOUND)
-    events = offchain_events_upsert(drafts=_lifecycle_events(changes), run=run)
+    events = offchain_events_upsert(drafts=lifecycle_events(changes), run=run)
     stats = {**total.counts(), "pending": len(pending), "not_found": len(missing), "lifecycle_events": events,
              "http": client.stats}
     return JobOutcome(status=RunStatus.SUCCEEDED, stats=stats)

@@ -1,0 +1,20 @@
+"""Beat jobs of the compute path; `arbitra.schedules.periodic_jobs` includes them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from arbitra.schedules import PeriodicJob
+
+
+def periodic_jobs() -> list[PeriodicJob]:
+    return [
+        PeriodicJob("marts.drain", "marts.drain", settings.COMPUTE_DRAIN_INTERVAL_SECONDS, "compute"),
+        PeriodicJob("marts.reconcile", "marts.reconcile", settings.COMPUTE_RECONCILE_INTERVAL_SECONDS, "compute"),
+        PeriodicJob(
+            "marts.windows_slide", "marts.windows_slide", getattr(settings, "COMPUTE_SLIDE_INTERVAL_SECONDS", 300), "compute"
+        ),
+        PeriodicJob(
+            "scoring.ai_reports_batch", "scoring.ai_reports_batch", getattr(settings, "AI_BATCH_INTERVAL_SECONDS", 3600), "compute"
+        ),
+    ]

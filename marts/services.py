@@ -1,0 +1,378 @@
+"""The compute path (ARCHITECTURE §5): changed wallets in, replaced mart rows out.
+
+One batch is a handful of set-based statements whatever its size: lock the batch's wallets, read
+all their fills in one ordered query (plus one query each for markets, tokens, events), compute in
+Python, then replace each table's rows for exactly those wallets (DELETE … WHERE wallet_id = ANY,
+then COPY) and upsert the snapshot — all in one transaction, so readers never see half a wallet.
+
+Concurrency: several compute workers may drain at once. The queue pop is atomic, but a wallet can
+be pushed again while a worker still computes it; per-wallet transaction-scoped advisory locks
+(pg_try_advisory_xact_lock) make a second worker skip it and push it back, so it is recomputed
+after the first commit and never by two workers at once. Results depend only on facts and `now`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ingest.changes import changed_wallets_pop, changed_wallets_push
+from marts import selectors
+from marts.compute import WINDOWS, WalletMart, q, wallet_mart_compute
+from marts.models import ComputeCursor
+
+logger = logging.getLogger(__name__)
+
+# The advisory-lock namespace of wallet computations ("MART"); ingest's job locks use the
+# one-argument bigint form, whose key space PostgreSQL keeps apart from this two-int form.
+WALLET_LOCK_CLASS = 0x4D415254
+RECONCILE_CURSOR = "marts.reconcile"
+SLIDE_CURSOR = "marts.windows_slide"
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+@dataclass(frozen=True)
+class ComputeConfig:
+    info_edge_horizon: timedelta
+    potential_min_trades: int
+    potential_min_realized_pnl: Decimal
+
+    @classmethod
+    def from_settings(cls) -> ComputeConfig:
+        return cls(
+            info_edge_horizon=timedelta(minutes=_setting("INFO_EDGE_HORIZON_MINUTES", 1440)),
+            potential_min_trades=int(_setting("POTENTIAL_MIN_TRADES", 100)),
+            potential_min_realized_pnl=Decimal(str(_setting("POTENTIAL_MIN_REALIZED_PNL", 0))),
+        )
+
+
+@dataclass
+class BatchResult:
+    computed: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+
+
+def wallet_batch_compute(*, wallet_ids: list[int], now: datetime | None = None) -> BatchResult:
+    """Recompute the marts, scores, anomalies and feed of a set of wallets from their facts.
+
+    Wallets another worker is computing right now are skipped and returned in `skipped`; the
+    caller pushes them back. Safe to run twice: every row is replaced, never incremented.
+    """
+    from scoring.services import wallet_scores_write
+
+    ids = sorted({int(wallet_id) for wallet_id in wallet_ids})
+    result = BatchResult()
+    if not ids:
+        return result
+    now = now or timezone.now()
+    config = ComputeConfig.from_settings()
+    with transaction.atomic():
+        locked = _wallets_lock(wallet_ids=ids)
+        result.computed = locked
+        locked_set = set(locked)
+        existing = _wallets_existing(wallet_ids=ids)
+        result.skipped = [wallet_id for wallet_id in ids if wallet_id not in locked_set and wallet_id in existing]
+        if not locked:
+            return result
+        marts, markets = _marts_build(wallet_ids=locked, now=now, config=config)
+        _marts_write(marts=marts, now=now)
+        wallet_scores_write(marts=marts, markets=markets, now=now)
+    return result
+
+
+def _wallets_lock(*, wallet_ids: list[int]) -> list[int]:
+    """Ids of existing wallets whose lock we got; held until the transaction ends."""
+    with connection.cursor() as cursor:
+        # Ids beyond 2^31 share a lock slot with a smaller one: that only serialises two wallets.
+        cursor.execute(
+            """
+            SELECT w.id FROM wallet w
+            WHERE w.id = ANY(%s) AND pg_try_advisory_xact_lock(%s, (w.id %% 2147483647)::int)
+            ORDER BY w.id
+            """,
+            [wallet_ids, WALLET_LOCK_CLASS],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _wallets_existing(*, wallet_ids: list[int]) -> set[int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM wallet WHERE id = ANY(%s)", [wallet_ids])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _marts_build(*, wallet_ids: list[int], now: datetime, config: ComputeConfig):
+    fills = selectors.fills_for_wallets(wallet_ids=wallet_ids)
+    market_ids = {fill.market_id for wallet_fills in fills.values() for fill in wallet_fills}
+    markets = selectors.market_facts_for(market_ids=market_ids)
+    tokens = selectors.token_facts_for(market_ids=market_ids)
+    needs_price = sorted(
+        {
+            (fill.market_id, fill.token_id)
+            for wallet_fills in fills.values()
+            for fill in wallet_fills
+            if (fill.token_id not in tokens or tokens[fill.token_id].latest_price is None)
+            and not (fill.market_id in markets and markets[fill.market_id].is_resolved)
+        }
+    )
+    last_prices = selectors.last_fill_prices_for(tokens=needs_price)
+    all_fills = [fill for wallet_fills in fills.values() for fill in wallet_fills]
+    event_times = {}
+    if all_fills:
+        event_times = selectors.event_times_for(
+            market_ids=market_ids,
+            since=min(fill.traded_at for fill in all_fills),
+            until=max(fill.traded_at for fill in all_fills) + config.info_edge_horizon,
+        )
+    marts = [
+        wallet_mart_compute(
+            wallet_id=wallet_id,
+            fills=fills.get(wallet_id, []),
+            markets=markets,
+            tokens=tokens,
+            last_prices=last_prices,
+            event_times=event_times,
+            now=now,
+            info_edge_horizon=config.info_edge_horizon,
+            potential_min_trades=config.potential_min_trades,
+            potential_min_realized_pnl=config.potential_min_realized_pnl,
+        )
+        for wallet_id in wallet_ids
+    ]
+    return marts, markets
+
+
+def _copy_rows(cursor, table: str, columns: list[str], rows: list[tuple]) -> None:
+    if not rows:
+        return
+    with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+AGG_COLUMNS = [
+    "wallet_id", "bucket_start", "trades", "buy_trades", "sell_trades", "buy_volume", "sell_volume",
+    "buy_shares", "sell_shares", "fees", "realized_pnl", "markets_traded",
+]
+POSITION_COLUMNS = [
+    "wallet_id", "token_id", "market_id", "outcome_index", "status", "trades", "shares", "avg_cost", "cost_basis",
+    "bought_shares", "bought_usdc", "sold_shares", "sold_usdc", "fees", "realized_pnl", "settlement_price",
+    "settled_shares", "settled_at", "mark_price", "unrealized_pnl", "first_trade_at", "last_trade_at",
+]
+DAILY_COLUMNS = [
+    "wallet_id", "day", "trades", "buy_volume", "sell_volume", "fees", "realized_pnl", "markets_traded", "max_trade_usdc",
+]
+WINDOW_COLUMNS = [
+    "wallet_id", "window", "as_of", "trades", "volume", "buy_volume", "sell_volume", "fees", "realized_pnl",
+    "active_days", "markets_traded",
+]
+
+
+def _optional(value: Decimal | None) -> Decimal | None:
+    return None if value is None else q(value)
+
+
+def _marts_write(*, marts: list[WalletMart], now: datetime) -> None:
+    wallet_ids = [mart.wallet_id for mart in marts]
+    agg_5m, agg_1h, positions, daily, windows = [], [], [], [], []
+    for mart in marts:
+        w = mart.wallet_id
+        for rows, buckets in ((agg_5m, mart.buckets_5m), (agg_1h, mart.buckets_1h)):
+            for start in sorted(buckets):
+                b = buckets[start]
+                rows.append((w, start, b.trades, b.buy_trades, b.sell_trades, q(b.buy_volume), q(b.sell_volume),
+                             q(b.buy_shares), q(b.sell_shares), q(b.fees), q(b.realized_pnl), len(b.markets)))
+        for p in mart.positions:
+            positions.append((
+                w, p.token_id, p.market_id, p.outcome_index, p.status, p.trades, q(p.shares), q(p.avg_cost),
+                q(p.cost_basis), q(p.bought_shares), q(p.bought_usdc), q(p.sold_shares), q(p.sold_usdc), q(p.fees),
+                q(p.realized_pnl), _optional(p.settlement_price), q(p.settled_shares), p.settled_at,
+                _optional(p.mark_price), q(p.unrealized_pnl), p.first_trade_at, p.last_trade_at,
+            ))
+        for day in sorted(mart.daily):
+            d = mart.daily[day]
+            daily.append((w, day, d.trades, q(d.buy_volume), q(d.sell_volume), q(d.fees), q(d.realized_pnl),
+                          len(d.markets), q(d.max_trade_usdc)))
+        for name in WINDOWS:
+            win = mart.windows[name]
+            windows.append((w, name, now, win.trades, q(win.volume), q(win.buy_volume), q(win.sell_volume),
+                            q(win.fees), q(win.realized_pnl), win.active_days, win.markets_traded))
+
+    with connection.cursor() as cursor:
+        for table in ("wallet_trade_agg_5m", "wallet_trade_agg_1h", "wallet_position", "wallet_daily_feature",
+                      "wallet_window"):
+            cursor.execute(f"DELETE FROM {table} WHERE wallet_id = ANY(%s)", [wallet_ids])  # noqa: S608
+        _copy_rows(cursor, "wallet_trade_agg_5m", AGG_COLUMNS, agg_5m)
+        _copy_rows(cursor, "wallet_trade_agg_1h", AGG_COLUMNS, agg_1h)
+        _copy_rows(cursor, "wallet_position", POSITION_COLUMNS, positions)
+        _copy_rows(cursor, "wallet_daily_feature", DAILY_COLUMNS, daily)
+        _copy_rows(cursor, "wallet_window", WINDOW_COLUMNS, windows)
+        cursor.execute(
+            """
+            INSERT INTO wallet_compute_state (wallet_id, last_computed_at, facts_through, last_trade_at, fills)
+            SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::int[])
+            ON CONFLICT (wallet_id) DO UPDATE SET
+                last_computed_at = EXCLUDED.last_computed_at, facts_through = EXCLUDED.facts_through,
+                last_trade_at = EXCLUDED.last_trade_at, fills = EXCLUDED.fills
+            """,
+            [
+                wallet_ids,
+                [now] * len(marts),
+                [mart.facts_through for mart in marts],
+                [mart.last_trade_at for mart in marts],
+                [mart.total_trades for mart in marts],
+            ],
+        )
+
+
+@dataclass
+class DrainResult:
+    batches: int = 0
+    computed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+
+
+def changed_wallets_drain(
+    *, batch_size: int | None = None, time_budget_seconds: float | None = None, max_batches: int | None = None
+) -> DrainResult:
+    """Pop and compute batches until the queue is empty, the time budget is spent, or a batch
+    made no progress (every wallet held by another worker: let that worker finish first)."""
+    batch_size = batch_size or int(_setting("COMPUTE_BATCH_SIZE", 500))
+    budget = time_budget_seconds if time_budget_seconds is not None else float(_setting("COMPUTE_DRAIN_BUDGET_SECONDS", 50))
+    started = time.monotonic()
+    result = DrainResult()
+    while time.monotonic() - started < budget and (max_batches is None or result.batches < max_batches):
+        wallet_ids = changed_wallets_pop(batch_size=batch_size)
+        if not wallet_ids:
+            break
+        try:
+            batch = wallet_batch_compute(wallet_ids=wallet_ids)
+        except BaseException:
+            # The ids left Redis with the pop: put them back so a failure costs a retry, not the wallets.
+            changed_wallets_push(wallet_ids=wallet_ids)
+            raise
+        if batch.skipped:
+            changed_wallets_push(wallet_ids=batch.skipped)
+        result.batches += 1
+        result.computed += len(batch.computed)
+        result.skipped += len(batch.skipped)
+        if not batch.computed:
+            break
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def market_resolution_requeue(*, market_ids: list[int]) -> int:
+    """Queue every wallet with a position in these markets (call after a market resolves or its
+    resolution changes). Wallets never computed yet are in the queue already from their fills."""
+    wallet_ids = selectors.wallets_holding_markets(market_ids=[int(m) for m in market_ids])
+    return changed_wallets_push(wallet_ids=wallet_ids) if wallet_ids else 0
+
+
+def wallets_requeue_for_market_event(
+    *, market_ids: list[int], horizon: timedelta | None = None, event_time: datetime | None = None
+) -> int:
+    """Queue the wallets whose fills a new off-chain event can pair with: fills in its markets
+    within `horizon` before the event (default: INFO_EDGE_HORIZON_MINUTES before now)."""
+    horizon = horizon or ComputeConfig.from_settings().info_edge_horizon
+    event_time = event_time or timezone.now()
+    wallet_ids = selectors.wallets_with_fills_in_markets(
+        market_ids=[int(m) for m in market_ids], since=event_time - horizon, until=event_time
+    )
+    return changed_wallets_push(wallet_ids=wallet_ids) if wallet_ids else 0
+
+
+def _cursor_advance(*, name: str, now: datetime, default: datetime) -> datetime:
+    """Return the previous position of a compute cursor and move it to `now` (never backwards)."""
+    cursor, created = ComputeCursor.objects.select_for_update().get_or_create(name=name, defaults={"position": default})
+    previous = cursor.position
+    if now > cursor.position:
+        cursor.position = now
+        cursor.updated_at = timezone.now()
+        cursor.save(update_fields=["position", "updated_at"])
+    return previous if not created else default
+
+
+def wallet_windows_slide(*, now: datetime | None = None) -> int:
+    """Queue wallets whose fills or settlements left a rolling window since the last run.
+
+    Idle wallets' windows are then recomputed by the drain like any changed wallet. The first run
+    looks back one drain-interval's worth, not over all history.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        previous = _cursor_advance(
+            name=SLIDE_CURSOR, now=now, default=now - timedelta(seconds=_setting("COMPUTE_SLIDE_INTERVAL_SECONDS", 300))
+        )
+        wallet_ids = selectors.wallets_with_buckets_leaving_windows(
+            previous=previous, now=now, windows=list(WINDOWS.values())
+        )
+    return changed_wallets_push(wallet_ids=wallet_ids) if wallet_ids else 0
+
+
+def wallets_reconcile(*, now: datetime | None = None) -> dict[str, int]:
+    """Re-queue wallets whose facts are newer than their last computation (ARCHITECTURE §5.4).
+
+    Three checks, each bounded by what happened since the previous run (minus a margin for
+    transactions that committed late): fills ingested after the wallet's `facts_through`;
+    off-chain events linked since then (their markets' traders within the horizon); markets
+    resolved since then (their holders).
+    """
+    now = now or timezone.now()
+    margin = timedelta(seconds=_setting("COMPUTE_RECONCILE_MARGIN_SECONDS", 600))
+    first_lookback = timedelta(seconds=_setting("COMPUTE_RECONCILE_FIRST_LOOKBACK_SECONDS", 86400))
+    horizon = ComputeConfig.from_settings().info_edge_horizon
+    with transaction.atomic():
+        previous = _cursor_advance(name=RECONCILE_CURSOR, now=now, default=now - first_lookback)
+        since = previous - margin
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                SELECT f.wallet_id FROM trade_fill f
+                LEFT JOIN wallet_compute_state s ON s.wallet_id = f.wallet_id
+                WHERE f.ingested_at >= %s
+                GROUP BY f.wallet_id, s.facts_through
+                HAVING s.facts_through IS NULL OR max(f.ingested_at) > s.facts_through
+                """,
+                [since],
+            )
+            stale_fills = [row[0] for row in cursor.fetchall()]
+            cursor.execute(
+                """
+                SELECT DISTINCT f.wallet_id
+                FROM offchain_event e
+                JOIN offchain_event_market em ON em.event_id = e.id
+                JOIN trade_fill f ON f.market_id = em.market_id
+                    AND f.traded_at <= em.event_time AND f.traded_at >= em.event_time - %s
+                LEFT JOIN wallet_compute_state s ON s.wallet_id = f.wallet_id
+                WHERE e.created_at >= %s AND (s.last_computed_at IS NULL OR s.last_computed_at < e.created_at)
+                """,
+                [horizon, since],
+            )
+            stale_events = [row[0] for row in cursor.fetchall()]
+            cursor.execute(
+                """
+                SELECT DISTINCT p.wallet_id
+                FROM market m JOIN wallet_position p ON p.market_id = m.id
+                WHERE (m.winner_index IS NOT NULL OR m.is_void) AND p.status IN ('open', 'closed')
+                  AND m.updated_at >= %s
+                """,
+                [since],
+            )
+            unsettled = [row[0] for row in cursor.fetchall()]
+    pushed = changed_wallets_push(wallet_ids=[*stale_fills, *stale_events, *unsettled])
+    counts = {"fills": len(stale_fills), "events": len(stale_events), "resolutions": len(unsettled), "pushed": pushed}
+    if pushed:
+        logger.info("reconciler re-queued wallets: %s", counts)
+    return counts

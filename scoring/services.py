@@ -1,0 +1,443 @@
+"""Writes of the scoring layer: snapshot + score history, anomalies, feed events, AI reports.
+
+`wallet_scores_write` runs inside the drain's transaction, right after the marts of the same
+wallets were replaced, so a snapshot never disagrees with the marts it summarises. Every write is
+set-based (one statement per table per batch) and idempotent: change events are derived from the
+previous snapshot, which a redelivered batch has already updated, and anomalies and feed events
+carry a unique dedupe key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from psycopg.types.json import Jsonb
+
+from marts.compute import MarketFacts, WalletMart, q
+from scoring.ai import AiProvider, AiRateLimited, ai_provider_get
+from scoring.anomalies import AnomalyRules, Candidate, anomalies_apply_cooldown, anomalies_detect
+from scoring.formulas import ScoreInputs, info_edge_compute, score_compute
+from scoring.models import AiReport, FeedEventType, WalletSnapshot
+
+logger = logging.getLogger(__name__)
+ZERO = Decimal(0)
+RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
+
+
+def anomaly_rules() -> AnomalyRules:
+    def get(name, default):
+        return getattr(settings, name, default)
+
+    return AnomalyRules(
+        lookback=timedelta(hours=get("ANOMALY_LOOKBACK_HOURS", 24)),
+        cooldown=timedelta(seconds=get("ANOMALY_COOLDOWN_SECONDS", 6 * 3600)),
+        large_min_usdc=Decimal(str(get("ANOMALY_LARGE_TRADE_MIN_USDC", 1000))),
+        large_factor=Decimal(str(get("ANOMALY_LARGE_TRADE_FACTOR", 5))),
+        liquidity_share=Decimal(str(get("ANOMALY_LIQUIDITY_SHARE", "0.02"))),
+        spike_min_trades=int(get("ANOMALY_SPIKE_MIN_TRADES", 20)),
+        spike_factor=Decimal(str(get("ANOMALY_SPIKE_FACTOR", 5))),
+        pnl_jump_min_usdc=Decimal(str(get("ANOMALY_PNL_JUMP_MIN_USDC", 1000))),
+        fresh_min_usdc=Decimal(str(get("ANOMALY_FRESH_WALLET_MIN_USDC", 5000))),
+        pre_event_minutes=float(get("ANOMALY_PRE_EVENT_MINUTES", 60)),
+        pre_event_min_usdc=Decimal(str(get("ANOMALY_PRE_EVENT_MIN_USDC", 500))),
+    )
+
+
+# (column, PostgreSQL array element type) of the snapshot columns the drain owns. The AI columns
+# (has_ai_report, nl_summary, ai_model_id, ai_confidence) belong to the report writer.
+SNAPSHOT_COLUMNS: list[tuple[str, str]] = [
+    ("wallet_id", "bigint"), ("total_trades", "int"), ("markets_traded", "int"), ("volume_total", "numeric"),
+    ("volume_30d", "numeric"), ("fees_paid", "numeric"), ("realized_pnl", "numeric"), ("unrealized_pnl", "numeric"),
+    ("trading_pnl", "numeric"), ("maker_rebates", "numeric"), ("total_pnl", "numeric"), ("roi", "numeric"),
+    ("win_rate", "numeric"), ("resolved_positions", "int"), ("winning_positions", "int"), ("open_positions", "int"),
+    ("trades_7d", "int"), ("pnl_7d", "numeric"), ("pnl_30d", "numeric"), ("realized_pnl_24h", "numeric"),
+    ("max_drawdown_7d", "numeric"), ("stability_score", "numeric"), ("first_trade_at", "timestamptz"),
+    ("last_trade_at", "timestamptz"), ("smart_score", "numeric"), ("confidence", "numeric"), ("strategy_type", "text"),
+    ("pool_tier", "text"), ("risk_level", "text"), ("suitable_for", "text"), ("suggested_position", "text"),
+    ("momentum", "text"), ("status_7d", "text"), ("info_edge_level", "text"), ("info_edge_mean_minutes", "float8"),
+    ("info_edge_stddev_minutes", "float8"), ("info_edge_samples", "int"), ("info_edge_z", "float8"),
+    ("info_edge_p", "float8"), ("potential_reached_at", "timestamptz"), ("scored_at", "timestamptz"),
+    ("last_analyzed_at", "timestamptz"),
+]
+# A history row is written when one of these changes (confidence moves with every trade: not a change).
+SCORED_FIELDS = ("smart_score", "strategy_type", "pool_tier", "risk_level", "momentum", "info_edge_level")
+
+
+@dataclass
+class FeedRow:
+    wallet_id: int
+    event_type: str
+    event_time: datetime
+    payload: dict
+    reason_code: str
+    action_required: bool
+    suggestion: str
+    suggestion_zh: str
+    dedupe_key: str
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _previous_snapshots(*, wallet_ids: list[int]) -> dict[int, dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT wallet_id, smart_score, strategy_type, pool_tier, risk_level, momentum, info_edge_level, confidence,
+                   total_pnl, scored_at, potential_reached_at
+            FROM wallet_snapshot WHERE wallet_id = ANY(%s)
+            """,
+            [wallet_ids],
+        )
+        names = [column.name for column in cursor.description]
+        return {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+
+
+def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFacts], now: datetime) -> None:
+    wallet_ids = [mart.wallet_id for mart in marts]
+    previous = _previous_snapshots(wallet_ids=wallet_ids)
+    rules = anomaly_rules()
+    snapshot_rows: list[dict] = []
+    history_rows: list[tuple] = []
+    feed: list[FeedRow] = []
+    candidates: list[Candidate] = []
+
+    for mart in marts:
+        edge = info_edge_compute([sample.delta_minutes for sample in mart.edge_samples])
+        w24, w7, w30 = mart.windows["24h"], mart.windows["7d"], mart.windows["30d"]
+        score = score_compute(ScoreInputs(
+            total_trades=mart.total_trades,
+            markets_traded=mart.markets_traded,
+            resolved_positions=mart.resolved_positions,
+            winning_positions=mart.winning_positions,
+            trading_pnl=mart.trading_pnl,
+            bought_usdc=mart.bought_usdc,
+            buy_volume=sum((p.bought_usdc for p in mart.positions), ZERO),
+            sell_volume=sum((p.sold_usdc for p in mart.positions), ZERO),
+            volume_30d=w30.volume,
+            trades_7d=w7.trades,
+            trades_30d=w30.trades,
+            pnl_7d=w7.realized_pnl,
+            pnl_30d=w30.realized_pnl,
+            max_drawdown_7d=mart.max_drawdown_7d,
+            stability_score=mart.stability_score,
+            open_concentration=mart.open_concentration,
+            top_gain_share=mart.top_gain_share,
+            info_edge_label=edge.label,
+        ))
+        old = previous.get(mart.wallet_id)
+        values = {
+            "smart_score": score.smart_score, "strategy_type": score.strategy_type, "pool_tier": score.pool_tier,
+            "risk_level": score.risk_level, "momentum": score.momentum, "info_edge_level": edge.label,
+            "confidence": score.confidence,
+        }
+        changed = old is None or any(old[name] != values[name] for name in SCORED_FIELDS)
+        scored_at = now if changed else old["scored_at"]
+        if changed:
+            history_rows.append((
+                mart.wallet_id, score.smart_score, score.confidence, score.strategy_type, score.pool_tier,
+                score.risk_level, score.momentum, edge.label, now,
+            ))
+        total_pnl = mart.trading_pnl  # + maker rebates, 0 until a source reports them
+        snapshot_rows.append({
+            "wallet_id": mart.wallet_id, "total_trades": mart.total_trades, "markets_traded": mart.markets_traded,
+            "volume_total": q(mart.volume_total), "volume_30d": q(w30.volume), "fees_paid": q(mart.fees_paid),
+            "realized_pnl": q(mart.realized_pnl), "unrealized_pnl": q(mart.unrealized_pnl),
+            "trading_pnl": q(mart.trading_pnl), "maker_rebates": ZERO, "total_pnl": q(total_pnl), "roi": q(mart.roi),
+            "win_rate": None if mart.win_rate is None else q(mart.win_rate),
+            "resolved_positions": mart.resolved_positions, "winning_positions": mart.winning_positions,
+            "open_positions": mart.open_positions, "trades_7d": w7.trades, "pnl_7d": q(w7.realized_pnl),
+            "pnl_30d": q(w30.realized_pnl), "realized_pnl_24h": q(w24.realized_pnl),
+            "max_drawdown_7d": q(mart.max_drawdown_7d), "stability_score": mart.stability_score.quantize(Decimal("0.01")),
+            "first_trade_at": mart.first_trade_at, "last_trade_at": mart.last_trade_at,
+            "smart_score": score.smart_score, "confidence": score.confidence, "strategy_type": score.strategy_type,
+            "pool_tier": score.pool_tier, "risk_level": score.risk_level, "suitable_for": score.suitable_for,
+            "suggested_position": score.suggested_position, "momentum": score.momentum, "status_7d": score.status_7d,
+            "info_edge_level": edge.label, "info_edge_mean_minutes": edge.mean_minutes,
+            "info_edge_stddev_minutes": edge.stddev_minutes, "info_edge_samples": edge.samples,
+            "info_edge_z": edge.z, "info_edge_p": edge.p, "potential_reached_at": mart.potential_reached_at,
+            "scored_at": scored_at, "last_analyzed_at": now,
+        })
+        feed += _change_events(mart=mart, old=old, values=values, now=now, total_pnl=total_pnl)
+        wallet_candidates = anomalies_detect(
+            mart=mart, markets=markets, previous_total_pnl=None if old is None else old["total_pnl"], now=now, rules=rules
+        )
+        for candidate in wallet_candidates:
+            if candidate.alert_type == "pnl_jump":
+                feed.append(_pnl_jump_event(candidate))
+        candidates += wallet_candidates
+
+    _snapshots_upsert(rows=snapshot_rows)
+    _history_insert(rows=history_rows)
+    new_anomalies = _anomalies_insert(candidates=candidates, wallet_ids=wallet_ids, cooldown=rules.cooldown)
+    feed += [_anomaly_event(row) for row in new_anomalies if row["alert_type"] != "pnl_jump"]
+    feed_events_insert(rows=feed)
+
+
+def _change_events(*, mart: WalletMart, old: dict | None, values: dict, now: datetime, total_pnl: Decimal) -> list[FeedRow]:
+    events: list[FeedRow] = []
+    w = mart.wallet_id
+    if mart.potential_reached_at is not None and (old is None or old["potential_reached_at"] is None):
+        pnl = f"{mart.realized_pnl:,.2f}"
+        events.append(FeedRow(
+            w, FeedEventType.POTENTIAL_REACHED, mart.potential_reached_at,
+            {"before": {"potential": False}, "after": {"potential": True, "total_trades": mart.total_trades,
+             "realized_pnl": float(q(mart.realized_pnl))}, "reason_code": "crossed_potential_threshold"},
+            "crossed_potential_threshold", False,
+            f"Crossed the potential threshold ({mart.total_trades} trades, {pnl} USDC realised): consider watching it.",
+            f"达到潜力钱包门槛（{mart.total_trades} 笔交易，已实现盈亏 {pnl} USDC），可考虑关注。",
+            "potential",
+        ))
+    if old is None:
+        return events
+    stamp = now.isoformat()
+    if old["risk_level"] != values["risk_level"]:
+        up = RISK_ORDER[values["risk_level"]] > RISK_ORDER.get(old["risk_level"], 1)
+        events.append(FeedRow(
+            w, FeedEventType.RISK_LEVEL_CHANGE, now,
+            {"before": old["risk_level"], "after": values["risk_level"], "reason_code": "risk_up" if up else "risk_down"},
+            "risk_up" if up else "risk_down", up and values["risk_level"] == "high",
+            f"Risk level {old['risk_level']} → {values['risk_level']}." + (" Consider a smaller position." if up else ""),
+            f"风险等级 {old['risk_level']} → {values['risk_level']}。" + ("建议降低仓位。" if up else ""),
+            f"risk:{stamp}",
+        ))
+    if old["strategy_type"] != values["strategy_type"]:
+        worse = values["strategy_type"] in {"lucky", "noise"}
+        events.append(FeedRow(
+            w, FeedEventType.STRATEGY_CHANGE, now,
+            {"before": old["strategy_type"], "after": values["strategy_type"], "reason_code": "strategy_reclassified"},
+            "strategy_reclassified", worse,
+            f"Strategy {old['strategy_type']} → {values['strategy_type']}." + (" Re-check before following." if worse else ""),
+            f"策略类型 {old['strategy_type']} → {values['strategy_type']}。" + ("跟随前请重新评估。" if worse else ""),
+            f"strategy:{stamp}",
+        ))
+    return events
+
+
+def _pnl_jump_event(candidate: Candidate) -> FeedRow:
+    change = Decimal(candidate.evidence["change"])
+    up = change > 0
+    return FeedRow(
+        candidate.wallet_id, FeedEventType.PNL_JUMP, candidate.observed_at,
+        {"before": float(candidate.evidence["before"]), "after": float(candidate.evidence["after"]),
+         "change": float(change), "reason_code": "pnl_up" if up else "pnl_down"},
+        "pnl_up" if up else "pnl_down", not up,
+        f"PnL {'rose' if up else 'fell'} by {abs(change):,.2f} USDC." + ("" if up else " Consider reducing exposure."),
+        f"盈亏{'上升' if up else '下降'} {abs(change):,.2f} USDC。" + ("" if up else "建议降低跟随仓位。"),
+        candidate.dedupe_key,
+    )
+
+
+def _anomaly_event(row: dict) -> FeedRow:
+    action = row["severity"] in {"high", "critical"}
+    return FeedRow(
+        row["wallet_id"], FeedEventType.ANOMALY, row["observed_at"],
+        {"before": None, "after": {"alert_type": row["alert_type"], "severity": row["severity"]},
+         "reason_code": row["alert_type"], "anomaly_id": row["id"], "market_id": row["market_id"],
+         "description": row["description"]},
+        row["alert_type"], action,
+        f"{row['description']}. Review the evidence before following.",
+        f"异常：{row['alert_type']}（{row['severity']}）。跟随前请查看证据。",
+        f"anomaly:{row['id']}",
+    )
+
+
+def _snapshots_upsert(*, rows: list[dict]) -> None:
+    if not rows:
+        return
+    names = [name for name, _ in SNAPSHOT_COLUMNS]
+    arrays = [[row[name] for row in rows] for name in names]
+    unnest = ", ".join(f"%s::{kind}[]" for _, kind in SNAPSHOT_COLUMNS)
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names[1:])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO wallet_snapshot ({', '.join(names)}, has_ai_report, nl_summary, ai_model_id) "  # noqa: S608
+            f"SELECT *, false, '', '' FROM unnest({unnest}) "
+            f"ON CONFLICT (wallet_id) DO UPDATE SET {updates}",
+            arrays,
+        )
+
+
+def _history_insert(*, rows: list[tuple]) -> None:
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            """
+            INSERT INTO wallet_score_history
+                (wallet_id, smart_score, confidence, strategy_type, pool_tier, risk_level, momentum, info_edge_level, scored_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+            """,
+            rows,
+        )
+
+
+def _anomalies_insert(*, candidates: list[Candidate], wallet_ids: list[int], cooldown: timedelta) -> list[dict]:
+    if not candidates:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT DISTINCT ON (wallet_id, alert_type) wallet_id, alert_type, observed_at
+            FROM anomaly WHERE wallet_id = ANY(%s)
+            ORDER BY wallet_id, alert_type, observed_at DESC
+            """,
+            [wallet_ids],
+        )
+        last = {(wallet_id, alert_type): observed for wallet_id, alert_type, observed in cursor.fetchall()}
+        kept = anomalies_apply_cooldown(candidates=candidates, last_observed=last, cooldown=cooldown)
+        if not kept:
+            return []
+        cursor.execute(
+            """
+            INSERT INTO anomaly (wallet_id, market_id, alert_type, severity, evidence, description, dedupe_key,
+                                 observed_at, acknowledged, created_at)
+            SELECT w, m, t, s, e, d, k, o, false, now()
+            FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::jsonb[], %s::text[], %s::text[],
+                        %s::timestamptz[]) AS u(w, m, t, s, e, d, k, o)
+            ON CONFLICT (wallet_id, alert_type, dedupe_key) DO NOTHING
+            RETURNING id, wallet_id, market_id, alert_type, severity, description, observed_at
+            """,
+            [
+                [c.wallet_id for c in kept], [c.market_id for c in kept], [c.alert_type for c in kept],
+                [c.severity for c in kept], [Jsonb(c.evidence) for c in kept], [c.description for c in kept],
+                [c.dedupe_key for c in kept], [c.observed_at for c in kept],
+            ],
+        )
+        names = [column.name for column in cursor.description]
+        return sorted((dict(zip(names, row, strict=True)) for row in cursor.fetchall()), key=lambda r: r["id"])
+
+
+def feed_events_insert(*, rows: list[FeedRow]) -> int:
+    """Insert feed events; one already stored under the same (wallet, type, dedupe key) is kept."""
+    if not rows:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO feed_event (wallet_id, event_type, event_time, payload, reason_code, action_required,
+                                    suggestion, suggestion_zh, dedupe_key, created_at)
+            SELECT *, now() FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::jsonb[], %s::text[],
+                                        %s::bool[], %s::text[], %s::text[], %s::text[])
+            ON CONFLICT (wallet_id, event_type, dedupe_key) DO NOTHING
+            """,
+            [
+                [r.wallet_id for r in rows], [str(r.event_type) for r in rows], [r.event_time for r in rows],
+                [Jsonb(r.payload) for r in rows], [r.reason_code for r in rows], [r.action_required for r in rows],
+                [r.suggestion for r in rows], [r.suggestion_zh for r in rows], [r.dedupe_key[:120] for r in rows],
+            ],
+        )
+        return cursor.rowcount
+
+
+# --- AI reports ------------------------------------------------------------------------------
+
+
+class AiReportIneligible(Exception):  # noqa: N818 - reads as the API's 400 reason
+    pass
+
+
+def _ai_facts(snapshot: WalletSnapshot) -> dict:
+    """The facts a report is written from; their digest identifies the input."""
+    return {
+        "wallet_id": snapshot.wallet_id,
+        "total_trades": snapshot.total_trades,
+        "markets_traded": snapshot.markets_traded,
+        "realized_pnl": float(snapshot.realized_pnl),
+        "unrealized_pnl": float(snapshot.unrealized_pnl),
+        "volume_30d": float(snapshot.volume_30d),
+        "win_rate": _number(snapshot.win_rate),
+        "resolved_positions": snapshot.resolved_positions,
+        "open_positions": snapshot.open_positions,
+        "pnl_7d": float(snapshot.pnl_7d),
+        "pnl_30d": float(snapshot.pnl_30d),
+        "max_drawdown_7d": float(snapshot.max_drawdown_7d),
+        "stability_score": float(snapshot.stability_score),
+        "smart_score": float(snapshot.smart_score),
+        "confidence": float(snapshot.confidence),
+        "strategy_type": snapshot.strategy_type,
+        "pool_tier": snapshot.pool_tier,
+        "risk_level": snapshot.risk_level,
+        "momentum": snapshot.momentum,
+        "info_edge_level": snapshot.info_edge_level,
+    }
+
+
+def ai_report_generate(
+    *, wallet_id: int, force: bool = False, provider: AiProvider | None = None, now: datetime | None = None
+) -> tuple[AiReport, bool]:
+    """The wallet's report: a cached one younger than AI_CACHE_SECONDS unless `force`, else a new one.
+
+    Returns (report, created). Raises AiReportIneligible for a wallet without enough facts and
+    AiRateLimited when the provider refuses (nothing is written then).
+    """
+    now = now or timezone.now()
+    snapshot = WalletSnapshot.objects.filter(wallet_id=wallet_id).first()
+    minimum = int(getattr(settings, "AI_MIN_TRADES", 10))
+    if snapshot is None or snapshot.total_trades < minimum:
+        raise AiReportIneligible(f"wallet needs at least {minimum} computed trades for a report")
+    cache = timedelta(seconds=int(getattr(settings, "AI_CACHE_SECONDS", 86400)))
+    if not force:
+        cached = AiReport.objects.filter(wallet_id=wallet_id, created_at__gte=now - cache).order_by("-created_at", "-id").first()
+        if cached is not None:
+            return cached, False
+    facts = _ai_facts(snapshot)
+    draft = (provider or ai_provider_get()).write(facts=facts)
+    digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+    with transaction.atomic():
+        report = AiReport.objects.create(
+            wallet_id=wallet_id, model_id=draft.model_id, report=draft.report, nl_summary=draft.nl_summary,
+            risk_warnings=draft.risk_warnings, confidence=draft.confidence, input_digest=digest,
+            input_tokens=draft.input_tokens, output_tokens=draft.output_tokens, latency_ms=draft.latency_ms, created_at=now,
+        )
+        WalletSnapshot.objects.filter(wallet_id=wallet_id).update(
+            has_ai_report=True, nl_summary=draft.nl_summary, ai_model_id=draft.model_id, ai_confidence=draft.confidence
+        )
+        feed_events_insert(rows=[FeedRow(
+            wallet_id, FeedEventType.AI_REPORT, now,
+            {"before": None, "after": {"report_id": report.pk, "model_id": draft.model_id}, "reason_code": "new_report",
+             "nl_summary": draft.nl_summary},
+            "new_report", False, "A new analysis report is available.", "新的分析报告已生成。", f"report:{report.pk}",
+        )])
+    return report, True
+
+
+def ai_reports_batch(
+    *, limit: int | None = None, spacing_seconds: float | None = None, provider: AiProvider | None = None,
+    sleep=time.sleep,
+) -> dict[str, int]:
+    """Write reports for the best-scored eligible wallets without a fresh one, one at a time with
+    `spacing_seconds` between provider calls; stop at the first 429 and leave the rest for later."""
+    limit = limit if limit is not None else int(getattr(settings, "AI_BATCH_SIZE", 20))
+    spacing = spacing_seconds if spacing_seconds is not None else float(getattr(settings, "AI_BATCH_SPACING_SECONDS", 2.0))
+    cache = timedelta(seconds=int(getattr(settings, "AI_CACHE_SECONDS", 86400)))
+    minimum = int(getattr(settings, "AI_MIN_TRADES", 10))
+    fresh = AiReport.objects.filter(created_at__gte=timezone.now() - cache).values("wallet_id")
+    wallet_ids = list(
+        WalletSnapshot.objects.filter(pool_tier__in=["strategy", "star"], total_trades__gte=minimum)
+        .exclude(wallet_id__in=fresh)
+        .order_by("-smart_score", "wallet_id")
+        .values_list("wallet_id", flat=True)[:limit]
+    )
+    provider = provider or ai_provider_get()
+    written = 0
+    for position, wallet_id in enumerate(wallet_ids):
+        if position:
+            sleep(spacing)
+        try:
+            _report, created = ai_report_generate(wallet_id=wallet_id, provider=provider)
+        except AiRateLimited:
+            logger.warning("AI provider rate-limited the batch after %d reports", written)
+            return {"candidates": len(wallet_ids), "written": written, "rate_limited": 1}
+        written += int(created)
+    return {"candidates": len(wallet_ids), "written": written, "rate_limited": 0}
