@@ -300,13 +300,62 @@ COMPUTE_RECONCILE_INTERVAL_SECONDS = read.integer("COMPUTE_RECONCILE_INTERVAL_SE
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # Per client (fingerprint, else IP), counted in the default cache = Redis, so every web
+    # process shares the same windows. Health probes are plain Django views and never throttled.
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.BurstRateThrottle", "api.throttling.SustainedRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "burst": read.string("API_THROTTLE_BURST", "30/second"),
+        "sustained": read.string("API_THROTTLE_SUSTAINED", "3000/hour"),
+    },
+    "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
+    # OPTIONS answers 405 in the envelope like any other unsupported method (CORS preflights are
+    # answered by corsheaders before they reach a view).
+    "DEFAULT_METADATA_CLASS": None,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Arbitra API",
-    "DESCRIPTION": "Polymarket wallet facts, scores and anomaly signals.",
+    "DESCRIPTION": (
+        "Polymarket wallet facts, scores and anomaly signals, served from mart tables.\n\n"
+        "Every `/api/v1` response is the envelope `{data, error, code, trace_id, meta}`; `trace_id` equals the "
+        "`X-Request-ID` response header. Lists are paged with `page` / `page_size` (invalid or ≤ 0 → defaults, "
+        "`page_size` ≤ 200) and return `{items, pagination: {page, page_size, total}}`. Errors: 400 `bad_request`, "
+        "403 `forbidden`, 404 `not_found`, 405 `method_not_allowed`, 429 `rate_limited`, 500 `internal_error`. "
+        "Scores are probabilistic estimates, not investment advice."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "PoolTierEnum": "scoring.models.PoolTier",
+        "StrategyTypeEnum": "scoring.models.StrategyType",
+        "InfoEdgeLevelEnum": "scoring.models.InfoEdgeLevel",
+        "RiskLevelEnum": "scoring.models.RiskLevel",
+        "MomentumEnum": "scoring.models.Momentum",
+        "SeverityEnum": "scoring.models.Severity",
+        "AlertTypeEnum": "scoring.models.AlertType",
+        "FeedEventTypeEnum": "scoring.models.FeedEventType",
+        "RunStatusEnum": "ingest.models.RunStatus",
+        "RunKindEnum": "ingest.models.RunKind",
+        "MarketStatusEnum": "api.params.MARKET_STATUSES",
+    },
+    "TAGS": [
+        {"name": "wallets", "description": "Wallet lists, profiles and cards"},
+        {"name": "watchlist", "description": "Anonymous watchlist (identity: X-User-Fingerprint)"},
+        {"name": "scores", "description": "Leaderboard, highlights and totals"},
+        {"name": "markets", "description": "Markets"},
+        {"name": "anomalies", "description": "Anomaly alerts"},
+        {"name": "portfolios", "description": "Curated wallet packs"},
+        {"name": "ai", "description": "AI reports"},
+        {"name": "ingest", "description": "Ingest health"},
+    ],
 }
 
 CORS_ALLOWED_ORIGINS = read.csv("CORS_ALLOWED_ORIGINS", "http://localhost:3000,http://127.0.0.1:3000")
@@ -320,9 +369,19 @@ CORS_ALLOW_HEADERS = (
     "x-user-fingerprint",
     "x-request-id",
 )
-CORS_EXPOSE_HEADERS = ("x-request-id",)
+CORS_EXPOSE_HEADERS = ("x-request-id", "retry-after")
+CORS_URLS_REGEX = r"^/api/.*$"
+# The watchlist identity may come as the `user_fingerprint` cookie, which a browser sends
+# cross-origin only with credentials allowed (origins stay an explicit list).
+CORS_ALLOW_CREDENTIALS = read.boolean("CORS_ALLOW_CREDENTIALS", True)
 
 if PRODUCTION:
     SESSION_COOKIE_SECURE = read.boolean("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = read.boolean("CSRF_COOKIE_SECURE", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- API -----------------------------------------------------------------------------------------
+# Totals of large lists (a million snapshots) are cached this long in Redis; 0 counts every time.
+API_COUNT_CACHE_SECONDS = read.integer("API_COUNT_CACHE_SECONDS", 30, minimum=0)
+# The homepage totals aggregate every snapshot: computed at most once per this many seconds.
+API_STATS_CACHE_SECONDS = read.integer("API_STATS_CACHE_SECONDS", 60, minimum=0)

@@ -1,20 +1,42 @@
 """Ingest reads for operators: per-stream health, recent runs, open gaps and dead letters.
 
-Every query here is bounded by an index (job name + started_at, open-row partial indexes); none
-scans the fill or landing tables.
+Every query here is bounded by an index (job name + started_at, started_at, open-row partial
+indexes) or reads catalogue statistics; none scans the fill or landing tables. The admin health
+page and the metrics endpoint both read through these functions, so they always agree.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+import redis
+from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from ingest.changes import changed_wallets_depth
-from ingest.models import IngestCursor, IngestDeadLetter, IngestGap, IngestRun, RunStatus
+from ingest.models import (
+    IngestCursor,
+    IngestDeadLetter,
+    IngestGap,
+    IngestRun,
+    LandingRecord,
+    RunStatus,
+    TradeFill,
+    Wallet,
+)
 from ingest.registry import INGEST_JOBS
+
+logger = logging.getLogger(__name__)
+
+# kombu's Redis transport keeps a queue's messages of priority p > 0 in "<queue>\x06\x16<p>", next
+# to the plain key for priority 0; a queue's depth is the sum over its priority steps.
+_KOMBU_PRIORITY_SEPARATOR = "\x06\x16"
+_KOMBU_PRIORITY_STEPS = (0, 3, 6, 9)
 
 
 @dataclass(frozen=True)
@@ -47,20 +69,8 @@ def _latest_run(job_name: str, *, statuses: list[str] | None = None) -> IngestRu
 def ingest_stream_status() -> list[StreamStatus]:
     """One row per ingest job: where its cursor is, how its last run went, how far behind it is."""
     cursors = {(c.source, c.stream): c for c in IngestCursor.objects.all()}
-    open_letters = {
-        (source, stream): n
-        for source, stream, n in IngestDeadLetter.objects.filter(resolved_at__isnull=True)
-        .values_list("source", "stream")
-        .annotate(n=Count("id"))
-        .values_list("source", "stream", "n")
-    }
-    open_gaps = {
-        (source, stream): n
-        for source, stream, n in IngestGap.objects.filter(status=IngestGap.Status.OPEN)
-        .values_list("source", "stream")
-        .annotate(n=Count("id"))
-        .values_list("source", "stream", "n")
-    }
+    open_letters = ingest_dead_letters_open_counts()
+    open_gaps = ingest_gaps_open_counts()
     rows = []
     for name, job in INGEST_JOBS.items():
         source, _, stream = name.partition(".")
@@ -93,10 +103,41 @@ def ingest_stream_status() -> list[StreamStatus]:
     return rows
 
 
+def ingest_dead_letters_open_counts() -> dict[tuple[str, str], int]:
+    """Open dead letters per (source, stream); reads the partial index of open rows only."""
+    return {
+        (source, stream): n
+        for source, stream, n in IngestDeadLetter.objects.filter(resolved_at__isnull=True)
+        .values_list("source", "stream")
+        .annotate(n=Count("id"))
+        .values_list("source", "stream", "n")
+    }
+
+
+def ingest_gaps_open_counts() -> dict[tuple[str, str], int]:
+    return {
+        (source, stream): n
+        for source, stream, n in IngestGap.objects.filter(status=IngestGap.Status.OPEN)
+        .values_list("source", "stream")
+        .annotate(n=Count("id"))
+        .values_list("source", "stream", "n")
+    }
+
+
+# Feed entries are dead-lettered per feed (source "feed:<id>"), not under the job's own name.
+_FEED_DEAD_LETTER_PREFIX = "feed:"
+
+
+def dead_letter_stream_lookup(*, source: str, stream: str) -> dict[str, str]:
+    """The dead-letter filter (ORM lookups, also admin query parameters) for one job's stream."""
+    if source == "offchain":
+        return {"source__startswith": _FEED_DEAD_LETTER_PREFIX}
+    return {"source": source, "stream": stream}
+
+
 def _dead_letters_for(source: str, stream: str, open_letters: dict[tuple[str, str], int]) -> int:
     if source == "offchain":
-        # Feed entries are dead-lettered per feed (source "feed:<id>").
-        return sum(n for (letter_source, _), n in open_letters.items() if letter_source.startswith("feed:"))
+        return sum(n for (letter_source, _), n in open_letters.items() if letter_source.startswith(_FEED_DEAD_LETTER_PREFIX))
     return open_letters.get((source, stream), 0)
 
 
@@ -110,10 +151,186 @@ def ingest_runs_list(*, job_name: str | None = None, status: str | None = None) 
 
 
 def ingest_overview() -> dict:
-    """Totals for the health page header and the metrics endpoint."""
+    """Totals for the health page header and the metrics endpoint.
+
+    `changed_wallet_queue_depth` is None when Redis cannot be reached: the page that tells an
+    operator what is broken must still render when Redis is what is broken.
+    """
+    try:
+        queue_depth: int | None = changed_wallets_depth()
+    except redis.RedisError as exc:
+        logger.warning("changed-wallet queue depth unavailable: %s", exc)
+        queue_depth = None
     return {
         "dead_letters_open": IngestDeadLetter.objects.filter(resolved_at__isnull=True).count(),
         "gaps_open": IngestGap.objects.filter(status=IngestGap.Status.OPEN).count(),
-        "changed_wallet_queue_depth": changed_wallets_depth(),
+        "changed_wallet_queue_depth": queue_depth,
         "runs_running": IngestRun.objects.filter(status=RunStatus.RUNNING).count(),
     }
+
+
+def ingest_gaps_open() -> QuerySet[IngestGap]:
+    """Open gaps, oldest window first: the order the backfill job closes them in."""
+    return (
+        IngestGap.objects.filter(status=IngestGap.Status.OPEN)
+        .select_related("found_by_run")
+        .order_by("window_start", "id")
+    )
+
+
+def ingest_run_job_names(*, since: datetime) -> list[str]:
+    """Every registered job plus any other job name (replays, retries) seen since `since`.
+
+    Bounded by the started_at index: a DISTINCT over the whole run history would grow forever.
+    """
+    recent = IngestRun.objects.filter(started_at__gte=since).values_list("job_name", flat=True).distinct()
+    return sorted({f"ingest.{name}" for name in INGEST_JOBS} | set(recent))
+
+
+@dataclass(frozen=True)
+class RunWindowTotals:
+    job_name: str
+    status: str
+    runs: int
+    inserted: int
+    duplicates: int
+    http_retries: int
+
+
+def ingest_run_totals(*, since: datetime) -> list[RunWindowTotals]:
+    """Run counts and summed row / retry counters per (job, status) for runs started since `since`.
+
+    One aggregate over the started_at index range. Counters are summed only where the stats hold
+    a JSON number: a failed run's stats carry no counters, and a malformed value must not break a
+    metrics scrape.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT job_name, status, count(*),
+                   coalesce(sum(CASE WHEN jsonb_typeof(stats_json -> 'inserted') = 'number'
+                                     THEN (stats_json ->> 'inserted')::numeric END), 0),
+                   coalesce(sum(CASE WHEN jsonb_typeof(stats_json -> 'duplicates') = 'number'
+                                     THEN (stats_json ->> 'duplicates')::numeric END), 0),
+                   coalesce(sum(CASE WHEN jsonb_typeof(stats_json -> 'http' -> 'retries') = 'number'
+                                     THEN (stats_json -> 'http' ->> 'retries')::numeric END), 0)
+            FROM ingest_run
+            WHERE started_at >= %s
+            GROUP BY job_name, status
+            ORDER BY job_name, status
+            """,
+            [since],
+        )
+        return [
+            RunWindowTotals(job_name, status, runs, int(inserted), int(duplicates), int(retries))
+            for job_name, status, runs, inserted, duplicates, retries in cursor.fetchall()
+        ]
+
+
+def celery_queue_names() -> list[str]:
+    """The queues the workers consume: the default queue and every routed one."""
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values() if "queue" in route}
+    return sorted({settings.CELERY_TASK_DEFAULT_QUEUE, *routed})
+
+
+def celery_queue_depths(*, client: redis.Redis) -> dict[str, int]:
+    """Messages waiting per Celery queue on the broker (all priority steps), in one round trip."""
+    names = celery_queue_names()
+    pipeline = client.pipeline(transaction=False)
+    for name in names:
+        for step in _KOMBU_PRIORITY_STEPS:
+            pipeline.llen(name if step == 0 else f"{name}{_KOMBU_PRIORITY_SEPARATOR}{step}")
+    lengths = pipeline.execute()
+    steps = len(_KOMBU_PRIORITY_STEPS)
+    return {name: sum(lengths[i * steps : (i + 1) * steps]) for i, name in enumerate(names)}
+
+
+def table_rows_estimate(*, table: str) -> int | None:
+    """The planner's row estimate for a table and its partitions, or None if never analysed.
+
+    Free (catalogue read) where count(*) on the fill or landing table would read every row.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT sum(c.reltuples) FILTER (WHERE c.reltuples >= 0), count(*) FILTER (WHERE c.reltuples >= 0)
+            FROM pg_class c
+            WHERE c.oid = to_regclass(%s)
+               OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(%s))
+            """,
+            [table, table],
+        )
+        total, analysed = cursor.fetchone()
+    if not analysed:
+        return None
+    return int(total)
+
+
+# --- admin search over the large fact tables --------------------------------------------------------
+# The stock admin search ORs an ILIKE per field, which reads every row of a table of tens of millions.
+# These recognise what the operator pasted (an address, a transaction hash, a key) and turn it into
+# one equality on an indexed column, so a search is an index probe whatever the table's size.
+
+_ADDRESS = re.compile(r"0x[0-9a-f]{40}")
+_TX_HASH = re.compile(r"0x[0-9a-f]{64}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def trade_fills_matching(*, fills: QuerySet[TradeFill], term: str) -> QuerySet[TradeFill]:
+    """Fills whose wallet address, transaction hash or idempotency key is `term` (exact)."""
+    value = term.strip().lower()
+    if _ADDRESS.fullmatch(value):
+        return fills.filter(wallet_id__in=list(Wallet.objects.filter(address=value).values_list("id", flat=True)))
+    if _TX_HASH.fullmatch(value):
+        return fills.filter(transaction_hash=value)
+    if _SHA256.fullmatch(value):
+        return fills.filter(idempotency_key=value)
+    return fills.none()
+
+
+def wallets_matching(*, wallets: QuerySet[Wallet], term: str) -> QuerySet[Wallet]:
+    """An address matches exactly (unique index); anything else is a pseudonym or name fragment."""
+    value = term.strip()
+    if _ADDRESS.fullmatch(value.lower()):
+        return wallets.filter(address=value.lower())
+    return wallets.filter(Q(pseudonym__icontains=value) | Q(name__icontains=value))
+
+
+def landing_streams() -> list[tuple[str, str]]:
+    """The distinct (source, stream) pairs in landing, by a loose index scan: one probe per pair.
+
+    A plain DISTINCT would read the whole landing table; this walks the unique key's index
+    (source, stream, idempotency_key), jumping from each pair to the next.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH RECURSIVE pairs AS (
+                (SELECT source, stream FROM ingest_landing ORDER BY source, stream LIMIT 1)
+                UNION ALL
+                SELECT next.source, next.stream
+                FROM pairs, LATERAL (
+                    SELECT l.source, l.stream FROM ingest_landing l
+                    WHERE (l.source, l.stream) > (pairs.source, pairs.stream)
+                    ORDER BY l.source, l.stream LIMIT 1
+                ) AS next
+            )
+            SELECT source, stream FROM pairs
+            """
+        )
+        return [(source, stream) for source, stream in cursor.fetchall()]
+
+
+def landing_records_matching(*, records: QuerySet[LandingRecord], term: str) -> QuerySet[LandingRecord]:
+    """Landing rows with this idempotency key (exact), in any stream.
+
+    The key's index leads with (source, stream), so the search names every pair explicitly: the
+    planner then probes the index once per stream instead of scanning the table.
+    """
+    value = term.strip()
+    if not value:
+        return records
+    by_stream = Q()
+    for source, stream in landing_streams():
+        by_stream |= Q(source=source, stream=stream, idempotency_key=value)
+    return records.filter(by_stream) if by_stream else records.none()

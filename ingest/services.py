@@ -9,6 +9,7 @@ after the transaction commits, so compute never reads facts that could still rol
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -79,6 +81,21 @@ def payload_key(payload: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@contextlib.contextmanager
+def _bulk_cursor():
+    """A server-side-binding cursor on Django's connection (same transaction).
+
+    Django's default client-side binding renders every array parameter as a quoted literal in
+    Python, which cost ~70 % of a page's time; bound parameters go to PostgreSQL as they are.
+    """
+    connection.ensure_connection()
+    cursor = psycopg.Cursor(connection.connection)
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
 # --- shared pieces ------------------------------------------------------------------------------
 
 
@@ -112,7 +129,7 @@ def _landing_write(
         """
         INSERT INTO ingest_landing (source, stream, idempotency_key, payload, upstream_time, received_at, run_id)
         SELECT %s, %s, k, p::jsonb, t, now(), %s
-        FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS r(k, p, t)
+        FROM unnest(%b::text[], %b::text[], %b::timestamptz[]) AS r(k, p, t)
         ON CONFLICT (source, stream, idempotency_key) DO NOTHING
         """,
         [
@@ -124,116 +141,6 @@ def _landing_write(
             [moment for _, _, moment in records],
         ],
     )
-
-
-def _markets_ensure(cursor, fills: Sequence[ParsedFill]) -> dict[str, int]:
-    """Market ids for the fills' condition ids, creating pending rows for markets first seen here.
-
-    A pending market carries the title and slug the trade itself reported (real upstream text, not
-    a placeholder) until the Gamma job fetches its metadata.
-    """
-    first_seen: dict[str, ParsedFill] = {}
-    for fill in fills:
-        first_seen.setdefault(fill.condition_id, fill)
-    condition_ids = sorted(first_seen)
-    cursor.execute(
-        """
-        INSERT INTO market (condition_id, gamma_id, question, slug, description, category, tags, event_slug,
-                            event_title, outcomes, outcome_prices, volume, liquidity, active, closed, archived,
-                            uma_resolution_status, is_void, metadata_status, created_at, updated_at)
-        SELECT c, '', coalesce(q, ''), coalesce(s, ''), '', '', '[]', coalesce(e, ''), '', '[]', '[]', 0, 0,
-               true, false, false, '', false, 'pending', now(), now()
-        FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS r(c, q, s, e)
-        ON CONFLICT (condition_id) DO NOTHING
-        """,
-        [
-            condition_ids,
-            [first_seen[c].title for c in condition_ids],
-            [first_seen[c].market_slug for c in condition_ids],
-            [first_seen[c].event_slug for c in condition_ids],
-        ],
-    )
-    cursor.execute("SELECT condition_id, id FROM market WHERE condition_id = ANY(%s)", [condition_ids])
-    return dict(cursor.fetchall())
-
-
-def _tokens_learn_and_map(
-    cursor, fills: Sequence[ParsedFill], market_ids: dict[str, int]
-) -> dict[str, tuple[int, str]]:
-    """Record token ↔ outcome pairs that user-scoped rows reveal; return the known map for the page."""
-    learnt: dict[str, ParsedFill] = {}
-    for fill in fills:
-        if fill.outcome_index is not None:
-            learnt.setdefault(fill.asset, fill)
-    if learnt:
-        tokens = sorted(learnt)
-        cursor.execute(
-            """
-            INSERT INTO outcome_token (token_id, market_id, outcome_index, outcome)
-            SELECT t, m, i, coalesce(o, '') FROM unnest(%s::text[], %s::bigint[], %s::smallint[], %s::text[]) AS r(t, m, i, o)
-            ON CONFLICT DO NOTHING
-            """,
-            [
-                tokens,
-                [market_ids[learnt[t].condition_id] for t in tokens],
-                [learnt[t].outcome_index for t in tokens],
-                [learnt[t].outcome for t in tokens],
-            ],
-        )
-    cursor.execute(
-        "SELECT token_id, outcome_index, outcome FROM outcome_token WHERE token_id = ANY(%s)",
-        [sorted({fill.asset for fill in fills})],
-    )
-    return {token_id: (index, outcome) for token_id, index, outcome in cursor.fetchall()}
-
-
-def _wallets_upsert(cursor, fills: Sequence[ParsedFill]) -> dict[str, int]:
-    """Wallet ids for the fills; first/last trade times come from trade times, never insert time."""
-    by_address: dict[str, list] = {}
-    for fill in fills:
-        entry = by_address.get(fill.wallet)
-        if entry is None:
-            by_address[fill.wallet] = [fill.pseudonym, fill.name, fill.profile_image, fill.traded_at, fill.traded_at]
-        else:
-            entry[0] = entry[0] or fill.pseudonym
-            entry[1] = entry[1] or fill.name
-            entry[2] = entry[2] or fill.profile_image
-            entry[3] = min(entry[3], fill.traded_at)
-            entry[4] = max(entry[4], fill.traded_at)
-    addresses = sorted(by_address)
-    cursor.execute(
-        """
-        INSERT INTO wallet AS w (address, pseudonym, name, profile_image, tracked, first_trade_at, last_trade_at,
-                                 created_at, updated_at)
-        SELECT a, coalesce(p, ''), coalesce(n, ''), coalesce(i, ''), false, f, l, now(), now()
-        FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])
-             AS r(a, p, n, i, f, l)
-        ON CONFLICT (address) DO UPDATE SET
-            first_trade_at = LEAST(w.first_trade_at, EXCLUDED.first_trade_at),
-            last_trade_at = GREATEST(w.last_trade_at, EXCLUDED.last_trade_at),
-            pseudonym = CASE WHEN EXCLUDED.pseudonym <> '' THEN EXCLUDED.pseudonym ELSE w.pseudonym END,
-            name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE w.name END,
-            profile_image = CASE WHEN EXCLUDED.profile_image <> '' THEN EXCLUDED.profile_image ELSE w.profile_image END,
-            updated_at = now()
-        -- Skip no-op updates: most pages repeat wallets we already know, and a dead tuple per
-        -- repeat would bloat the table and hold row locks for nothing.
-        WHERE w.first_trade_at IS DISTINCT FROM LEAST(w.first_trade_at, EXCLUDED.first_trade_at)
-           OR w.last_trade_at IS DISTINCT FROM GREATEST(w.last_trade_at, EXCLUDED.last_trade_at)
-           OR (EXCLUDED.pseudonym <> '' AND EXCLUDED.pseudonym <> w.pseudonym)
-           OR (EXCLUDED.name <> '' AND EXCLUDED.name <> w.name)
-           OR (EXCLUDED.profile_image <> '' AND EXCLUDED.profile_image <> w.profile_image)
-        """,
-        [
-            addresses,
-            [by_address[a][0] for a in addresses],
-            [by_address[a][1] for a in addresses],
-            [(by_address[a][2] or "")[:500] for a in addresses],
-            [by_address[a][3] for a in addresses],
-            [by_address[a][4] for a in addresses],
-        ],
-    )
-    cursor.execute("SELECT address, id FROM wallet WHERE address = ANY(%s)", [addresses])
-    return dict(cursor.fetchall())
 
 
 # --- trades ---------------------------------------------------------------------------------------
@@ -326,60 +233,115 @@ def trade_page_preview(
     )
 
 
+# Staging: one COPY per page into a session-temporary table, then set-based upserts from it.
+# COPY moves a page to the server in one stream with no per-parameter quoting; every statement
+# below then joins the stage against unique indexes.
+_STAGE_TABLE_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS ingest_fill_stage (
+    k text, payload text, h text, token text, condition_id text, wallet text, side text,
+    size numeric, price numeric, usdc numeric, ts timestamptz, outcome text, outcome_index smallint,
+    pseudonym text, name text, image text, title text, slug text, event_slug text
+) ON COMMIT DELETE ROWS
+"""
+_STAGE_COLUMNS = (
+    "k, payload, h, token, condition_id, wallet, side, size, price, usdc, ts, outcome, outcome_index, "
+    "pseudonym, name, image, title, slug, event_slug"
+)
+
+
 def _fills_write(
     *, cursor_fills: list[ParsedFill], payloads: list[Any], run: IngestRun | None, source: str, stream: str,
     result: PageResult,
 ) -> None:
     fills = cursor_fills
-    with connection.cursor() as cursor:
-        market_ids = _markets_ensure(cursor, fills)
-        token_map = _tokens_learn_and_map(cursor, fills, market_ids)
-        wallet_ids = _wallets_upsert(cursor, fills)
-        _landing_write(
-            cursor,
-            run=run,
-            source=source,
-            stream=stream,
-            records=[(fill.idempotency_key, payload, fill.traded_at) for fill, payload in zip(fills, payloads, strict=True)],
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    with _bulk_cursor() as cursor:
+        cursor.execute(_STAGE_TABLE_DDL)
+        with cursor.copy(f"COPY ingest_fill_stage ({_STAGE_COLUMNS}) FROM STDIN") as copy:
+            for fill, payload in zip(fills, payloads, strict=True):
+                copy.write_row((
+                    fill.idempotency_key, dumps(payload), fill.transaction_hash, fill.asset, fill.condition_id,
+                    fill.wallet, fill.side, fill.size, fill.price, fill.usdc_size, fill.traded_at, fill.outcome,
+                    fill.outcome_index, fill.pseudonym, fill.name, (fill.profile_image or "")[:500], fill.title,
+                    (fill.market_slug or "")[:300], (fill.event_slug or "")[:300],
+                ))
+        # Markets first seen in a trade get a pending row at once (fills need it), carrying the
+        # title and slug the trade itself reported — real upstream text, never a placeholder —
+        # until the Gamma job fetches their metadata.
+        cursor.execute(
+            """
+            INSERT INTO market (condition_id, gamma_id, question, slug, description, category, tags, event_slug,
+                                event_title, outcomes, outcome_prices, volume, liquidity, active, closed, archived,
+                                uma_resolution_status, is_void, metadata_status, created_at, updated_at)
+            SELECT DISTINCT ON (condition_id) condition_id, '', coalesce(title, ''), coalesce(slug, ''), '', '', '[]',
+                   coalesce(event_slug, ''), '', '[]', '[]', 0, 0, true, false, false, '', false, 'pending', now(), now()
+            FROM ingest_fill_stage ORDER BY condition_id
+            ON CONFLICT (condition_id) DO NOTHING
+            """
         )
-        outcome_indexes: list[int | None] = []
-        outcomes: list[str] = []
-        for fill in fills:
-            known = token_map.get(fill.asset)
-            index = fill.outcome_index if fill.outcome_index is not None else (known[0] if known else None)
-            outcome_indexes.append(index)
-            outcomes.append(fill.outcome or (known[1] if known else "") or "")
+        # User-scoped rows reveal which outcome a token is; the global feed blanks it.
+        cursor.execute(
+            """
+            INSERT INTO outcome_token (token_id, market_id, outcome_index, outcome)
+            SELECT DISTINCT ON (s.token) s.token, m.id, s.outcome_index, coalesce(s.outcome, '')
+            FROM ingest_fill_stage s JOIN market m ON m.condition_id = s.condition_id
+            WHERE s.outcome_index IS NOT NULL ORDER BY s.token
+            ON CONFLICT DO NOTHING
+            """
+        )
+        # First/last trade times come from trade times, never insert time. The WHERE skips no-op
+        # updates: most pages repeat known wallets, and a dead tuple per repeat would bloat the
+        # table and hold row locks for nothing.
+        cursor.execute(
+            """
+            INSERT INTO wallet AS w (address, pseudonym, name, profile_image, tracked, first_trade_at, last_trade_at,
+                                     created_at, updated_at)
+            SELECT wallet, coalesce(max(pseudonym), ''), coalesce(max(name), ''), coalesce(max(image), ''), false,
+                   min(ts), max(ts), now(), now()
+            FROM ingest_fill_stage GROUP BY wallet ORDER BY wallet
+            ON CONFLICT (address) DO UPDATE SET
+                first_trade_at = LEAST(w.first_trade_at, EXCLUDED.first_trade_at),
+                last_trade_at = GREATEST(w.last_trade_at, EXCLUDED.last_trade_at),
+                pseudonym = CASE WHEN EXCLUDED.pseudonym <> '' THEN EXCLUDED.pseudonym ELSE w.pseudonym END,
+                name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE w.name END,
+                profile_image = CASE WHEN EXCLUDED.profile_image <> '' THEN EXCLUDED.profile_image
+                                     ELSE w.profile_image END,
+                updated_at = now()
+            WHERE w.first_trade_at IS DISTINCT FROM LEAST(w.first_trade_at, EXCLUDED.first_trade_at)
+               OR w.last_trade_at IS DISTINCT FROM GREATEST(w.last_trade_at, EXCLUDED.last_trade_at)
+               OR (EXCLUDED.pseudonym <> '' AND EXCLUDED.pseudonym <> w.pseudonym)
+               OR (EXCLUDED.name <> '' AND EXCLUDED.name <> w.name)
+               OR (EXCLUDED.profile_image <> '' AND EXCLUDED.profile_image <> w.profile_image)
+            """
+        )
+        cursor.execute(
+            """
+            INSERT INTO ingest_landing (source, stream, idempotency_key, payload, upstream_time, received_at, run_id)
+            SELECT %s, %s, k, payload::jsonb, ts, now(), %s FROM ingest_fill_stage ORDER BY k
+            ON CONFLICT (source, stream, idempotency_key) DO NOTHING
+            """,
+            [source, stream, run.pk if run else None],
+        )
+        # A fill first seen on the global feed (outcome blanked) learns its outcome from a later
+        # user-scoped read or from the token map; it is never inserted twice.
         cursor.execute(
             """
             INSERT INTO trade_fill AS f (idempotency_key, source, transaction_hash, token_id, market_id, wallet_id, side,
                                          size, price, usdc_size, traded_at, outcome, outcome_index, ingested_at)
-            SELECT k, %s, h, t, m, w, s, sz, p, u, ts, o, i, now()
-            FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::numeric[],
-                        %s::numeric[], %s::numeric[], %s::timestamptz[], %s::text[], %s::smallint[])
-                 AS r(k, h, t, m, w, s, sz, p, u, ts, o, i)
+            SELECT s.k, %s, s.h, s.token, m.id, w.id, s.side, s.size, s.price, s.usdc, s.ts,
+                   coalesce(nullif(s.outcome, ''), t.outcome, ''), coalesce(s.outcome_index, t.outcome_index), now()
+            FROM ingest_fill_stage s
+            JOIN market m ON m.condition_id = s.condition_id
+            JOIN wallet w ON w.address = s.wallet
+            LEFT JOIN outcome_token t ON t.token_id = s.token
+            ORDER BY s.k
             ON CONFLICT (idempotency_key) DO UPDATE
                 SET outcome_index = EXCLUDED.outcome_index,
                     outcome = CASE WHEN EXCLUDED.outcome <> '' THEN EXCLUDED.outcome ELSE f.outcome END
-                -- A fill first seen on the global feed (outcome blanked) learns its outcome from a
-                -- later user-scoped read; it is never inserted twice.
                 WHERE f.outcome_index IS NULL AND EXCLUDED.outcome_index IS NOT NULL
             RETURNING (xmax = 0) AS inserted, wallet_id, market_id
             """,
-            [
-                source,
-                [fill.idempotency_key for fill in fills],
-                [fill.transaction_hash for fill in fills],
-                [fill.asset for fill in fills],
-                [market_ids[fill.condition_id] for fill in fills],
-                [wallet_ids[fill.wallet] for fill in fills],
-                [fill.side for fill in fills],
-                [fill.size for fill in fills],
-                [fill.price for fill in fills],
-                [fill.usdc_size for fill in fills],
-                [fill.traded_at for fill in fills],
-                outcomes,
-                outcome_indexes,
-            ],
+            [source],
         )
         for inserted, wallet_id, market_id in cursor.fetchall():
             if inserted:
@@ -388,9 +350,8 @@ def _fills_write(
                 result.changed_market_ids.add(market_id)
             else:
                 result.enriched += 1
-    result.duplicates += len(fills) - result.inserted - result.enriched
-    # Enriched rows were already stored: they count as duplicates for completeness purposes.
-    result.duplicates += result.enriched
+    # Rows already stored count as duplicates, including those that only learnt their outcome.
+    result.duplicates += len(fills) - result.inserted
     times = [fill.traded_at for fill in fills]
     result.newest_time = max(times)
     result.oldest_time = min(times)
@@ -463,7 +424,7 @@ def market_page_ingest(*, run: IngestRun | None, rows: Sequence[Any], stream: st
     with transaction.atomic():
         result.dead_lettered = _dead_letters_write(run=run, source="gamma", stream=stream, rejects=rejects)
         if parsed:
-            with connection.cursor() as cursor:
+            with _bulk_cursor() as cursor:
                 _landing_write(
                     cursor,
                     run=run,
@@ -517,11 +478,11 @@ def _market_tokens_upsert(*, market_id: int, market: ParsedMarket) -> None:
         return
     prices = market.outcome_prices if len(market.outcome_prices) == len(market.token_ids) else [None] * len(market.token_ids)
     outcomes = market.outcomes if len(market.outcomes) == len(market.token_ids) else [""] * len(market.token_ids)
-    with connection.cursor() as cursor:
+    with _bulk_cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO outcome_token AS t (token_id, market_id, outcome_index, outcome, latest_price)
-            SELECT tok, %s, idx, o, p FROM unnest(%s::text[], %s::smallint[], %s::text[], %s::numeric[]) AS r(tok, idx, o, p)
+            SELECT tok, %s, idx, o, p FROM unnest(%b::text[], %b::smallint[], %b::text[], %b::numeric[]) AS r(tok, idx, o, p)
             ON CONFLICT (token_id) DO UPDATE SET outcome = EXCLUDED.outcome, latest_price = EXCLUDED.latest_price
             WHERE t.outcome IS DISTINCT FROM EXCLUDED.outcome OR t.latest_price IS DISTINCT FROM EXCLUDED.latest_price
             """,

@@ -15,6 +15,9 @@ def periodic_jobs() -> list[PeriodicJob]:
             "marts.windows_slide", "marts.windows_slide", getattr(settings, "COMPUTE_SLIDE_INTERVAL_SECONDS", 300), "compute"
         ),
         PeriodicJob(
-            "scoring.ai_reports_batch", "scoring.ai_reports_batch", getattr(settings, "AI_BATCH_INTERVAL_SECONDS", 3600), "compute"
+            "scoring.ai_reports_batch",
+            "scoring.ai_reports_batch",
+            getattr(settings, "AI_BATCH_INTERVAL_SECONDS", 3600),
+            "compute",
         ),
     ]

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 from datetime import datetime
 from decimal import Decimal
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis
 
 from ingest.models import Market, OutcomeToken, TradeFill, Wallet
 
@@ -43,7 +48,8 @@ def fill_build(
 ) -> TradeFill:
     size, price = Decimal(str(size)), Decimal(str(price))
     usdc = size * price if usdc is None else Decimal(str(usdc))
-    key = key or hashlib.sha256(f"{wallet.pk}|{token.token_id}|{side}|{size}|{price}|{at.isoformat()}|{next(_sequence)}".encode()).hexdigest()
+    identity = f"{wallet.pk}|{token.token_id}|{side}|{size}|{price}|{at.isoformat()}|{next(_sequence)}"
+    key = key or hashlib.sha256(identity.encode()).hexdigest()
     fill = TradeFill(
         idempotency_key=key, transaction_hash="0x" + key[:64], token_id=token.token_id, market_id=token.market_id,
         wallet=wallet, side=side, size=size, price=price, usdc_size=usdc, traded_at=at,
@@ -58,3 +64,21 @@ def fill_make(**kwargs) -> TradeFill:
     fill = fill_build(**kwargs)
     fill.save()
     return fill
+
+
+# --- pytest fixtures shared by tests/test_marts_* and tests/test_scoring_* ---------------------
+# Other suites may run at the same time against the same Redis server and flush its app database
+# per test; the compute tests keep their changed-wallet queue in a database of their own.
+
+COMPUTE_TEST_REDIS_DB = int(os.environ.get("MARTS_TEST_REDIS_DB", "12"))
+
+
+@pytest.fixture
+def compute_redis(settings):
+    parts = urlsplit(settings.REDIS_URL)
+    settings.REDIS_URL = urlunsplit((parts.scheme, parts.netloc, f"/{COMPUTE_TEST_REDIS_DB}", parts.query, parts.fragment))
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()

@@ -10,6 +10,7 @@ Settings (read with defaults, so none is required): AI_API_URL (base URL or the 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,7 +22,7 @@ from django.conf import settings
 TEMPLATE_MODEL_ID = "template"
 
 
-class AiRateLimited(Exception):  # noqa: N818 - it names the upstream's answer, not a bug
+class AiRateLimited(Exception):
     """The provider answered 429: the batch stops and tries again on its next run."""
 
 
@@ -148,14 +149,15 @@ class OpenAICompatibleProvider:
             raise AiProviderError("AI provider answered an unreadable body") from error
 
 
+def _config(name: str, default: str) -> str:
+    # Django settings first (tests override them), then the environment until settings.py names them.
+    return str(getattr(settings, name, "") or os.environ.get(name, "") or default)
+
+
 def ai_provider_get() -> AiProvider:
-    url = getattr(settings, "AI_API_URL", "") or ""
-    key = getattr(settings, "AI_API_KEY", "") or ""
+    url, key = _config("AI_API_URL", ""), _config("AI_API_KEY", "")
     if url and key:
         return OpenAICompatibleProvider(
-            url=url,
-            api_key=key,
-            model=getattr(settings, "AI_MODEL", "gpt-4o-mini"),
-            timeout=float(getattr(settings, "AI_TIMEOUT_SECONDS", 30.0)),
+            url=url, api_key=key, model=_config("AI_MODEL", "gpt-4o-mini"), timeout=float(_config("AI_TIMEOUT_SECONDS", "30"))
         )
     return TemplateProvider()

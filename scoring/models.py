@@ -55,7 +55,9 @@ class Momentum(models.TextChoices):
 
 
 class WalletSnapshot(models.Model):
-    wallet = models.OneToOneField(Wallet, on_delete=models.CASCADE, primary_key=True, db_constraint=False, related_name="snapshot")
+    wallet = models.OneToOneField(
+        Wallet, on_delete=models.CASCADE, primary_key=True, db_constraint=False, related_name="snapshot"
+    )
     # Layer 1: facts from position accounting.
     total_trades = models.PositiveIntegerField(default=0)
     markets_traded = models.PositiveIntegerField(default=0)

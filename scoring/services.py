@@ -271,14 +271,16 @@ def _snapshots_upsert(*, rows: list[dict]) -> None:
 def _history_insert(*, rows: list[tuple]) -> None:
     if not rows:
         return
+    columns = list(zip(*rows, strict=True))
     with connection.cursor() as cursor:
-        cursor.executemany(
+        cursor.execute(
             """
             INSERT INTO wallet_score_history
                 (wallet_id, smart_score, confidence, strategy_type, pool_tier, risk_level, momentum, info_edge_level, scored_at)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+            SELECT * FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::text[], %s::text[], %s::text[],
+                                 %s::text[], %s::text[], %s::timestamptz[])
             """,
-            rows,
+            [list(column) for column in columns],
         )
 
 
@@ -343,7 +345,7 @@ def feed_events_insert(*, rows: list[FeedRow]) -> int:
 # --- AI reports ------------------------------------------------------------------------------
 
 
-class AiReportIneligible(Exception):  # noqa: N818 - reads as the API's 400 reason
+class AiReportIneligible(Exception):
     pass
 
 

@@ -1,0 +1,176 @@
+"""Query-parameter serializers: each list endpoint validates its parameters with one of these.
+
+Paging and sorting are lenient by contract (a bad page is page 1, an unknown sort is the default
+sort); filters are strict (a bad value is a 400 that names the parameter), because silently
+ignoring a filter would show the user a list they did not ask for.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+
+from ingest.models import RunStatus
+from scoring.models import AlertType, FeedEventType, InfoEdgeLevel, PoolTier, Severity, StrategyType
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 200
+# Ids are PostgreSQL bigints: a larger number must be a 400, not a driver overflow error (a 500).
+MAX_ID = 2**63 - 1
+
+
+class CoercedPositiveIntegerField(serializers.IntegerField):
+    """An integer that falls back to its default when invalid or ≤ 0, capped at `max_value`."""
+
+    def __init__(self, *, fallback: int, cap: int | None = None, **kwargs):
+        self.fallback = fallback
+        self.cap = cap
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("default", fallback)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            number = int(str(data).strip())
+        except (TypeError, ValueError):
+            return self.fallback
+        if number <= 0:
+            return self.fallback
+        if self.cap is not None:
+            return min(number, self.cap)
+        return number
+
+
+class LenientChoiceField(serializers.ChoiceField):
+    """A choice that falls back to its default for an unknown value (sorting is lenient)."""
+
+    def __init__(self, choices, *, fallback: str, **kwargs):
+        self.fallback = fallback
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("default", fallback)
+        super().__init__(choices, **kwargs)
+
+    def to_internal_value(self, data):
+        value = str(data).strip()
+        return value if value in self.choices else self.fallback
+
+
+class PagingParams(serializers.Serializer):
+    page = CoercedPositiveIntegerField(fallback=1, help_text="1-based page number; an invalid value or one ≤ 0 reads as 1.")
+    page_size = CoercedPositiveIntegerField(
+        fallback=DEFAULT_PAGE_SIZE,
+        cap=MAX_PAGE_SIZE,
+        help_text=f"Items per page (default {DEFAULT_PAGE_SIZE}, at most {MAX_PAGE_SIZE}); an invalid value or one ≤ 0 "
+        f"reads as {DEFAULT_PAGE_SIZE}.",
+    )
+
+
+ORDER_HELP = "Sort direction; anything but `asc` reads as `desc`. Ties are broken by id in the same direction."
+
+
+def sorting(allowed: list[str], default: str) -> type[serializers.Serializer]:
+    """A mixin with `sort_by` (from the endpoint's allow-list) and `order`."""
+
+    class SortingParams(serializers.Serializer):
+        sort_by = LenientChoiceField(
+            allowed, fallback=default, help_text=f"One of the listed values; an unknown value sorts by `{default}`."
+        )
+        order = LenientChoiceField(["asc", "desc"], fallback="desc", help_text=ORDER_HELP)
+
+    return SortingParams
+
+
+class WalletListParams(PagingParams, sorting(["id", "created_at", "updated_at", "first_seen_at"], "id")):
+    q = serializers.CharField(
+        required=False, max_length=200, help_text="Pseudonym prefix (case-insensitive) or an address prefix (0x…)."
+    )
+    tracked = serializers.BooleanField(required=False, allow_null=True, default=None)
+    pool_tier = serializers.ChoiceField(PoolTier.choices, required=False)
+
+
+POTENTIAL_SORTS = ["trade_count", "realized_pnl", "smart_score", "last_analyzed_at", "wallet_id"]
+
+
+class PotentialParams(PagingParams, sorting(POTENTIAL_SORTS, "smart_score")):
+    min_trades = serializers.IntegerField(required=False, default=100, min_value=0, max_value=10_000_000)
+    min_realized_pnl = serializers.DecimalField(
+        required=False,
+        default=0,
+        max_digits=30,
+        decimal_places=12,
+        coerce_to_string=False,
+        help_text="Minimum realised PnL in USDC (default 0).",
+    )
+    strategy_type = serializers.ChoiceField(StrategyType.choices, required=False)
+    pool_tier = serializers.ChoiceField(PoolTier.choices, required=False)
+    has_ai_report = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+class FeedParams(PagingParams):
+    type = serializers.ChoiceField(FeedEventType.choices, required=False, help_text="Only events of this kind.")
+
+
+MARKET_STATUSES = [(0, "pending"), (1, "active"), (2, "closed"), (3, "resolved")]
+
+
+class MarketListParams(PagingParams, sorting(["id", "created_at", "updated_at", "volume", "liquidity"], "id")):
+    category = serializers.CharField(required=False, max_length=120)
+    status = serializers.ChoiceField(
+        MARKET_STATUSES,
+        required=False,
+        help_text="0 metadata pending, 1 active, 2 closed awaiting resolution, 3 resolved.",
+    )
+    closed = serializers.BooleanField(required=False, allow_null=True, default=None)
+    q = serializers.CharField(required=False, max_length=200, help_text="Words in the title or the slug.")
+
+
+class LeaderboardParams(PagingParams, sorting(["smart_score", "scored_at"], "smart_score")):
+    pool_tier = serializers.ChoiceField(PoolTier.choices, required=False)
+    strategy_type = serializers.ChoiceField(StrategyType.choices, required=False)
+
+
+class HighlightsParams(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, default=5, min_value=1, max_value=20)
+
+
+class AnomalyListParams(PagingParams):
+    severity = serializers.ChoiceField(Severity.choices, required=False)
+    type = serializers.ChoiceField(AlertType.choices, required=False, help_text="Alert type.")
+    acknowledged = serializers.BooleanField(required=False, allow_null=True, default=None)
+    wallet_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+
+
+class AnalyzeParams(serializers.Serializer):
+    force = serializers.BooleanField(
+        required=False, default=False, help_text="Write a new report even when a cached one (< 24 h) exists."
+    )
+
+
+class ReportHistoryParams(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, default=10, min_value=1, max_value=100)
+
+
+class IngestRunParams(PagingParams):
+    job = serializers.CharField(required=False, max_length=100, help_text="Job name, with or without `ingest.`.")
+    status = serializers.ChoiceField(RunStatus.choices, required=False)
+
+
+class WatchlistFollowBody(serializers.Serializer):
+    wallet_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+
+
+class WatchlistBatchBody(serializers.Serializer):
+    wallet_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), allow_empty=False, max_length=MAX_PAGE_SIZE
+    )
+
+
+# Labels of the enums the frontend renders, exported for the schema.
+INFO_EDGE_LEVELS = [value for value, _ in InfoEdgeLevel.choices]
+
+
+def validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        raise ValidationError(serializer.errors)
+    return dict(serializer.validated_data)

@@ -1,0 +1,136 @@
+"""Ingest throughput: N fills through parse → validate → key → landing + facts upsert, beside a raw COPY.
+
+    .venv/bin/python benchmarks/ingest_throughput.py --fills 1000000 [--page-size 2000]
+
+Rows come from the emulator's generator (the same shapes the live feed serves), rendered page
+by page so memory stays flat. The same rows are then written with a plain COPY into a copy of
+the fill table: the floor any ingest path could reach on this machine. Runs in a database of its
+own (`<DATABASE_URL db>_bench_ingest`), created and dropped here.
+
+Targets (issue 3): ≥ 25,000 fills/s and peak RSS ≤ 300 MB on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _bench_database_url() -> tuple[str, str, str]:
+    base = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    parts = urlsplit(base)
+    name = (parts.path.lstrip("/") or "postgres") + "_bench_ingest"
+    admin = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, "")), admin, name
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fills", type=int, default=1_000_000)
+    parser.add_argument("--page-size", type=int, default=2000, help="rows per ingest transaction")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    args = parser.parse_args()
+
+    bench_url, admin_url, bench_name = _bench_database_url()
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
+        admin.execute(f'CREATE DATABASE "{bench_name}"')
+    os.environ["DATABASE_URL"] = bench_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arbitra.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    from ingest.emulator import EmulatorConfig, World
+    from ingest.emulator.world import VALID
+    from ingest.services import trade_page_ingest
+
+    # Enough virtual history at a raised rate to publish the requested number of fills.
+    config = EmulatorConfig(seed=99, scenario="steady,multi_fill", clock="manual", history_seconds=0,
+                            rate_multiplier=40, wallet_count=20_000, market_count=400)
+    world = World(config)
+    started = time.perf_counter()
+    while world.row_count() < args.fills:
+        world.advance(600)
+    generate_seconds = time.perf_counter() - started
+    row_ids = [row_id for row_id, kind in world.truth_rows() if kind == VALID][: args.fills]
+    print(f"generated {len(row_ids):,} fills in {generate_seconds:.1f}s (emulator, not timed below); "
+          f"RSS so far {_peak_rss_mb():.0f} MB", flush=True)
+
+    def pages():
+        for start in range(0, len(row_ids), args.page_size):
+            yield [world.render_trade(row_id, real_context=False) for row_id in row_ids[start : start + args.page_size]]
+
+    # --- the ingest path -------------------------------------------------------------------------
+    inserted = 0
+    started = time.perf_counter()
+    for rows in pages():
+        inserted += trade_page_ingest(run=None, rows=rows, queue_changes=False).inserted
+    ingest_seconds = time.perf_counter() - started
+    ingest_rate = inserted / ingest_seconds
+
+    # --- baseline: raw COPY of the same typed rows into a copy of the fill table ------------------
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE trade_fill_copy (LIKE trade_fill INCLUDING DEFAULTS INCLUDING INDEXES)")
+        cursor.execute("SELECT market_id, wallet_id, idempotency_key FROM trade_fill")
+        stored = {key: (market, wallet) for market, wallet, key in cursor.fetchall()}
+    from ingest.sources.parsers import parse_trade
+
+    copy_rows = 0
+    started = time.perf_counter()
+    raw = connection.connection
+    with raw.cursor() as cursor:
+        with cursor.copy(
+            "COPY trade_fill_copy (id, idempotency_key, source, transaction_hash, token_id, market_id, wallet_id, side, "
+            "size, price, usdc_size, traded_at, outcome, outcome_index, ingested_at) FROM STDIN"
+        ) as copy:
+            for rows in pages():
+                for row in rows:
+                    fill = parse_trade(row)
+                    market_id, wallet_id = stored[fill.idempotency_key]
+                    copy_rows += 1
+                    copy.write_row((copy_rows, fill.idempotency_key, "data_api", fill.transaction_hash, fill.asset,
+                                    market_id, wallet_id, fill.side, fill.size, fill.price, fill.usdc_size,
+                                    fill.traded_at, fill.outcome or "", fill.outcome_index, fill.traded_at))
+        raw.commit()
+    copy_seconds = time.perf_counter() - started
+    copy_rate = copy_rows / copy_seconds
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM trade_fill")
+        stored_count = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM ingest_landing")
+        landed = cursor.fetchone()[0]
+
+    print(f"ingest path : {inserted:,} fills in {ingest_seconds:.1f}s = {ingest_rate:,.0f} fills/s "
+          f"(page {args.page_size}; {stored_count:,} fills and {landed:,} landing rows stored)")
+    print(f"raw COPY    : {copy_rows:,} fills in {copy_seconds:.1f}s = {copy_rate:,.0f} fills/s (same rows, parse + COPY)")
+    print(f"ratio       : ingest path runs at {ingest_rate / copy_rate:.2f}× raw COPY speed")
+    print(f"peak RSS    : {_peak_rss_mb():.0f} MB (includes the emulator's in-memory generator)")
+    print(f"targets     : ≥ 25,000 fills/s → {'met' if ingest_rate >= 25_000 else 'NOT met'}; "
+          f"peak RSS ≤ 300 MB → {'met' if _peak_rss_mb() <= 300 else 'NOT met'}")
+    connection.close()
+    if not args.keep:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
+
+
+if __name__ == "__main__":
+    main()
