@@ -7,9 +7,11 @@ only creates what is missing, so their edits survive every deploy.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,12 @@ class PeriodicJob:
 
 
 def periodic_jobs() -> list[PeriodicJob]:
+    from marts.schedules import periodic_jobs as compute_jobs
+
+    return [*_ingest_jobs(), *compute_jobs()]
+
+
+def _ingest_jobs() -> list[PeriodicJob]:
     return [
         PeriodicJob("ingest.data_api.trades", "ingest.data_api.trades", settings.INGEST_TRADES_INTERVAL_SECONDS, "ingest"),
         PeriodicJob("ingest.data_api.gaps", "ingest.data_api.gaps", settings.INGEST_BACKFILL_INTERVAL_SECONDS, "ingest"),
@@ -53,6 +61,9 @@ def schedules_install(*, jobs: list[PeriodicJob] | None = None) -> dict[str, int
             interval, _ = IntervalSchedule.objects.get_or_create(every=job.every_seconds, period=IntervalSchedule.SECONDS)
             PeriodicTask.objects.create(
                 name=job.name,
+                # Due at once: a fresh install starts pulling data on beat's first tick instead
+                # of one interval later.
+                last_run_at=timezone.now() - timedelta(seconds=job.every_seconds),
                 task=job.task,
                 interval=interval,
                 queue=job.queue,

@@ -256,6 +256,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 FLOWER_USER = read.string("FLOWER_USER", "admin")
 FLOWER_PASSWORD = read.string("FLOWER_PASSWORD", "", required_in_production=True)
 FLOWER_PORT = read.integer("FLOWER_PORT", 5555, minimum=1)
+# Bearer token for /metrics scrapers; without one only loopback and staff sessions may read it.
+METRICS_TOKEN = read.string("METRICS_TOKEN", "", required_in_production=True)
 WEB_PORT = read.integer("WEB_PORT", 8000, minimum=1)
 
 # --- Upstream sources ------------------------------------------------------------------------

@@ -58,6 +58,14 @@ class Command(BaseCommand):
             if options["upstream"] == "demo":
                 env.update(self._start_emulator(supervisor, options["demo_speed"]))
             self._prepare_database(supervisor, env)
+            if options["upstream"] == "demo":
+                code = supervisor.run_once(ChildSpec(
+                    name="migrate",
+                    argv=self._manage("feed_add", env["ARBITRA_DEMO_FEED_URL"], "--name", "Emulator news wire"),
+                    env=env,
+                ))
+                if code != 0:
+                    raise CommandError("registering the demo news feed failed")
             flower_password = self._flower_password(state_dir)
             self._start_services(supervisor, env, options, flower_password)
             self._print_banner(supervisor, options, flower_password, upstream=options["upstream"], env=env)
