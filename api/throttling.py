@@ -29,7 +29,8 @@ class ClientRateThrottle(SimpleRateThrottle):
             # Hashed: the key length stays bounded and raw identifiers stay out of Redis.
             ident = "fp:" + hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
         else:
-            ident = "ip:" + self.get_ident(request)
+            # No address at all (a unix-socket server without a proxy header): one shared bucket.
+            ident = "ip:" + (self.get_ident(request) or "unknown")
         return f"throttle:{self.scope}:{ident}"
 
 

@@ -5,6 +5,7 @@ Errors are raised as DRF exceptions and turned into the envelope by `api.excepti
 
 from __future__ import annotations
 
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions
 from rest_framework.exceptions import APIException, NotFound, Throttled, ValidationError
@@ -28,9 +29,11 @@ class AiProviderUnavailable(APIException):
     default_detail = "AI provider unavailable; try again later"
 
 
+@csrf_exempt
 def unknown_route(request, *args, **kwargs):
     # The frontend parses the envelope on every /api/v1 response, so even an unknown route
-    # answers JSON rather than Django's HTML 404 page.
+    # answers JSON rather than Django's HTML 404 page. CSRF-exempt: it changes nothing, and a
+    # POST to a mistyped path must read "route not found", not an HTML CSRF failure page.
     return error_response(request, status=404, message="route not found")
 
 

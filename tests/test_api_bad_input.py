@@ -114,7 +114,9 @@ def test_a_bad_follow_body_is_a_400(client, world, body, reason):
     assert response.json()["error"].startswith(f"{reason}:")
 
 
-@pytest.mark.parametrize("body", [{}, {"wallet_ids": []}, {"wallet_ids": "1,2"}, {"wallet_ids": [1, "x"]}, {"wallet_ids": list(range(1, 202))}])
+@pytest.mark.parametrize(
+    "body", [{}, {"wallet_ids": []}, {"wallet_ids": "1,2"}, {"wallet_ids": [1, "x"]}, {"wallet_ids": list(range(1, 202))}]
+)
 def test_a_bad_batch_body_is_a_400(client, world, body):
     response = client.post("/api/v1/watchlist/batch", data=body, content_type="application/json", **FINGERPRINT)
     assert response.status_code == 400

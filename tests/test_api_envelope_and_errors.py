@@ -32,7 +32,13 @@ def test_a_generated_request_id_is_the_trace_id_too(client):
     response = client.get("/api/v1/wallets/424242")
     body = response.json()
     assert response.status_code == 404
-    assert body == {"data": None, "error": "wallet not found", "code": "not_found", "trace_id": response["X-Request-ID"], "meta": {}}
+    assert body == {
+        "data": None,
+        "error": "wallet not found",
+        "code": "not_found",
+        "trace_id": response["X-Request-ID"],
+        "meta": {},
+    }
 
 
 @pytest.mark.parametrize(
@@ -93,9 +99,7 @@ def test_an_error_outside_drf_under_api_v1_is_a_500_envelope(rf):
 
 
 def test_malformed_json_is_a_400_envelope(client):
-    response = client.post(
-        "/api/v1/watchlist", data="{not json", content_type="application/json", HTTP_X_USER_FINGERPRINT="fp-1"
-    )
+    response = client.post("/api/v1/watchlist", data="{not json", content_type="application/json", HTTP_X_USER_FINGERPRINT="fp-1")
     assert response.status_code == 400
     assert response.json()["code"] == "bad_request"
 

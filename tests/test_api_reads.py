@@ -43,16 +43,34 @@ def test_potential_wallets_default_to_100_trades_and_non_negative_pnl(client, wo
 
 def test_potential_items_carry_the_frontend_keys(client, world):
     item = _data(client, "/api/v1/wallets/potential?pool_tier=star")["items"][0]
-    keys = {"wallet", "total_trades", "trading_pnl", "maker_rebates", "realized_pnl", "smart_score", "info_edge_level",
-            "strategy_type", "pool_tier", "has_ai_report", "nl_summary", "summary", "last_analyzed_at"}
+    keys = {
+        "wallet",
+        "total_trades",
+        "trading_pnl",
+        "maker_rebates",
+        "realized_pnl",
+        "smart_score",
+        "info_edge_level",
+        "strategy_type",
+        "pool_tier",
+        "has_ai_report",
+        "nl_summary",
+        "summary",
+        "last_analyzed_at",
+    }
     assert keys <= set(item)
     assert item["wallet"] == {"id": world.star.id, "address": world.star.address, "pseudonym": "Alpha-Star", "tracked": True}
     assert isinstance(item["realized_pnl"], float) and item["smart_score"] == 78.5
 
 
 def test_scored_payloads_carry_disclosures(client, world):
-    for path in ["/api/v1/wallets/potential", "/api/v1/leaderboard", "/api/v1/ops/highlights",
-                 f"/api/v1/wallets/{world.star.id}/profile", f"/api/v1/wallets/{world.star.id}/decision-card"]:
+    for path in [
+        "/api/v1/wallets/potential",
+        "/api/v1/leaderboard",
+        "/api/v1/ops/highlights",
+        f"/api/v1/wallets/{world.star.id}/profile",
+        f"/api/v1/wallets/{world.star.id}/decision-card",
+    ]:
         meta = client.get(path).json()["meta"]
         assert any("not investment advice" in line for line in meta["disclosures"]), path
 
@@ -70,15 +88,24 @@ def test_the_profile_has_three_layers_and_at_most_ten_recent_events(client, worl
     now = timezone.now()
     for number in range(12):
         FeedEvent.objects.create(
-            wallet=world.star, event_type="anomaly", event_time=now - timedelta(days=1, minutes=number),
-            reason_code="large_position", payload={"before": None, "after": number}, dedupe_key=f"extra:{number}",
+            wallet=world.star,
+            event_type="anomaly",
+            event_time=now - timedelta(days=1, minutes=number),
+            reason_code="large_position",
+            payload={"before": None, "after": number},
+            dedupe_key=f"extra:{number}",
         )
     profile = _data(client, f"/api/v1/wallets/{world.star.id}/profile")
     assert profile["layer1_facts"]["realized_pnl"] == 18000.0
     assert profile["layer1_facts"]["unrealized_pnl"] == 120.25
     assert profile["strategy"]["pool_tier"] == "star" and profile["strategy"]["confidence"] == 0.7
     assert profile["layer3_info_edge"] == {
-        "mean_delta_minutes": 12.5, "stddev_minutes": 30.0, "samples": 18, "z_score": 1.77, "p_value": 0.077, "label": "no_edge",
+        "mean_delta_minutes": 12.5,
+        "stddev_minutes": 30.0,
+        "samples": 18,
+        "z_score": 1.77,
+        "p_value": 0.077,
+        "label": "no_edge",
     }
     assert profile["meta"]["disclosures"]
     assert len(profile["recent_events"]) == 10
@@ -111,7 +138,16 @@ def test_cards_and_explanations(client, world):
 def test_the_leaderboard_has_one_row_per_wallet(client, world):
     items = _data(client, "/api/v1/leaderboard")["items"]
     assert [item["wallet_id"] for item in items] == [world.star.id, world.event_trader.id, world.quant.id, world.newcomer.id]
-    assert set(items[0]) >= {"wallet_id", "address", "pseudonym", "strategy_type", "smart_score", "info_edge_level", "pool_tier", "scored_at"}
+    assert set(items[0]) >= {
+        "wallet_id",
+        "address",
+        "pseudonym",
+        "strategy_type",
+        "smart_score",
+        "info_edge_level",
+        "pool_tier",
+        "scored_at",
+    }
 
 
 def test_highlights_rank_by_24h_pnl_and_ai_confidence(client, world):
@@ -136,7 +172,7 @@ def test_markets_filter_by_status_and_search(client, world):
     assert [m["id"] for m in _data(client, "/api/v1/markets?status=2")["items"]] == [world.closed_market.id]
     assert [m["id"] for m in _data(client, "/api/v1/markets?q=paris")["items"]] == [world.open_market.id]
     by_volume = _data(client, "/api/v1/markets?sort_by=volume")["items"]
-    assert [m["id"] for m in by_volume][0] == world.closed_market.id
+    assert by_volume[0]["id"] == world.closed_market.id
     detail = _data(client, f"/api/v1/markets/{world.resolved_market.id}")
     assert detail["resolution"]["resolved"] is True and detail["resolution"]["winner_index"] == 0
     assert detail["status"] == 3 and detail["prices"] == [1.0, 0.0]
@@ -180,9 +216,16 @@ def test_portfolios_are_derived_until_operators_publish_one(client, world):
     managed = _data(client, "/api/v1/portfolios")
     assert len(managed) == 1
     assert managed[0] | {"wallets": None} == {
-        "id": pack.id, "name": "Steady", "name_zh": "稳健", "description": "", "risk_level": "low",
-        "expected_return": 0.12, "max_drawdown": 0.08, "wallet_ids": [world.quant.id, world.star.id],
-        "wallets": None, "source": "managed",
+        "id": pack.id,
+        "name": "Steady",
+        "name_zh": "稳健",
+        "description": "",
+        "risk_level": "low",
+        "expected_return": 0.12,
+        "max_drawdown": 0.08,
+        "wallet_ids": [world.quant.id, world.star.id],
+        "wallets": None,
+        "source": "managed",
     }
 
 

@@ -35,8 +35,10 @@ def _requests(world) -> list[tuple[str, str, dict]]:
         ("get", "/api/v1/wallets", {}),
         ("get", "/api/v1/wallets?q=alpha&tracked=true&pool_tier=star&sort_by=first_seen_at", {}),
         ("get", "/api/v1/wallets?q=0xa1a1", {}),
-        *[("get", f"/api/v1/wallets/potential?sort_by={sort}&order=asc", {}) for sort in
-          ["trade_count", "realized_pnl", "smart_score", "last_analyzed_at", "wallet_id"]],
+        *[
+            ("get", f"/api/v1/wallets/potential?sort_by={sort}&order=asc", {})
+            for sort in ["trade_count", "realized_pnl", "smart_score", "last_analyzed_at", "wallet_id"]
+        ],
         ("get", "/api/v1/wallets/potential?strategy_type=quant&pool_tier=star&has_ai_report=true&min_trades=1", {}),
         ("get", f"/api/v1/wallets/{star}", {}),
         ("get", f"/api/v1/wallets/{star}/profile", {}),

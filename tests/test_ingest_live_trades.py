@@ -87,3 +87,20 @@ def test_a_second_runner_records_skipped_locked():
         thread.join()
     assert results[0].status == RunStatus.SKIPPED_LOCKED
     assert IngestRun.objects.filter(status=RunStatus.SKIPPED_LOCKED).count() == 1
+
+
+def test_a_market_too_busy_for_the_offset_cap_is_closed_with_user_scoped_windows(emulator):
+    with emulator(seed=17, scenario="steady,burst", history_seconds=60, market_count=4, wallet_count=60) as upstream:
+        ingest_job_execute(job_name="gamma.markets")
+        upstream.advance(5)
+        ingest_job_execute(job_name="data_api.trades")
+        upstream.advance(900)
+        live = ingest_job_execute(job_name="data_api.trades")
+        assert live.stats_json["gaps"] == 1
+        backfill = ingest_job_execute(job_name="data_api.gaps")
+        assert backfill.status == RunStatus.SUCCEEDED, (backfill.stats_json, backfill.error_text)
+        gap = IngestGap.objects.get()
+        assert gap.status == IngestGap.Status.CLOSED
+        assert "user windows" in gap.detail["closed_via"]
+        report = fills_completeness_check(upstream_url=upstream.url)
+    assert report.complete, report.as_dict()

@@ -274,6 +274,55 @@ def markets_possibly_trading(since: datetime) -> list[str]:
     )
 
 
+def wallets_window_sweep(
+    *, client: SourceClient, run: IngestRun | None, condition_ids: list[str], start: datetime, end: datetime
+) -> MarketSweep:
+    """Second resort for markets too busy to page back past `start`: user-scoped time windows
+    (which the API honours) for every wallet known to trade those markets around the window.
+
+    A wallet whose only fills in that market lie in the unread part is not known to us; the gap
+    detail says the window was closed this way, so an operator can judge the residual risk.
+    """
+    sweep = MarketSweep()
+    margin = timedelta(days=1)
+    wallets = list(
+        Wallet.objects.filter(
+            fills__market__condition_id__in=condition_ids,
+            fills__traded_at__gte=start - margin,
+            fills__traded_at__lt=end + margin,
+        )
+        .distinct()
+        .order_by("id")
+        .values_list("address", flat=True)
+    )
+    for address in wallets:
+        window_end = end
+        while True:
+            outcome = trades_walk_back(
+                client=client,
+                run=run,
+                params={"user": address, "start": _unix(start), "end": _unix(window_end)},
+                floor=start,
+                stream=HISTORY_STREAM,
+                max_pages=settings.INGEST_MAX_PAGES_PER_RUN,
+                offset_cap=settings.INGEST_TRADES_OFFSET_CAP,
+            )
+            sweep.result.add(outcome.result)
+            sweep.pages += outcome.pages
+            if outcome.stop_reason == "upstream_error":
+                sweep.error = outcome.error
+                return sweep
+            oldest = outcome.result.oldest_time
+            if outcome.reached or oldest is None:
+                break
+            if oldest >= window_end:
+                # More fills in one second than the offset cap: cannot narrow further.
+                sweep.unreachable.append(address)
+                break
+            window_end = oldest  # inclusive: that second may continue below the cap
+    return sweep
+
+
 def trades_gap_backfill(*, run: IngestRun, client: SourceClient, max_gaps: int = 3) -> JobOutcome:
     """Close open gaps with market-scoped reads, which the API answers where the global feed cannot.
 
@@ -294,15 +343,27 @@ def trades_gap_backfill(*, run: IngestRun, client: SourceClient, max_gaps: int =
         )
         total.add(sweep.result)
         pages += sweep.pages
+        closed_via = "market_reads"
+        if sweep.unreachable and not sweep.error:
+            busy_markets = sweep.unreachable
+            sweep = wallets_window_sweep(
+                client=client, run=run, condition_ids=busy_markets, start=gap.window_start, end=gap.window_end
+            )
+            total.add(sweep.result)
+            pages += sweep.pages
+            closed_via = f"market_reads + user windows for {len(busy_markets)} busy markets"
         IngestGap.objects.filter(pk=gap.pk).update(attempts=F("attempts") + 1)
         if not sweep.error and not sweep.unreachable:
             IngestGap.objects.filter(pk=gap.pk).update(
-                status=IngestGap.Status.CLOSED, closed_by_run=run, closed_at=timezone.now()
+                status=IngestGap.Status.CLOSED,
+                closed_by_run=run,
+                closed_at=timezone.now(),
+                detail={**gap.detail, "closed_via": closed_via},
             )
             closed += 1
             continue
         still_open += 1
-        detail = {**gap.detail, "unreachable_markets": sweep.unreachable[:50], "last_error": sweep.error}
+        detail = {**gap.detail, "unreachable": sweep.unreachable[:50], "last_error": sweep.error}
         IngestGap.objects.filter(pk=gap.pk).update(detail=detail)
         if sweep.error:
             errors.append(sweep.error)

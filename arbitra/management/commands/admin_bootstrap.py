@@ -1,4 +1,5 @@
 import secrets
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -9,6 +10,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
+        parser.add_argument(
+            "--reveal-file",
+            help="also write the new password to this file (mode 600) so `up` can repeat it in its banner",
+        )
 
     def handle(self, *args, **options):
         users = get_user_model()
@@ -17,6 +22,10 @@ class Command(BaseCommand):
             return
         password = secrets.token_urlsafe(12)
         users.objects.create_superuser(username=options["username"], email="", password=password)
+        if options["reveal_file"]:
+            path = Path(options["reveal_file"])
+            path.touch(mode=0o600)
+            path.write_text(password)
         banner = "=" * 64
         self.stdout.write(banner)
         self.stdout.write(f"Created admin user '{options['username']}' with password: {password}")

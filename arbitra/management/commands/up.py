@@ -42,6 +42,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         state_dir = Path(settings.STATE_DIR)
         state_dir.mkdir(parents=True, exist_ok=True)
+        self._new_password_file = state_dir / "admin_password.new"
         supervisor = ProcessSupervisor(stream=self.stdout._out)
         stop_requested = threading.Event()
         embedded = []
@@ -129,7 +130,7 @@ class Command(BaseCommand):
         for name, argv in [
             ("migrate", self._manage("migrate", "--noinput")),
             ("migrate", self._manage("schedules_install")),
-            ("migrate", self._manage("admin_bootstrap")),
+            ("migrate", self._manage("admin_bootstrap", "--reveal-file", str(self._new_password_file))),
         ]:
             code = supervisor.run_once(ChildSpec(name=name, argv=argv, env=env))
             if code != 0:
@@ -190,11 +191,16 @@ class Command(BaseCommand):
     def _print_banner(self, supervisor, options, flower_password: str, *, upstream: str, env: dict[str, str]) -> None:
         host = options["bind"]
         web = f"http://{host}:{options['web_port']}"
+        # Shown in the banner once, the start the admin user is created; the file goes at once.
+        admin_password = "password printed when it was first created"
+        if self._new_password_file.exists():
+            admin_password = f"password {self._new_password_file.read_text().strip()}  ← shown only this once"
+            self._new_password_file.unlink()
         lines = [
             "Arbitra is starting. Open:",
             f"  API           {web}/api/v1/   (health {web}/healthz, readiness {web}/readyz)",
             f"  API docs      {web}/api/docs/  (schema {web}/api/schema/)",
-            f"  Admin         {web}/admin/     (user 'admin'; password printed above when it was created)",
+            f"  Admin         {web}/admin/     (user 'admin', {admin_password})",
             f"  Ingest health {web}/admin/ingest/health/",
             f"  Flower        http://{host}:{options['flower_port']}/  (user '{settings.FLOWER_USER}', "
             f"password in .arbitra/flower_password)",
