@@ -405,7 +405,9 @@ class MarketChange:
     is_new: bool
 
 
-def market_page_ingest(*, run: IngestRun | None, rows: Sequence[Any], stream: str = "markets") -> tuple[PageResult, list[MarketChange]]:
+def market_page_ingest(
+    *, run: IngestRun | None, rows: Sequence[Any], stream: str = "markets"
+) -> tuple[PageResult, list[MarketChange]]:
     """Upsert Gamma market rows (metadata, prices, resolution) and their outcome tokens."""
     result = PageResult(fetched=len(rows))
     parsed: dict[str, tuple[ParsedMarket, Any]] = {}

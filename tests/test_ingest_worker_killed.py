@@ -69,7 +69,8 @@ def _broker_state() -> str:
     import redis
 
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    return repr({key: broker.type(key) for key in broker.keys("*")}) + repr(broker.zrange("unacked_index", 0, -1, withscores=True)) + str(time.time())
+    keys = {key: broker.type(key) for key in broker.keys("*")}
+    return f"broker keys {keys!r}, unacked {broker.zrange('unacked_index', 0, -1, withscores=True)!r} at {time.time()}"
 
 
 def _wait_for(predicate, *, timeout: float, what: str) -> None:

@@ -192,7 +192,7 @@ class Command(BaseCommand):
         host = options["bind"]
         web = f"http://{host}:{options['web_port']}"
         # Shown in the banner once, the start the admin user is created; the file goes at once.
-        admin_password = "password printed when it was first created"
+        admin_password = "password printed when it was first created"  # noqa: S105 - a message, not a secret
         if self._new_password_file.exists():
             admin_password = f"password {self._new_password_file.read_text().strip()}  ← shown only this once"
             self._new_password_file.unlink()
