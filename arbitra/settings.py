@@ -293,10 +293,40 @@ INGEST_TRADES_INTERVAL_SECONDS = read.integer("INGEST_TRADES_INTERVAL_SECONDS", 
 INGEST_MARKETS_INTERVAL_SECONDS = read.integer("INGEST_MARKETS_INTERVAL_SECONDS", 300, minimum=1)
 INGEST_OFFCHAIN_INTERVAL_SECONDS = read.integer("INGEST_OFFCHAIN_INTERVAL_SECONDS", 60, minimum=1)
 INGEST_BACKFILL_INTERVAL_SECONDS = read.integer("INGEST_BACKFILL_INTERVAL_SECONDS", 30, minimum=1)
-# Trades are paired with the first off-chain event of their market within this horizon.
-INFO_EDGE_HORIZON_HOURS = read.integer("INFO_EDGE_HORIZON_HOURS", 72, minimum=1)
 COMPUTE_DRAIN_INTERVAL_SECONDS = read.integer("COMPUTE_DRAIN_INTERVAL_SECONDS", 5, minimum=1)
 COMPUTE_RECONCILE_INTERVAL_SECONDS = read.integer("COMPUTE_RECONCILE_INTERVAL_SECONDS", 300, minimum=1)
+
+# --- Compute (marts, scoring) ------------------------------------------------------------------
+# Trades are paired with the first off-chain event of their market within this horizon.
+INFO_EDGE_HORIZON_MINUTES = read.integer("INFO_EDGE_HORIZON_MINUTES", 1440, minimum=1)
+POTENTIAL_MIN_TRADES = read.integer("POTENTIAL_MIN_TRADES", 100, minimum=0)
+POTENTIAL_MIN_REALIZED_PNL = read.number("POTENTIAL_MIN_REALIZED_PNL", 0.0)
+COMPUTE_BATCH_SIZE = read.integer("COMPUTE_BATCH_SIZE", 500, minimum=1)
+COMPUTE_DRAIN_BUDGET_SECONDS = read.integer("COMPUTE_DRAIN_BUDGET_SECONDS", 50, minimum=1)
+COMPUTE_SLIDE_INTERVAL_SECONDS = read.integer("COMPUTE_SLIDE_INTERVAL_SECONDS", 300, minimum=1)
+COMPUTE_RECONCILE_MARGIN_SECONDS = read.integer("COMPUTE_RECONCILE_MARGIN_SECONDS", 600, minimum=0)
+COMPUTE_RECONCILE_FIRST_LOOKBACK_SECONDS = read.integer("COMPUTE_RECONCILE_FIRST_LOOKBACK_SECONDS", 86400, minimum=0)
+ANOMALY_LOOKBACK_HOURS = read.integer("ANOMALY_LOOKBACK_HOURS", 24, minimum=1)
+ANOMALY_COOLDOWN_SECONDS = read.integer("ANOMALY_COOLDOWN_SECONDS", 6 * 3600, minimum=0)
+ANOMALY_LARGE_TRADE_MIN_USDC = read.number("ANOMALY_LARGE_TRADE_MIN_USDC", 1000)
+ANOMALY_LARGE_TRADE_FACTOR = read.number("ANOMALY_LARGE_TRADE_FACTOR", 5)
+ANOMALY_LIQUIDITY_SHARE = read.number("ANOMALY_LIQUIDITY_SHARE", 0.02)
+ANOMALY_SPIKE_MIN_TRADES = read.integer("ANOMALY_SPIKE_MIN_TRADES", 20, minimum=1)
+ANOMALY_SPIKE_FACTOR = read.number("ANOMALY_SPIKE_FACTOR", 5)
+ANOMALY_PNL_JUMP_MIN_USDC = read.number("ANOMALY_PNL_JUMP_MIN_USDC", 1000)
+ANOMALY_FRESH_WALLET_MIN_USDC = read.number("ANOMALY_FRESH_WALLET_MIN_USDC", 5000)
+ANOMALY_PRE_EVENT_MINUTES = read.number("ANOMALY_PRE_EVENT_MINUTES", 60)
+ANOMALY_PRE_EVENT_MIN_USDC = read.number("ANOMALY_PRE_EVENT_MIN_USDC", 500)
+# AI reports: an OpenAI-compatible endpoint when both are set, else the honest template writer.
+AI_API_URL = read.string("AI_API_URL", "")
+AI_API_KEY = read.string("AI_API_KEY", "")
+AI_MODEL = read.string("AI_MODEL", "gpt-4o-mini")
+AI_TIMEOUT_SECONDS = read.number("AI_TIMEOUT_SECONDS", 30.0)
+AI_MIN_TRADES = read.integer("AI_MIN_TRADES", 10, minimum=0)
+AI_CACHE_SECONDS = read.integer("AI_CACHE_SECONDS", 86400, minimum=0)
+AI_BATCH_SIZE = read.integer("AI_BATCH_SIZE", 20, minimum=1)
+AI_BATCH_SPACING_SECONDS = read.number("AI_BATCH_SPACING_SECONDS", 2.0)
+AI_BATCH_INTERVAL_SECONDS = read.integer("AI_BATCH_INTERVAL_SECONDS", 3600, minimum=1)
 
 # --- DRF ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

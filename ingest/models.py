@@ -305,6 +305,8 @@ class TradeFill(models.Model):
             models.Index(fields=["wallet", "traded_at"], name="trade_fill_wallet_time"),
             models.Index(fields=["market", "traded_at"], name="trade_fill_market_time"),
             models.Index(fields=["traded_at"], name="trade_fill_time"),
+            # The reconciler looks for fills stored after a wallet's last computation.
+            models.Index(fields=["ingested_at"], name="trade_fill_ingested"),
         ]
 
     def __str__(self) -> str:

@@ -95,7 +95,7 @@ def offchain_events_upsert(*, drafts: list[EventDraft], run: IngestRun | None = 
                 new_market_ids |= set(draft.market_ids)
     if new_market_ids:
         # Only trades inside the pairing horizon can pair with this event.
-        horizon = timedelta(hours=settings.INFO_EDGE_HORIZON_HOURS)
+        horizon = timedelta(minutes=settings.INFO_EDGE_HORIZON_MINUTES)
         earliest = min(draft.event_time for draft in unique.values()) - horizon
         wallets_queue_for_markets(market_ids=sorted(new_market_ids), since=earliest)
     return inserted
