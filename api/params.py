@@ -17,6 +17,8 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 200
 # Ids are PostgreSQL bigints: a larger number must be a 400, not a driver overflow error (a 500).
 MAX_ID = 2**63 - 1
+# Past the last row a page is empty anyway; the cap keeps OFFSET within a bigint.
+MAX_PAGE = 10_000_000
 
 
 class CoercedPositiveIntegerField(serializers.IntegerField):
@@ -56,7 +58,11 @@ class LenientChoiceField(serializers.ChoiceField):
 
 
 class PagingParams(serializers.Serializer):
-    page = CoercedPositiveIntegerField(fallback=1, help_text="1-based page number; an invalid value or one ≤ 0 reads as 1.")
+    page = CoercedPositiveIntegerField(
+        fallback=1,
+        cap=MAX_PAGE,
+        help_text=f"1-based page number; an invalid value or one ≤ 0 reads as 1 (at most {MAX_PAGE:,}).",
+    )
     page_size = CoercedPositiveIntegerField(
         fallback=DEFAULT_PAGE_SIZE,
         cap=MAX_PAGE_SIZE,

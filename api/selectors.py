@@ -25,6 +25,23 @@ from ingest.models import Market, Wallet
 from marts.models import WalletComputeState
 from scoring.models import AiReport, Anomaly, FeedEvent, PoolTier, RiskLevel, StrategyType, WalletSnapshot
 
+# Lists embed the wallet view (id, address, pseudonym, tracked) only: loading the wallet's other
+# columns (nine timestamps) for every row costs more than the query itself.
+WALLET_VIEW_DEFERRED = [
+    f"wallet__{name}"
+    for name in [
+        "name",
+        "profile_image",
+        "first_trade_at",
+        "last_trade_at",
+        "history_backfilled_at",
+        "history_before",
+        "history_attempted_at",
+        "created_at",
+        "updated_at",
+    ]
+]
+
 
 @dataclass(frozen=True)
 class Page:
@@ -96,7 +113,8 @@ POTENTIAL_SORT_COLUMNS = {
 
 
 def wallet_potential_list(*, filters: dict, sort_by: str, order: str, page: int, page_size: int) -> Page:
-    snapshots = filtered(PotentialFilter, filters, WalletSnapshot.objects.select_related("wallet"))
+    snapshots = WalletSnapshot.objects.select_related("wallet").defer(*WALLET_VIEW_DEFERRED)
+    snapshots = filtered(PotentialFilter, filters, snapshots)
     snapshots = _ordered(snapshots, POTENTIAL_SORT_COLUMNS[sort_by], order=order, tie_breaker="wallet_id")
     return page_of(snapshots, page=page, page_size=page_size, cached_count=True)
 
@@ -206,7 +224,11 @@ def watchlist_list(*, fingerprint: str | None, page: int, page_size: int) -> Pag
 def watchlist_feed_list(*, fingerprint: str | None, filters: dict, page: int, page_size: int) -> Page:
     if fingerprint is None:
         return Page(items=[], page=page, page_size=page_size, total=0)
-    events = FeedEvent.objects.filter(wallet_id__in=_followed_wallet_ids(fingerprint)).select_related("wallet")
+    events = (
+        FeedEvent.objects.filter(wallet_id__in=_followed_wallet_ids(fingerprint))
+        .select_related("wallet")
+        .defer(*WALLET_VIEW_DEFERRED)
+    )
     events = filtered(FeedFilter, filters, events).order_by("-event_time", "-id")
     return page_of(events, page=page, page_size=page_size)
 
@@ -365,7 +387,8 @@ LEADERBOARD_SORT_COLUMNS = {"smart_score": "smart_score", "scored_at": "scored_a
 
 def leaderboard_list(*, filters: dict, sort_by: str, order: str, page: int, page_size: int) -> Page:
     # One row per wallet by construction: the snapshot's primary key is the wallet.
-    snapshots = filtered(LeaderboardFilter, filters, WalletSnapshot.objects.select_related("wallet"))
+    snapshots = WalletSnapshot.objects.select_related("wallet").defer(*WALLET_VIEW_DEFERRED)
+    snapshots = filtered(LeaderboardFilter, filters, snapshots)
     snapshots = _ordered(snapshots, LEADERBOARD_SORT_COLUMNS[sort_by], order=order, tie_breaker="wallet_id")
     return page_of(snapshots, page=page, page_size=page_size, cached_count=True)
 
@@ -406,7 +429,7 @@ def stats_overview_get() -> dict:
 
 def ops_highlights_get(*, limit: int) -> dict:
     now = timezone.now()
-    snapshots = WalletSnapshot.objects.select_related("wallet")
+    snapshots = WalletSnapshot.objects.select_related("wallet").defer(*WALLET_VIEW_DEFERRED)
     return {
         "as_of": now,
         # By trade time of the first crossing (the partial index on potential_reached_at), not by

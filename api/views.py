@@ -83,12 +83,14 @@ class WalletPotentialListView(APIView):
 
 
 WALLET_404 = {"e404": schema.not_found(WALLET_NOT_FOUND)}
+WALLET_ID = [schema.wallet_id_parameter("wallet_id")]
 
 
 class WalletDetailView(APIView):
     @extend_schema(
         operation_id="wallets_retrieve",
         tags=["wallets"],
+        parameters=WALLET_ID,
         summary="One wallet",
         responses=schema.responses(200, schema.enveloped(serializers.WalletDetailSerializer), **WALLET_404),
     )
@@ -103,6 +105,7 @@ class WalletProfileView(APIView):
     @extend_schema(
         operation_id="wallets_profile",
         tags=["wallets"],
+        parameters=WALLET_ID,
         summary="Profile: facts, strategy, information edge and recent events",
         responses=schema.responses(200, schema.enveloped(serializers.ProfileSerializer), **WALLET_404),
     )
@@ -129,6 +132,7 @@ class WalletShareCardView(APIView):
     @extend_schema(
         operation_id="wallets_share_card",
         tags=["wallets"],
+        parameters=WALLET_ID,
         summary="Share card",
         responses=schema.responses(200, schema.enveloped(serializers.ShareCardSerializer), **WALLET_404),
     )
@@ -143,6 +147,7 @@ class WalletShareLandingView(APIView):
     @extend_schema(
         operation_id="wallets_share_landing",
         tags=["wallets"],
+        parameters=WALLET_ID,
         summary="Share landing page: share card, PnL windows and the decision card",
         responses=schema.responses(200, schema.enveloped(serializers.ShareLandingSerializer), **WALLET_404),
     )
@@ -157,6 +162,7 @@ class WalletDecisionCardView(APIView):
     @extend_schema(
         operation_id="wallets_decision_card",
         tags=["wallets"],
+        parameters=WALLET_ID,
         summary="Decision card (English and Chinese)",
         responses=schema.responses(200, schema.enveloped(serializers.DecisionCardSerializer), **WALLET_404),
     )
@@ -172,6 +178,7 @@ class WalletExplanationsView(APIView):
     @extend_schema(
         operation_id="wallets_explanations",
         tags=["wallets"],
+        parameters=WALLET_ID,
         summary="What each number of the three layers means, with its value",
         responses=schema.responses(200, schema.enveloped(serializers.ExplanationsSerializer), **WALLET_404),
     )
@@ -187,6 +194,7 @@ class WalletInfoEdgeView(APIView):
     @extend_schema(
         operation_id="wallets_info_edge",
         tags=["wallets"],
+        parameters=WALLET_ID,
         summary="Information edge: Δt of trades against the next public off-chain event",
         responses=schema.responses(200, schema.enveloped(serializers.InfoEdgeSerializer), **WALLET_404),
     )
@@ -439,8 +447,6 @@ class AnomalyAcknowledgeView(APIView):
 
 
 # --- AI reports ----------------------------------------------------------------------------------
-
-WALLET_ID = [schema.wallet_id_parameter("wallet_id")]
 
 
 class AiAnalyzeView(APIView):

@@ -346,6 +346,9 @@ REST_FRAMEWORK = {
         "burst": read.string("API_THROTTLE_BURST", "30/second"),
         "sustained": read.string("API_THROTTLE_SUSTAINED", "3000/hour"),
     },
+    # Proxies in front of gunicorn that append to X-Forwarded-For; 0 trusts only the socket address,
+    # so a client cannot pick its own throttle identity by sending the header.
+    "NUM_PROXIES": read.integer("API_NUM_PROXIES", 0, minimum=0),
     "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
     # OPTIONS answers 405 in the envelope like any other unsupported method (CORS preflights are
     # answered by corsheaders before they reach a view).

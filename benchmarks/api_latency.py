@@ -17,9 +17,9 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import os
 import random
-import statistics
 import subprocess
 import sys
 import threading
@@ -64,7 +64,7 @@ def percentiles(samples: list[float]) -> tuple[float, float, float]:
 
     def at(fraction: float) -> float:
         # Nearest-rank: the value below which `fraction` of the samples fall.
-        index = max(0, min(len(ordered) - 1, int(round(fraction * len(ordered) + 0.5)) - 1))
+        index = max(0, min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1))
         return ordered[index]
 
     return at(0.50), at(0.95), at(0.99)
@@ -164,7 +164,9 @@ def run_sql(database_url: str, sql: str, runs: int, concurrency: int) -> list[fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server-url", default=os.environ.get("BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--server-url", default=os.environ.get("BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    )
     parser.add_argument("--database", default="arbitra_bench")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"))
     parser.add_argument("--port", type=int, default=8765)
@@ -223,10 +225,10 @@ def main() -> None:
         for name, sql in [("/ops/highlights", OLD_HIGHLIGHTS), ("/wallets/potential", OLD_POTENTIAL)]:
             with psycopg.connect(database_url) as connection:
                 connection.execute(sql).fetchall()  # warm the cache like the new way's warm-up
-            old_rows.append((name + " (old way)", "1 client", run_sql(database_url, sql, args.old_runs, 1), 0))
-            old_rows.append(
-                (name + " (old way)", f"{args.concurrency} clients", run_sql(database_url, sql, args.concurrency, args.concurrency), 0)
-            )
+            label = name + " (old way)"
+            old_rows.append((label, "1 client", run_sql(database_url, sql, args.old_runs, 1), 0))
+            concurrent = run_sql(database_url, sql, args.concurrency, args.concurrency)
+            old_rows.append((label, f"{args.concurrency} clients", concurrent, 0))
             print(f"  measured {name} the old way", flush=True)
 
     print()

@@ -1,27 +1,34 @@
 """Benchmark of the compute drain: is its cost proportional to changed wallets, not to all wallets?
 
 For each W in --wallets: create a scratch database, seed W wallets with ~10 fills each (SQL
-generate_series, server-side), compute every wallet once the old way (every wallet from every
-fill — timed: the old approach), then give K wallets one new fill each, push them to the queue and
-time draining it with one in-process worker. Prints changed wallets/s, t(W_max)/t(W_min) and the
-old approach's time for comparison. The scratch database is dropped at the end (unless --keep).
+generate_series, server-side, with the fill table's indexes and foreign keys built after the load),
+compute every wallet once the old way (every wallet from every fill — timed: the old approach; it
+also populates the marts the drain then updates), then give K wallets one new fill each, push them
+to the queue and time draining it with one in-process worker. Prints changed wallets/s,
+t(W_max)/t(W_min) and the old approach's time for comparison. Each scratch database is dropped at
+the end (unless --keep; --reuse starts from a kept one and skips seeding and the old approach).
 
-    .venv/bin/python benchmarks/marts_drain.py --wallets 10000,1000000 [--changed 1000]
+    .venv/bin/python benchmarks/marts_drain.py --wallets 10000,1000000 [--changed 1000] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import os
+import pstats
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-BENCH_DB = "arbitra_bench"
+# Databases of our own, one per W: `arbitra_bench` is the API benchmark's dataset.
+BENCH_DB_PREFIX = "arbitra_bench_marts"
 BENCH_REDIS_DB = 11
 
 
@@ -36,18 +43,36 @@ def _admin_connect(base_url: str):
     return psycopg.connect(_with_path(base_url, "/postgres"), autocommit=True)
 
 
-def database_recreate(base_url: str) -> None:
-    with _admin_connect(base_url) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {BENCH_DB}")
+def database_name(wallets: int) -> str:
+    return f"{BENCH_DB_PREFIX}_{wallets}"
 
 
-def database_drop(base_url: str) -> None:
+def database_exists(base_url: str, name: str) -> bool:
     with _admin_connect(base_url) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        return admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
+
+
+def database_recreate(base_url: str, name: str) -> None:
+    with _admin_connect(base_url) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
+
+
+def database_drop(base_url: str, name: str) -> None:
+    with _admin_connect(base_url) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def database_use(name: str) -> None:
+    from django.db import connection
+
+    connection.close()
+    connection.settings_dict["NAME"] = name
 
 
 SEED_SQL = [
+    # Reproducible data: random() follows this seed within the session.
+    "SELECT setseed(0.42)",
     # Markets: 1 per 100 wallets (at least 200), two tokens each; every fifth market resolved.
     """
     INSERT INTO market (condition_id, gamma_id, question, slug, description, category, tags, event_slug, event_title,
@@ -69,35 +94,73 @@ SEED_SQL = [
     SELECT '0x' || lpad(to_hex(g), 40, '0'), '', '', '', false, now(), now() FROM generate_series(1, %(wallets)s) AS g
     """,
     # ~10 fills per wallet (8–12), mostly in 2–4 markets, the first three buys, over the last 60 days.
+    # Wallet ids are 1..W (fresh identity), so the series needs no join with the wallet table.
     """
     INSERT INTO trade_fill (idempotency_key, source, transaction_hash, token_id, market_id, wallet_id, side, size,
         price, usdc_size, traded_at, outcome, outcome_index, ingested_at)
-    SELECT md5(w.id || ':' || i) || md5(i || ':' || w.id), 'bench', '0x' || md5(w.id || '/' || i) || md5(i || '/' || w.id),
-        m.id::text || '-' || (i %% 2), m.id, w.id, CASE WHEN i <= 3 OR random() < 0.6 THEN 'BUY' ELSE 'SELL' END,
+    SELECT md5(w || ':' || i) || md5(i || ':' || w), 'bench', '0x' || md5(w || '/' || i) || md5(i || '/' || w),
+        m::text || '-' || (i %% 2), m, w, CASE WHEN i <= 3 OR random() < 0.6 THEN 'BUY' ELSE 'SELL' END,
         s.size, s.price, s.size * s.price, now() - (random() * interval '60 days'), '', i %% 2, now() - interval '1 hour'
-    FROM wallet w
-    CROSS JOIN LATERAL generate_series(1, 8 + (w.id %% 5)::int) AS i
+    FROM generate_series(1, %(wallets)s) AS w
+    CROSS JOIN LATERAL generate_series(1, 8 + (w %% 5)::int) AS i
+    CROSS JOIN LATERAL (SELECT 1 + ((w * 7 + (i %% 3) * 13) %% %(markets)s) AS m) AS mk
     CROSS JOIN LATERAL (SELECT round((1 + random() * 500)::numeric, 2) AS size,
                                round((0.05 + random() * 0.9)::numeric, 2) AS price) AS s
-    JOIN market m ON m.id = 1 + ((w.id * 7 + (i %% 3) * 13) %% %(markets)s)
     """,
-    "ANALYZE",
 ]
 
 
+def _fill_table_ddl(cursor) -> tuple[list[str], list[str]]:
+    """(drop, create) statements for trade_fill's secondary indexes and its non-primary-key
+    constraints, read from the catalog so they match whatever the migrations built."""
+    cursor.execute(
+        """
+        SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+        WHERE conrelid = 'trade_fill'::regclass AND contype IN ('u', 'f') ORDER BY contype DESC, conname
+        """
+    )
+    constraints = cursor.fetchall()
+    cursor.execute(
+        """
+        SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+        WHERE x.indrelid = 'trade_fill'::regclass AND NOT x.indisprimary
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid)
+        ORDER BY i.relname
+        """
+    )
+    indexes = cursor.fetchall()
+    drop = [f'ALTER TABLE trade_fill DROP CONSTRAINT "{name}"' for name, _ in constraints]
+    drop += [f'DROP INDEX "{name}"' for name, _ in indexes]
+    create = [definition for _, definition in indexes]
+    create += [f'ALTER TABLE trade_fill ADD CONSTRAINT "{name}" {definition}' for name, definition in constraints]
+    return drop, create
+
+
 def seed(*, wallets: int) -> float:
-    from django.db import connection
+    """Load markets, tokens, wallets and fills. Indexes and foreign keys of the fill table are
+    dropped for the load and rebuilt after it: one sort per index instead of ~10M random inserts,
+    and no 20M-entry deferred foreign-key trigger queue."""
+    from django.db import connection, transaction
 
     started = time.monotonic()
     markets = max(200, wallets // 100)
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
+        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+        drop, create = _fill_table_ddl(cursor)
+        for statement in drop:
+            cursor.execute(statement)
         for statement in SEED_SQL:
             cursor.execute(statement, {"markets": markets, "wallets": wallets})
+        for statement in create:
+            cursor.execute(statement)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
     return time.monotonic() - started
 
 
 def full_recompute(*, batch_size: int) -> tuple[float, int]:
-    """The old approach: every wallet recomputed from every fill."""
+    """The old approach: every wallet recomputed from every fill. Also the initial population."""
     from django.db import connection
 
     from marts.services import wallet_batch_compute
@@ -108,10 +171,68 @@ def full_recompute(*, batch_size: int) -> tuple[float, int]:
     started = time.monotonic()
     for start in range(0, len(ids), batch_size):
         wallet_batch_compute(wallet_ids=ids[start : start + batch_size])
-    return time.monotonic() - started, len(ids)
+    seconds = time.monotonic() - started
+    with connection.cursor() as cursor:
+        # Statistics of freshly filled marts, as autovacuum would have them in production.
+        cursor.execute("VACUUM ANALYZE")
+    return seconds, len(ids)
 
 
-def change_and_drain(*, changed: int, batch_size: int) -> tuple[float, int]:
+class StatementTimer:
+    """Wall time per SQL statement (Django's execute wrapper) and per COPY, keyed by a short label."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+
+    @staticmethod
+    def label(sql: str) -> str:
+        return " ".join(sql.split())[:90]
+
+    def add(self, label: str, seconds: float) -> None:
+        self.seconds[label] += seconds
+        self.calls[label] += 1
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.add(self.label(sql), time.perf_counter() - started)
+
+    def report(self, *, batches: int) -> str:
+        lines = [f"  {'ms/batch':>9} {'calls':>6}  statement"]
+        for label, seconds in sorted(self.seconds.items(), key=lambda item: -item[1]):
+            lines.append(f"  {seconds * 1000 / max(batches, 1):>9.1f} {self.calls[label]:>6}  {label}")
+        return "\n".join(lines)
+
+
+def _copy_timed(timer: StatementTimer):
+    """Wrap psycopg's Cursor.copy so COPY statements (not seen by Django's wrapper) are timed too."""
+    import psycopg
+
+    original = psycopg.Cursor.copy
+
+    class Timed:
+        def __init__(self, cursor, statement, *args, **kwargs):
+            self.inner = original(cursor, statement, *args, **kwargs)
+            self.statement = str(statement)
+
+        def __enter__(self):
+            self.started = time.perf_counter()
+            return self.inner.__enter__()
+
+        def __exit__(self, *exc):
+            try:
+                return self.inner.__exit__(*exc)
+            finally:
+                timer.add(StatementTimer.label(self.statement), time.perf_counter() - self.started)
+
+    psycopg.Cursor.copy = lambda cursor, statement, *args, **kwargs: Timed(cursor, statement, *args, **kwargs)
+    return lambda: setattr(psycopg.Cursor, "copy", original)
+
+
+def change_and_drain(*, changed: int, batch_size: int, profile: bool) -> tuple[float, int]:
     from django.db import connection
 
     from ingest.changes import changed_wallets_push
@@ -124,32 +245,56 @@ def change_and_drain(*, changed: int, batch_size: int) -> tuple[float, int]:
             """
             INSERT INTO trade_fill (idempotency_key, source, transaction_hash, token_id, market_id, wallet_id, side,
                 size, price, usdc_size, traded_at, outcome, outcome_index, ingested_at)
-            SELECT md5('new' || f.id) || md5(f.id || 'new'), 'bench', '0x' || md5('tx' || f.id) || md5(f.id || 'tx'),
+            SELECT md5(r.salt || f.id) || md5(f.id || r.salt), 'bench', '0x' || md5(r.salt || 'tx' || f.id) || md5(f.id || 'tx'),
                 f.token_id, f.market_id, f.wallet_id, 'BUY', 10, 0.5, 5, now() - interval '1 minute', '', f.outcome_index, now()
             FROM (SELECT DISTINCT ON (wallet_id) * FROM trade_fill WHERE wallet_id = ANY(%s) ORDER BY wallet_id, id) f
+            -- A fresh salt per run, so a reused database takes another round of new fills.
+            CROSS JOIN (SELECT gen_random_uuid()::text AS salt) r
             """,
             [ids],
         )
     changed_wallets_push(wallet_ids=ids)
-    started = time.monotonic()
-    result = changed_wallets_drain(batch_size=batch_size, time_budget_seconds=3600)
-    return time.monotonic() - started, result.computed
+    if not profile:
+        started = time.monotonic()
+        result = changed_wallets_drain(batch_size=batch_size, time_budget_seconds=3600)
+        return time.monotonic() - started, result.computed
+
+    timer = StatementTimer()
+    restore = _copy_timed(timer)
+    profiler = cProfile.Profile()
+    try:
+        with connection.execute_wrapper(timer):
+            started = time.monotonic()
+            profiler.enable()
+            result = changed_wallets_drain(batch_size=batch_size, time_budget_seconds=3600)
+            profiler.disable()
+            seconds = time.monotonic() - started
+    finally:
+        restore()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(45)
+    print(out.getvalue())
+    print(f"SQL per batch ({result.batches} batches; the profiler slows Python, not PostgreSQL):")
+    print(timer.report(batches=result.batches), flush=True)
+    return seconds, result.computed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wallets", default="10000,1000000", help="comma-separated W values")
     parser.add_argument("--changed", type=int, default=1000, help="K: wallets changed before the timed drain")
-    parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--skip-full-above", type=int, default=10**9,
-                        help="skip the timed old-approach recompute above this W (it also populates the marts)")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--batch-size", type=int, default=500, help="drain batch size (COMPUTE_BATCH_SIZE)")
+    parser.add_argument("--full-batch-size", type=int, default=2000, help="batch size of the old-approach recompute")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
+    parser.add_argument("--reuse", action="store_true",
+                        help="start from a kept database (no seeding, no old-approach run)")
+    parser.add_argument("--profile", action="store_true", help="cProfile the drain and time each SQL statement")
     args = parser.parse_args()
     sizes = [int(part) for part in args.wallets.split(",")]
 
     base_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    os.environ["DATABASE_URL"] = _with_path(base_url, f"/{BENCH_DB}")
+    os.environ["DATABASE_URL"] = _with_path(base_url, f"/{database_name(sizes[0])}")
     os.environ["REDIS_URL"] = _with_path(redis_url, f"/{BENCH_REDIS_DB}")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arbitra.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -163,28 +308,35 @@ def main() -> None:
     from ingest.changes import redis_client
 
     timings: dict[int, float] = {}
+    created: list[str] = []
     try:
         for wallets in sizes:
-            connection.close()
-            database_recreate(base_url)
+            name = database_name(wallets)
+            reuse = args.reuse and database_exists(base_url, name)
+            if not reuse:
+                database_recreate(base_url, name)
+                created.append(name)
+            database_use(name)
             call_command("migrate", verbosity=0)
             redis_client().flushdb()
-            seeded = seed(wallets=wallets)
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM trade_fill")
-                fills = cursor.fetchone()[0]
-            print(f"W={wallets:>9,}: seeded {fills:,} fills in {seeded:.1f}s", flush=True)
-            if wallets <= args.skip_full_above:
-                full_seconds, full_count = full_recompute(batch_size=2000)
+            full_seconds = None
+            if not reuse:
+                seeded = seed(wallets=wallets)
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT count(*) FROM trade_fill")
+                    fills = cursor.fetchone()[0]
+                print(f"W={wallets:>9,}: seeded {fills:,} fills in {seeded:.1f}s", flush=True)
+                full_seconds, full_count = full_recompute(batch_size=args.full_batch_size)
                 print(f"W={wallets:>9,}: old approach (recompute all {full_count:,} wallets from all fills): "
                       f"{full_seconds:.1f}s ({full_count / full_seconds:,.0f} wallets/s)", flush=True)
             else:
-                print(f"W={wallets:>9,}: old approach skipped (--skip-full-above); marts start empty", flush=True)
-            drain_seconds, computed = change_and_drain(changed=args.changed, batch_size=args.batch_size)
+                print(f"W={wallets:>9,}: reusing {name} (no seeding, no old-approach run)", flush=True)
+            drain_seconds, computed = change_and_drain(changed=args.changed, batch_size=args.batch_size,
+                                                       profile=args.profile)
             timings[wallets] = drain_seconds
             print(f"W={wallets:>9,}: drained K={computed:,} changed wallets in {drain_seconds:.2f}s = "
                   f"{computed / drain_seconds:,.0f} changed wallets/s (1 worker)", flush=True)
-            if wallets <= args.skip_full_above:
+            if full_seconds is not None:
                 print(f"W={wallets:>9,}: old approach / drain = {full_seconds / drain_seconds:,.1f}×", flush=True)
         if len(timings) > 1:
             small, large = min(timings), max(timings)
@@ -192,7 +344,8 @@ def main() -> None:
     finally:
         connection.close()
         if not args.keep:
-            database_drop(base_url)
+            for name in created:
+                database_drop(base_url, name)
 
 
 if __name__ == "__main__":

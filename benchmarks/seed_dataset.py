@@ -162,7 +162,11 @@ def dataset_seed(*, database_url: str, scale: float) -> None:
                 """,
                 {**p, "start": start, "end": end},
             )
-        _timed(connection, "fills unique key", "ALTER TABLE trade_fill ADD CONSTRAINT trade_fill_idempotency_key_key UNIQUE (idempotency_key)")
+        _timed(
+            connection,
+            "fills unique key",
+            "ALTER TABLE trade_fill ADD CONSTRAINT trade_fill_idempotency_key_key UNIQUE (idempotency_key)",
+        )
         for name, definition in indexes:
             _timed(connection, f"index {name}", definition)
         _timed(
@@ -188,7 +192,9 @@ def dataset_seed(*, database_url: str, scale: float) -> None:
         _serving_tables_seed(connection, p)
         connection.execute("SET session_replication_role = DEFAULT")
         for table, column in [("market", "id"), ("wallet", "id")]:
-            connection.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), (SELECT max({column}) FROM {table}))")
+            connection.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), (SELECT max({column}) FROM {table}))"
+            )
         _timed(connection, "vacuum analyze", "VACUUM ANALYZE")
 
 
@@ -271,8 +277,10 @@ def _serving_tables_seed(connection: psycopg.Connection, p: dict) -> None:
             jsonb_build_object('before', k.n, 'after', k.n + 1, 'reason_code', k.kind || '_changed'), k.kind || '_changed',
             k.kind IN ('risk_level_change', 'anomaly'), 'Review this wallet.', '请查看该钱包。', 'bench:' || k.n, now()
         FROM wallet_snapshot s,
-        LATERAL (SELECT n, (ARRAY['pnl_jump','risk_level_change','strategy_change','anomaly','potential_reached','ai_report'])[1 + (s.wallet_id + n) %% 6] AS kind
-                 FROM generate_series(1, LEAST(6, 1 + s.total_trades / 20)) AS n) k
+        LATERAL (
+            SELECT n, (ARRAY['pnl_jump', 'risk_level_change', 'strategy_change', 'anomaly', 'potential_reached',
+                             'ai_report'])[1 + (s.wallet_id + n) %% 6] AS kind
+            FROM generate_series(1, LEAST(6, 1 + s.total_trades / 20)) AS n) k
         """,
     )
     _timed(
@@ -282,7 +290,8 @@ def _serving_tables_seed(connection: psycopg.Connection, p: dict) -> None:
         INSERT INTO anomaly (wallet_id, market_id, alert_type, severity, evidence, description, dedupe_key, observed_at,
             acknowledged, created_at)
         SELECT s.wallet_id, 1 + s.wallet_id %% %(markets)s,
-            (ARRAY['large_position','trading_rate_spike','pnl_jump','fresh_wallet_large_trade','pre_event_timing'])[1 + s.wallet_id %% 5],
+            (ARRAY['large_position', 'trading_rate_spike', 'pnl_jump', 'fresh_wallet_large_trade',
+                   'pre_event_timing'])[1 + s.wallet_id %% 5],
             (ARRAY['low','medium','high','critical'])[1 + s.wallet_id %% 4], '{"ratio": 6}', 'Synthetic alert.',
             'bench', s.last_trade_at, s.wallet_id %% 3 = 0, s.last_trade_at
         FROM wallet_snapshot s WHERE s.total_trades >= 30
@@ -313,7 +322,9 @@ def _serving_tables_seed(connection: psycopg.Connection, p: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server-url", default=os.environ.get("BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--server-url", default=os.environ.get("BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    )
     parser.add_argument("--database", default="arbitra_bench")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"))
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1M wallets, 10M fills, 50k markets")

@@ -130,6 +130,10 @@ class IngestGap(models.Model):
     class Status(models.TextChoices):
         OPEN = "open"
         CLOSED = "closed"
+        # Swept as far as the Data API allows: market reads, then user windows for every wallet
+        # known in the busy markets. A wallet that traded only in the unread part of such a market
+        # cannot be discovered through the API, so this is not claimed as closed.
+        EXHAUSTED = "exhausted"
 
     source = models.CharField(max_length=40)
     stream = models.CharField(max_length=60)

@@ -12,12 +12,12 @@ def periodic_jobs() -> list[PeriodicJob]:
         PeriodicJob("marts.drain", "marts.drain", settings.COMPUTE_DRAIN_INTERVAL_SECONDS, "compute"),
         PeriodicJob("marts.reconcile", "marts.reconcile", settings.COMPUTE_RECONCILE_INTERVAL_SECONDS, "compute"),
         PeriodicJob(
-            "marts.windows_slide", "marts.windows_slide", getattr(settings, "COMPUTE_SLIDE_INTERVAL_SECONDS", 300), "compute"
+            "marts.windows_slide", "marts.windows_slide", settings.COMPUTE_SLIDE_INTERVAL_SECONDS, "compute"
         ),
         PeriodicJob(
             "scoring.ai_reports_batch",
             "scoring.ai_reports_batch",
-            getattr(settings, "AI_BATCH_INTERVAL_SECONDS", 3600),
+            settings.AI_BATCH_INTERVAL_SECONDS,
             "compute",
         ),
     ]

@@ -2,8 +2,9 @@
 
 One batch is a handful of set-based statements whatever its size: lock the batch's wallets, read
 all their fills in one ordered query (plus one query each for markets, tokens, events), compute in
-Python, then replace each table's rows for exactly those wallets (DELETE … WHERE wallet_id = ANY,
-then COPY) and upsert the snapshot — all in one transaction, so readers never see half a wallet.
+Python, then bring each table to the computed rows for exactly those wallets — reading back the
+rows in scope and writing only those whose stored bytes change (DELETE by id, then COPY) — and
+upsert the snapshot, all in one transaction, so readers never see half a wallet.
 
 Concurrency: several compute workers may drain at once. The queue pop is atomic, but a wallet can
 be pushed again while a worker still computes it; per-wallet transaction-scoped advisory locks
@@ -25,6 +26,7 @@ from django.utils import timezone
 
 from ingest.changes import changed_wallets_pop, changed_wallets_push
 from marts import selectors
+from marts.bulk import binary_rows, copy_rows, staged_upsert, stored
 from marts.compute import WINDOWS, WalletMart, floor_1h, floor_5m, wallet_mart_compute
 from marts.models import ComputeCursor
 
@@ -37,10 +39,6 @@ RECONCILE_CURSOR = "marts.reconcile"
 SLIDE_CURSOR = "marts.windows_slide"
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
-
-
 @dataclass(frozen=True)
 class ComputeConfig:
     info_edge_horizon: timedelta
@@ -50,9 +48,9 @@ class ComputeConfig:
     @classmethod
     def from_settings(cls) -> ComputeConfig:
         return cls(
-            info_edge_horizon=timedelta(minutes=_setting("INFO_EDGE_HORIZON_MINUTES", 1440)),
-            potential_min_trades=int(_setting("POTENTIAL_MIN_TRADES", 100)),
-            potential_min_realized_pnl=Decimal(str(_setting("POTENTIAL_MIN_REALIZED_PNL", 0))),
+            info_edge_horizon=timedelta(minutes=settings.INFO_EDGE_HORIZON_MINUTES),
+            potential_min_trades=int(settings.POTENTIAL_MIN_TRADES),
+            potential_min_realized_pnl=Decimal(str(settings.POTENTIAL_MIN_REALIZED_PNL)),
         )
 
 
@@ -77,38 +75,31 @@ def wallet_batch_compute(*, wallet_ids: list[int], now: datetime | None = None) 
     now = now or timezone.now()
     config = ComputeConfig.from_settings()
     with transaction.atomic():
-        locked = _wallets_lock(wallet_ids=ids)
-        result.computed = locked
-        locked_set = set(locked)
-        existing = _wallets_existing(wallet_ids=ids)
-        result.skipped = [wallet_id for wallet_id in ids if wallet_id not in locked_set and wallet_id in existing]
-        if not locked:
+        claims = _wallets_lock(wallet_ids=ids)
+        result.computed = [wallet_id for wallet_id, locked in claims if locked]
+        result.skipped = [wallet_id for wallet_id, locked in claims if not locked]
+        if not result.computed:
             return result
-        marts, markets = _marts_build(wallet_ids=locked, now=now, config=config)
+        marts, markets = _marts_build(wallet_ids=result.computed, now=now, config=config)
         _marts_write(marts=marts, now=now, dirty_from=_dirty_bucket_starts(marts=marts))
         wallet_scores_write(marts=marts, markets=markets, now=now)
     return result
 
 
-def _wallets_lock(*, wallet_ids: list[int]) -> list[int]:
-    """Ids of existing wallets whose lock we got; held until the transaction ends."""
+def _wallets_lock(*, wallet_ids: list[int]) -> list[tuple[int, bool]]:
+    """(id, locked) of every existing wallet among the ids; the locks we got are held until the
+    transaction ends. One statement tells both which wallets exist and which we may compute."""
     with connection.cursor() as cursor:
         # Ids beyond 2^31 share a lock slot with a smaller one: that only serialises two wallets.
         cursor.execute(
             """
-            SELECT w.id FROM wallet w
-            WHERE w.id = ANY(%s) AND pg_try_advisory_xact_lock(%s, (w.id %% 2147483647)::int)
+            SELECT w.id, pg_try_advisory_xact_lock(%s, (w.id %% 2147483647)::int)
+            FROM wallet w WHERE w.id = ANY(%s)
             ORDER BY w.id
             """,
-            [wallet_ids, WALLET_LOCK_CLASS],
+            [WALLET_LOCK_CLASS, wallet_ids],
         )
-        return [row[0] for row in cursor.fetchall()]
-
-
-def _wallets_existing(*, wallet_ids: list[int]) -> set[int]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM wallet WHERE id = ANY(%s)", [wallet_ids])
-        return {row[0] for row in cursor.fetchall()}
+        return [(row[0], row[1]) for row in cursor.fetchall()]
 
 
 def _marts_build(*, wallet_ids: list[int], now: datetime, config: ComputeConfig):
@@ -126,13 +117,13 @@ def _marts_build(*, wallet_ids: list[int], now: datetime, config: ComputeConfig)
         }
     )
     last_prices = selectors.last_fill_prices_for(tokens=needs_price)
-    all_fills = [fill for wallet_fills in fills.values() for fill in wallet_fills]
     event_times = {}
-    if all_fills:
+    if fills:
+        # Fills are sorted by time within each wallet: the first and last bound the batch.
         event_times = selectors.event_times_for(
             market_ids=market_ids,
-            since=min(fill.traded_at for fill in all_fills),
-            until=max(fill.traded_at for fill in all_fills) + config.info_edge_horizon,
+            since=min(wallet_fills[0].traded_at for wallet_fills in fills.values()),
+            until=max(wallet_fills[-1].traded_at for wallet_fills in fills.values()) + config.info_edge_horizon,
         )
     marts = [
         wallet_mart_compute(
@@ -152,25 +143,6 @@ def _marts_build(*, wallet_ids: list[int], now: datetime, config: ComputeConfig)
     return marts, markets
 
 
-def _tsv(value) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)  # Decimal, int, date, and our own tab-free strings (token ids, statuses)
-
-
-def _copy_rows(cursor, table: str, columns: list[str], rows: list[tuple]) -> None:
-    """COPY in text format, rows formatted here: several times faster than per-value adaptation,
-    and PostgreSQL rounds every NUMERIC to its column's scale the same way on every run."""
-    if not rows:
-        return
-    quoted = ", ".join(f'"{column}"' for column in columns)  # "window" is a reserved word
-    text = "".join("\t".join(map(_tsv, row)) + "\n" for row in rows)
-    with cursor.cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
-        copy.write(text)
-
-
 AGG_COLUMNS = [
     "wallet_id", "bucket_start", "trades", "buy_trades", "sell_trades", "buy_volume", "sell_volume",
     "buy_shares", "sell_shares", "fees", "realized_pnl", "markets_traded",
@@ -187,6 +159,7 @@ WINDOW_COLUMNS = [
     "wallet_id", "window", "as_of", "trades", "volume", "buy_volume", "sell_volume", "fees", "realized_pnl",
     "active_days", "markets_traded",
 ]
+COMPUTE_STATE_COLUMNS = ["wallet_id", "last_computed_at", "facts_through", "last_trade_at", "fills"]
 
 
 # Far enough in the past to mean "every bucket" in a timestamptz comparison.
@@ -202,12 +175,11 @@ def _dirty_bucket_starts(*, marts: list[WalletMart]) -> dict[int, datetime]:
     computation's `facts_through`; when the fill count does not add up (a late commit, no previous
     computation) every bucket is rebuilt. Dirty 1h buckets start at the hour of the same time.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT wallet_id, facts_through, fills FROM wallet_compute_state WHERE wallet_id = ANY(%s)",
-            [[mart.wallet_id for mart in marts]],
-        )
-        states = {wallet_id: (facts_through, fills) for wallet_id, facts_through, fills in cursor.fetchall()}
+    rows = binary_rows(
+        "SELECT wallet_id, facts_through, fills FROM wallet_compute_state WHERE wallet_id = ANY(%s)",
+        [[mart.wallet_id for mart in marts]],
+    )
+    states = {wallet_id: (facts_through, fills) for wallet_id, facts_through, fills in rows}
     dirty: dict[int, datetime] = {}
     for mart in marts:
         state = states.get(mart.wallet_id)
@@ -223,68 +195,103 @@ def _dirty_bucket_starts(*, marts: list[WalletMart]) -> dict[int, datetime]:
     return dirty
 
 
+def _since_1h(since_5m: datetime) -> datetime:
+    return floor_1h(since_5m) if since_5m not in (ALL_BUCKETS, NO_BUCKETS) else since_5m
+
+
 def _marts_write(*, marts: list[WalletMart], now: datetime, dirty_from: dict[int, datetime]) -> None:
+    """Bring the mart tables to the computed rows, writing only rows whose stored bytes change.
+
+    Each table's current rows in scope are read back (binary, by the wallet's key index) and
+    compared with the computed rows rounded as the columns store them: an unchanged row is left
+    alone, a changed one is deleted by id and copied in anew, a row no longer computed is deleted.
+    Most of a changed wallet's rows are unchanged (one new fill touches one bucket, one day, one
+    position), so a batch writes a few rows per wallet instead of rewriting all of them.
+    Windows end at `now` and change on every run: they are replaced wholesale.
+    """
     wallet_ids = [mart.wallet_id for mart in marts]
     agg_5m, agg_1h, positions, daily, windows = [], [], [], [], []
+    s = stored
     for mart in marts:
         w = mart.wallet_id
         since_5m = dirty_from[w]
-        since_1h = floor_1h(since_5m) if since_5m not in (ALL_BUCKETS, NO_BUCKETS) else since_5m
-        for rows, buckets, since in ((agg_5m, mart.buckets_5m, since_5m), (agg_1h, mart.buckets_1h, since_1h)):
+        for rows, buckets, since in ((agg_5m, mart.buckets_5m, since_5m), (agg_1h, mart.buckets_1h, _since_1h(since_5m))):
             for start in sorted(buckets):
                 if start < since:
                     continue
                 b = buckets[start]
-                rows.append((w, start, b.trades, b.buy_trades, b.sell_trades, b.buy_volume, b.sell_volume,
-                             b.buy_shares, b.sell_shares, b.fees, b.realized_pnl, len(b.markets)))
+                rows.append((w, start, b.trades, b.buy_trades, b.sell_trades, s(b.buy_volume), s(b.sell_volume),
+                             s(b.buy_shares), s(b.sell_shares), s(b.fees), s(b.realized_pnl), len(b.markets)))
         for p in mart.positions:
             positions.append((
-                w, p.token_id, p.market_id, p.outcome_index, p.status, p.trades, p.shares, p.avg_cost,
-                p.cost_basis, p.bought_shares, p.bought_usdc, p.sold_shares, p.sold_usdc, p.fees,
-                p.realized_pnl, p.settlement_price, p.settled_shares, p.settled_at,
-                p.mark_price, p.unrealized_pnl, p.first_trade_at, p.last_trade_at,
+                w, p.token_id, p.market_id, p.outcome_index, p.status, p.trades, s(p.shares), s(p.avg_cost),
+                s(p.cost_basis), s(p.bought_shares), s(p.bought_usdc), s(p.sold_shares), s(p.sold_usdc), s(p.fees),
+                s(p.realized_pnl), None if p.settlement_price is None else s(p.settlement_price), s(p.settled_shares),
+                p.settled_at, None if p.mark_price is None else s(p.mark_price), s(p.unrealized_pnl),
+                p.first_trade_at, p.last_trade_at,
             ))
         for day in sorted(mart.daily):
             d = mart.daily[day]
-            daily.append((w, day, d.trades, d.buy_volume, d.sell_volume, d.fees, d.realized_pnl,
-                          len(d.markets), d.max_trade_usdc))
+            daily.append((w, day, d.trades, s(d.buy_volume), s(d.sell_volume), s(d.fees), s(d.realized_pnl),
+                          len(d.markets), s(d.max_trade_usdc)))
         for name in WINDOWS:
             win = mart.windows[name]
             windows.append((w, name, now, win.trades, win.volume, win.buy_volume, win.sell_volume,
                             win.fees, win.realized_pnl, win.active_days, win.markets_traded))
 
+    # Wallets whose buckets cannot have changed (no new fill) are not even read.
+    bucket_scope = [(w, dirty_from[w]) for w in wallet_ids if dirty_from[w] != NO_BUCKETS]
+    scope_ids = [w for w, _ in bucket_scope]
     with connection.cursor() as cursor:
-        starts_5m = [dirty_from[w] for w in wallet_ids]
-        starts_1h = [floor_1h(start) if start not in (ALL_BUCKETS, NO_BUCKETS) else start for start in starts_5m]
-        for table, starts in (("wallet_trade_agg_5m", starts_5m), ("wallet_trade_agg_1h", starts_1h)):
-            cursor.execute(
-                f"DELETE FROM {table} t USING unnest(%s::bigint[], %s::timestamptz[]) AS d(wallet_id, since) "  # noqa: S608
-                "WHERE t.wallet_id = d.wallet_id AND t.bucket_start >= d.since",
-                [wallet_ids, starts],
+        for table, columns, rows, key_size, scope_sql, params in (
+            ("wallet_trade_agg_5m", AGG_COLUMNS, agg_5m, 2, _BUCKETS_IN_SCOPE,
+             [scope_ids, [since for _, since in bucket_scope]]),
+            ("wallet_trade_agg_1h", AGG_COLUMNS, agg_1h, 2, _BUCKETS_IN_SCOPE,
+             [scope_ids, [_since_1h(since) for _, since in bucket_scope]]),
+            ("wallet_position", POSITION_COLUMNS, positions, 2, _WALLETS_IN_SCOPE, [wallet_ids]),
+            ("wallet_daily_feature", DAILY_COLUMNS, daily, 2, _WALLETS_IN_SCOPE, [wallet_ids]),
+        ):
+            if not rows and not params[0]:
+                continue
+            existing = binary_rows(
+                f"SELECT t.id, {', '.join(f't.{c}' for c in columns)} FROM {table} t {scope_sql}",  # noqa: S608
+                params,
             )
-        for table in ("wallet_position", "wallet_daily_feature", "wallet_window"):
-            cursor.execute(f"DELETE FROM {table} WHERE wallet_id = ANY(%s)", [wallet_ids])  # noqa: S608
-        _copy_rows(cursor, "wallet_trade_agg_5m", AGG_COLUMNS, agg_5m)
-        _copy_rows(cursor, "wallet_trade_agg_1h", AGG_COLUMNS, agg_1h)
-        _copy_rows(cursor, "wallet_position", POSITION_COLUMNS, positions)
-        _copy_rows(cursor, "wallet_daily_feature", DAILY_COLUMNS, daily)
-        _copy_rows(cursor, "wallet_window", WINDOW_COLUMNS, windows)
-        cursor.execute(
-            """
-            INSERT INTO wallet_compute_state (wallet_id, last_computed_at, facts_through, last_trade_at, fills)
-            SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::int[])
-            ON CONFLICT (wallet_id) DO UPDATE SET
-                last_computed_at = EXCLUDED.last_computed_at, facts_through = EXCLUDED.facts_through,
-                last_trade_at = EXCLUDED.last_trade_at, fills = EXCLUDED.fills
-            """,
-            [
-                wallet_ids,
-                [now] * len(marts),
-                [mart.facts_through for mart in marts],
-                [mart.last_trade_at for mart in marts],
-                [mart.total_trades for mart in marts],
-            ],
-        )
+            _rows_sync(cursor, table=table, columns=columns, key_size=key_size, rows=rows, existing=existing)
+        cursor.execute("DELETE FROM wallet_window WHERE wallet_id = ANY(%s)", [wallet_ids])
+        copy_rows(cursor, "wallet_window", WINDOW_COLUMNS, windows)
+    staged_upsert(
+        table="wallet_compute_state", columns=COMPUTE_STATE_COLUMNS, key=["wallet_id"],
+        rows=[(mart.wallet_id, now, mart.facts_through, mart.last_trade_at, mart.total_trades) for mart in marts],
+    )
+
+
+# The rows a batch may rewrite: from each wallet's first dirty bucket on (an index range scan of
+# the (wallet_id, bucket_start) key per wallet), or all of each wallet's rows.
+_BUCKETS_IN_SCOPE = (
+    "JOIN unnest(%s::bigint[], %s::timestamptz[]) AS d(wallet_id, since) "
+    "ON t.wallet_id = d.wallet_id AND t.bucket_start >= d.since"
+)
+_WALLETS_IN_SCOPE = "WHERE t.wallet_id = ANY(%s::bigint[])"
+
+
+def _rows_sync(cursor, *, table: str, columns: list[str], key_size: int, rows: list[tuple], existing: list[tuple]) -> None:
+    """Delete changed and vanished rows by id, copy in changed and new ones. `existing` rows are
+    (id, *columns); the first `key_size` columns are the natural key."""
+    current = {row[1 : key_size + 1]: row for row in existing}
+    stale: list[int] = []
+    fresh: list[tuple] = []
+    for row in rows:
+        old = current.pop(row[:key_size], None)
+        if old is None:
+            fresh.append(row)
+        elif old[1:] != row:
+            stale.append(old[0])
+            fresh.append(row)
+    stale += [old[0] for old in current.values()]
+    if stale:
+        cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", [stale])  # noqa: S608
+    copy_rows(cursor, table, columns, fresh)
 
 
 @dataclass
@@ -300,8 +307,8 @@ def changed_wallets_drain(
 ) -> DrainResult:
     """Pop and compute batches until the queue is empty, the time budget is spent, or a batch
     made no progress (every wallet held by another worker: let that worker finish first)."""
-    batch_size = batch_size or int(_setting("COMPUTE_BATCH_SIZE", 500))
-    budget = time_budget_seconds if time_budget_seconds is not None else float(_setting("COMPUTE_DRAIN_BUDGET_SECONDS", 50))
+    batch_size = batch_size or int(settings.COMPUTE_BATCH_SIZE)
+    budget = time_budget_seconds if time_budget_seconds is not None else float(settings.COMPUTE_DRAIN_BUDGET_SECONDS)
     started = time.monotonic()
     result = DrainResult()
     while time.monotonic() - started < budget and (max_batches is None or result.batches < max_batches):
@@ -365,7 +372,7 @@ def wallet_windows_slide(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     with transaction.atomic():
         previous = _cursor_advance(
-            name=SLIDE_CURSOR, now=now, default=now - timedelta(seconds=_setting("COMPUTE_SLIDE_INTERVAL_SECONDS", 300))
+            name=SLIDE_CURSOR, now=now, default=now - timedelta(seconds=settings.COMPUTE_SLIDE_INTERVAL_SECONDS)
         )
         wallet_ids = selectors.wallets_with_buckets_leaving_windows(
             previous=previous, now=now, windows=list(WINDOWS.values())
@@ -382,8 +389,8 @@ def wallets_reconcile(*, now: datetime | None = None) -> dict[str, int]:
     resolved since then (their holders).
     """
     now = now or timezone.now()
-    margin = timedelta(seconds=_setting("COMPUTE_RECONCILE_MARGIN_SECONDS", 600))
-    first_lookback = timedelta(seconds=_setting("COMPUTE_RECONCILE_FIRST_LOOKBACK_SECONDS", 86400))
+    margin = timedelta(seconds=settings.COMPUTE_RECONCILE_MARGIN_SECONDS)
+    first_lookback = timedelta(seconds=settings.COMPUTE_RECONCILE_FIRST_LOOKBACK_SECONDS)
     horizon = ComputeConfig.from_settings().info_edge_horizon
     with transaction.atomic():
         previous = _cursor_advance(name=RECONCILE_CURSOR, now=now, default=now - first_lookback)

@@ -3,14 +3,13 @@
 The template is used whenever no model is configured and says so (`model_id = "template"`): the
 previous backend labelled its template text with a real model's name.
 
-Settings (read with defaults, so none is required): AI_API_URL (base URL or the full
-`/chat/completions` URL), AI_API_KEY, AI_MODEL, AI_TIMEOUT_SECONDS.
+Settings (`arbitra.settings`; every one has a default, so none is required): AI_API_URL (base URL
+or the full `/chat/completions` URL), AI_API_KEY, AI_MODEL, AI_TIMEOUT_SECONDS.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -149,15 +148,10 @@ class OpenAICompatibleProvider:
             raise AiProviderError("AI provider answered an unreadable body") from error
 
 
-def _config(name: str, default: str) -> str:
-    # Django settings first (tests override them), then the environment until settings.py names them.
-    return str(getattr(settings, name, "") or os.environ.get(name, "") or default)
-
-
 def ai_provider_get() -> AiProvider:
-    url, key = _config("AI_API_URL", ""), _config("AI_API_KEY", "")
+    url, key = settings.AI_API_URL, settings.AI_API_KEY
     if url and key:
         return OpenAICompatibleProvider(
-            url=url, api_key=key, model=_config("AI_MODEL", "gpt-4o-mini"), timeout=float(_config("AI_TIMEOUT_SECONDS", "30"))
+            url=url, api_key=key, model=settings.AI_MODEL, timeout=float(settings.AI_TIMEOUT_SECONDS)
         )
     return TemplateProvider()

@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
+from marts.bulk import binary_rows, copy_rows, staged_upsert
 from marts.compute import MarketFacts, WalletMart, q
 from scoring.ai import AiProvider, AiRateLimited, ai_provider_get
 from scoring.anomalies import AnomalyRules, Candidate, anomalies_apply_cooldown, anomalies_detect
@@ -34,39 +35,31 @@ RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
 
 
 def anomaly_rules() -> AnomalyRules:
-    def get(name, default):
-        return getattr(settings, name, default)
-
     return AnomalyRules(
-        lookback=timedelta(hours=get("ANOMALY_LOOKBACK_HOURS", 24)),
-        cooldown=timedelta(seconds=get("ANOMALY_COOLDOWN_SECONDS", 6 * 3600)),
-        large_min_usdc=Decimal(str(get("ANOMALY_LARGE_TRADE_MIN_USDC", 1000))),
-        large_factor=Decimal(str(get("ANOMALY_LARGE_TRADE_FACTOR", 5))),
-        liquidity_share=Decimal(str(get("ANOMALY_LIQUIDITY_SHARE", "0.02"))),
-        spike_min_trades=int(get("ANOMALY_SPIKE_MIN_TRADES", 20)),
-        spike_factor=Decimal(str(get("ANOMALY_SPIKE_FACTOR", 5))),
-        pnl_jump_min_usdc=Decimal(str(get("ANOMALY_PNL_JUMP_MIN_USDC", 1000))),
-        fresh_min_usdc=Decimal(str(get("ANOMALY_FRESH_WALLET_MIN_USDC", 5000))),
-        pre_event_minutes=float(get("ANOMALY_PRE_EVENT_MINUTES", 60)),
-        pre_event_min_usdc=Decimal(str(get("ANOMALY_PRE_EVENT_MIN_USDC", 500))),
+        lookback=timedelta(hours=settings.ANOMALY_LOOKBACK_HOURS),
+        cooldown=timedelta(seconds=settings.ANOMALY_COOLDOWN_SECONDS),
+        large_min_usdc=Decimal(str(settings.ANOMALY_LARGE_TRADE_MIN_USDC)),
+        large_factor=Decimal(str(settings.ANOMALY_LARGE_TRADE_FACTOR)),
+        liquidity_share=Decimal(str(settings.ANOMALY_LIQUIDITY_SHARE)),
+        spike_min_trades=int(settings.ANOMALY_SPIKE_MIN_TRADES),
+        spike_factor=Decimal(str(settings.ANOMALY_SPIKE_FACTOR)),
+        pnl_jump_min_usdc=Decimal(str(settings.ANOMALY_PNL_JUMP_MIN_USDC)),
+        fresh_min_usdc=Decimal(str(settings.ANOMALY_FRESH_WALLET_MIN_USDC)),
+        pre_event_minutes=float(settings.ANOMALY_PRE_EVENT_MINUTES),
+        pre_event_min_usdc=Decimal(str(settings.ANOMALY_PRE_EVENT_MIN_USDC)),
     )
 
 
-# (column, PostgreSQL array element type) of the snapshot columns the drain owns. The AI columns
-# (has_ai_report, nl_summary, ai_model_id, ai_confidence) belong to the report writer.
-SNAPSHOT_COLUMNS: list[tuple[str, str]] = [
-    ("wallet_id", "bigint"), ("total_trades", "int"), ("markets_traded", "int"), ("volume_total", "numeric"),
-    ("volume_30d", "numeric"), ("fees_paid", "numeric"), ("realized_pnl", "numeric"), ("unrealized_pnl", "numeric"),
-    ("trading_pnl", "numeric"), ("maker_rebates", "numeric"), ("total_pnl", "numeric"), ("roi", "numeric"),
-    ("win_rate", "numeric"), ("resolved_positions", "int"), ("winning_positions", "int"), ("open_positions", "int"),
-    ("trades_7d", "int"), ("pnl_7d", "numeric"), ("pnl_30d", "numeric"), ("realized_pnl_24h", "numeric"),
-    ("max_drawdown_7d", "numeric"), ("stability_score", "numeric"), ("first_trade_at", "timestamptz"),
-    ("last_trade_at", "timestamptz"), ("smart_score", "numeric"), ("confidence", "numeric"), ("strategy_type", "text"),
-    ("pool_tier", "text"), ("risk_level", "text"), ("suitable_for", "text"), ("suggested_position", "text"),
-    ("momentum", "text"), ("status_7d", "text"), ("info_edge_level", "text"), ("info_edge_mean_minutes", "float8"),
-    ("info_edge_stddev_minutes", "float8"), ("info_edge_samples", "int"), ("info_edge_z", "float8"),
-    ("info_edge_p", "float8"), ("potential_reached_at", "timestamptz"), ("scored_at", "timestamptz"),
-    ("last_analyzed_at", "timestamptz"),
+# The snapshot columns the drain owns. The AI columns (has_ai_report, nl_summary, ai_model_id,
+# ai_confidence) belong to the report writer.
+SNAPSHOT_COLUMNS: list[str] = [
+    "wallet_id", "total_trades", "markets_traded", "volume_total", "volume_30d", "fees_paid", "realized_pnl",
+    "unrealized_pnl", "trading_pnl", "maker_rebates", "total_pnl", "roi", "win_rate", "resolved_positions",
+    "winning_positions", "open_positions", "trades_7d", "pnl_7d", "pnl_30d", "realized_pnl_24h", "max_drawdown_7d",
+    "stability_score", "first_trade_at", "last_trade_at", "smart_score", "confidence", "strategy_type", "pool_tier",
+    "risk_level", "suitable_for", "suggested_position", "momentum", "status_7d", "info_edge_level",
+    "info_edge_mean_minutes", "info_edge_stddev_minutes", "info_edge_samples", "info_edge_z", "info_edge_p",
+    "potential_reached_at", "scored_at", "last_analyzed_at",
 ]
 # A history row is written when one of these changes (confidence moves with every trade: not a change).
 SCORED_FIELDS = ("smart_score", "strategy_type", "pool_tier", "risk_level", "momentum", "info_edge_level")
@@ -90,17 +83,13 @@ def _number(value: Decimal | None) -> float | None:
 
 
 def _previous_snapshots(*, wallet_ids: list[int]) -> dict[int, dict]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT wallet_id, smart_score, strategy_type, pool_tier, risk_level, momentum, info_edge_level, confidence,
-                   total_pnl, scored_at, potential_reached_at
-            FROM wallet_snapshot WHERE wallet_id = ANY(%s)
-            """,
-            [wallet_ids],
-        )
-        names = [column.name for column in cursor.description]
-        return {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+    names = ["wallet_id", "smart_score", "strategy_type", "pool_tier", "risk_level", "momentum", "info_edge_level",
+             "confidence", "total_pnl", "scored_at", "potential_reached_at"]
+    rows = binary_rows(
+        f"SELECT {', '.join(names)} FROM wallet_snapshot WHERE wallet_id = ANY(%s::bigint[])",  # noqa: S608
+        [wallet_ids],
+    )
+    return {row[0]: dict(zip(names, row, strict=True)) for row in rows}
 
 
 def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFacts], now: datetime) -> None:
@@ -253,35 +242,25 @@ def _anomaly_event(row: dict) -> FeedRow:
 
 
 def _snapshots_upsert(*, rows: list[dict]) -> None:
-    if not rows:
-        return
-    names = [name for name, _ in SNAPSHOT_COLUMNS]
-    arrays = [[row[name] for row in rows] for name in names]
-    unnest = ", ".join(f"%s::{kind}[]" for _, kind in SNAPSHOT_COLUMNS)
-    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names[1:])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO wallet_snapshot ({', '.join(names)}, has_ai_report, nl_summary, ai_model_id) "  # noqa: S608
-            f"SELECT *, false, '', '' FROM unnest({unnest}) "
-            f"ON CONFLICT (wallet_id) DO UPDATE SET {updates}",
-            arrays,
-        )
+    # Through a COPY-filled stage: 500 rows × 42 columns as array parameters cost more in client-side
+    # adaptation than the upsert itself. The AI columns are set on insert only (the report writer owns them).
+    names = SNAPSHOT_COLUMNS
+    staged_upsert(
+        table="wallet_snapshot", columns=names, key=["wallet_id"],
+        rows=[tuple(row[name] for name in names) for row in rows],
+        extra_insert={"has_ai_report": "false", "nl_summary": "''", "ai_model_id": "''"},
+    )
+
+
+HISTORY_COLUMNS = [
+    "wallet_id", "smart_score", "confidence", "strategy_type", "pool_tier", "risk_level", "momentum", "info_edge_level",
+    "scored_at",
+]
 
 
 def _history_insert(*, rows: list[tuple]) -> None:
-    if not rows:
-        return
-    columns = list(zip(*rows, strict=True))
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO wallet_score_history
-                (wallet_id, smart_score, confidence, strategy_type, pool_tier, risk_level, momentum, info_edge_level, scored_at)
-            SELECT * FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::text[], %s::text[], %s::text[],
-                                 %s::text[], %s::text[], %s::timestamptz[])
-            """,
-            [list(column) for column in columns],
-        )
+        copy_rows(cursor, "wallet_score_history", HISTORY_COLUMNS, rows)
 
 
 def _anomalies_insert(*, candidates: list[Candidate], wallet_ids: list[int], cooldown: timedelta) -> list[dict]:
@@ -385,10 +364,10 @@ def ai_report_generate(
     """
     now = now or timezone.now()
     snapshot = WalletSnapshot.objects.filter(wallet_id=wallet_id).first()
-    minimum = int(getattr(settings, "AI_MIN_TRADES", 10))
+    minimum = int(settings.AI_MIN_TRADES)
     if snapshot is None or snapshot.total_trades < minimum:
         raise AiReportIneligible(f"wallet needs at least {minimum} computed trades for a report")
-    cache = timedelta(seconds=int(getattr(settings, "AI_CACHE_SECONDS", 86400)))
+    cache = timedelta(seconds=int(settings.AI_CACHE_SECONDS))
     if not force:
         cached = AiReport.objects.filter(wallet_id=wallet_id, created_at__gte=now - cache).order_by("-created_at", "-id").first()
         if cached is not None:
@@ -420,10 +399,10 @@ def ai_reports_batch(
 ) -> dict[str, int]:
     """Write reports for the best-scored eligible wallets without a fresh one, one at a time with
     `spacing_seconds` between provider calls; stop at the first 429 and leave the rest for later."""
-    limit = limit if limit is not None else int(getattr(settings, "AI_BATCH_SIZE", 20))
-    spacing = spacing_seconds if spacing_seconds is not None else float(getattr(settings, "AI_BATCH_SPACING_SECONDS", 2.0))
-    cache = timedelta(seconds=int(getattr(settings, "AI_CACHE_SECONDS", 86400)))
-    minimum = int(getattr(settings, "AI_MIN_TRADES", 10))
+    limit = limit if limit is not None else int(settings.AI_BATCH_SIZE)
+    spacing = spacing_seconds if spacing_seconds is not None else float(settings.AI_BATCH_SPACING_SECONDS)
+    cache = timedelta(seconds=int(settings.AI_CACHE_SECONDS))
+    minimum = int(settings.AI_MIN_TRADES)
     fresh = AiReport.objects.filter(created_at__gte=timezone.now() - cache).values("wallet_id")
     wallet_ids = list(
         WalletSnapshot.objects.filter(pool_tier__in=["strategy", "star"], total_trades__gte=minimum)

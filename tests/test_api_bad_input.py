@@ -75,6 +75,7 @@ def test_a_bad_ingest_run_status_is_a_400_for_staff(client, world, django_user_m
         ("page=1.5&page_size=2.5", 1, 20),
         ("page_size=500", 1, 200),
         ("page_size=200", 1, 200),
+        ("page=10536561983645456520970240", 10_000_000, 20),
     ],
 )
 def test_paging_parameters_are_coerced_by_the_contract_rules(client, world, query, page, page_size):

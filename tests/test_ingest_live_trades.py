@@ -100,7 +100,43 @@ def test_a_market_too_busy_for_the_offset_cap_is_closed_with_user_scoped_windows
         backfill = ingest_job_execute(job_name="data_api.gaps")
         assert backfill.status == RunStatus.SUCCEEDED, (backfill.stats_json, backfill.error_text)
         gap = IngestGap.objects.get()
-        assert gap.status == IngestGap.Status.CLOSED
+        # Not claimed closed: a wallet active only in the unread part could not be discovered.
+        assert gap.status == IngestGap.Status.EXHAUSTED
         assert "user windows" in gap.detail["closed_via"]
+        assert gap.detail["busy_markets"]
+        report = fills_completeness_check(upstream_url=upstream.url)
+    assert report.complete, report.as_dict()
+
+
+def test_a_burst_inside_the_lookback_margin_does_not_record_a_gap_on_every_later_poll(emulator):
+    with emulator(seed=11, scenario="steady,burst", history_seconds=60) as upstream:
+        ingest_job_execute(job_name="gamma.markets")
+        upstream.advance(5)
+        ingest_job_execute(job_name="data_api.trades")
+        upstream.advance(600)
+        first = ingest_job_execute(job_name="data_api.trades")
+        later = []
+        for _ in range(6):
+            upstream.advance(10)
+            later.append(ingest_job_execute(job_name="data_api.trades"))
+        assert first.stats_json["gaps"] == 1
+        # The burst's fills sit below the cursor now; reaching past the cursor is enough.
+        assert [run.status for run in later] == [RunStatus.SUCCEEDED] * 6
+        assert IngestGap.objects.count() == 1
+
+
+def test_one_backfill_sweep_closes_every_gap_recorded_before_it(emulator, settings):
+    settings.INGEST_TRADES_LOOKBACK_SECONDS = 0
+    settings.INGEST_TRADES_OFFSET_CAP = 600
+    with emulator(seed=19, scenario="steady", history_seconds=60, trades_offset_cap=600) as upstream:
+        ingest_job_execute(job_name="gamma.markets")
+        upstream.advance(5)
+        ingest_job_execute(job_name="data_api.trades")
+        for _ in range(2):
+            upstream.advance(300)
+            ingest_job_execute(job_name="data_api.trades")
+        assert IngestGap.objects.filter(status=IngestGap.Status.OPEN).count() == 2
+        backfill = ingest_job_execute(job_name="data_api.gaps")
+        assert backfill.stats_json["gaps_closed"] == 2, (backfill.stats_json, list(IngestGap.objects.values_list("status", "detail")))
         report = fills_completeness_check(upstream_url=upstream.url)
     assert report.complete, report.as_dict()

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from . import serve
 from .scenarios import KNOWN_SCENARIOS
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Polymarket emulator on {server.url}  (Data API + Gamma + /rss.xml on one port)", flush=True)
     print(json.dumps({k: state[k] for k in ("seed", "scenarios", "clock", "speed", "virtual_now", "rows")}),
           flush=True)
+    # A supervisor stops us with SIGTERM: treat it like Ctrl-C so we exit 0 after a clean shutdown.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.wait()
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -149,12 +150,24 @@ def _stats(outcome: PagingOutcome, client: SourceClient, **extra) -> dict:
     }
 
 
+def _backfill_soon() -> None:
+    from ingest.tasks import JOB_TASKS
+
+    try:
+        JOB_TASKS["data_api.gaps"].apply_async(countdown=1)
+    except Exception:  # a broker hiccup must not fail the live poll; beat runs the job anyway
+        logger.warning("could not enqueue the gap backfill now; beat will run it", exc_info=True)
+
+
 def trades_live_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
     """One poll of the global feed: read back to the cursor (minus lookback), then move the cursor.
 
-    If the offset cap stops us before the cursor, the unread window becomes a gap for the
-    backfill job and the cursor still moves: the gap row, not the cursor, now remembers it.
-    An upstream failure leaves the cursor where it was; the next poll re-reads the window.
+    The lookback re-reads a margin below the cursor for fills the upstream publishes late. If the
+    offset cap stops us inside that margin, the run still reached the cursor: everything newer
+    was read, and the margin was read by earlier polls. If the cap stops us before the cursor,
+    the unread window becomes a gap for the backfill job and the cursor still moves: the gap
+    row, not the cursor, now remembers it. An upstream failure leaves the cursor where it was;
+    the next poll re-reads the window.
     """
     cursor, _ = IngestCursor.objects.get_or_create(source=SOURCE, stream=LIVE_STREAM)
     cursor_time = _from_unix(cursor.cursor_value) if cursor.cursor_value else None
@@ -169,8 +182,12 @@ def trades_live_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
         offset_cap=settings.INGEST_TRADES_OFFSET_CAP,
     )
     floor = outcome.floor
+    oldest = outcome.result.oldest_time
+    capped = outcome.stop_reason in {"offset_cap", "page_cap"}
+    # Strictly older than the cursor's second: that second itself may have grown since.
+    reached_cursor = outcome.reached or (capped and cursor_time is not None and oldest is not None and oldest < cursor_time)
     gap = None
-    if not outcome.reached and outcome.stop_reason in {"offset_cap", "page_cap"} and outcome.result.oldest_time and floor:
+    if not reached_cursor and capped and oldest is not None and floor is not None:
         # [floor, oldest second we saw]: that second may be only partly read, so it is included.
         gap = IngestGap.objects.create(
             source=SOURCE,
@@ -180,12 +197,15 @@ def trades_live_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
             found_by_run=run,
             detail={"reason": outcome.stop_reason, "pages": outcome.pages},
         )
+        # Market-scoped reads must page through everything newer than the gap, so the sooner
+        # the backfill runs the fewer rows stand in its way: start it now, not at its next tick.
+        transaction.on_commit(_backfill_soon)
     moved_to = None
     newest = outcome.first_page_newest
-    if (outcome.reached or gap is not None) and newest is not None and (cursor_time is None or newest > cursor_time):
+    if (reached_cursor or gap is not None) and newest is not None and (cursor_time is None or newest > cursor_time):
         moved_to = newest
         IngestCursor.objects.filter(pk=cursor.pk).update(cursor_value=str(_unix(newest)), updated_at=timezone.now())
-    if outcome.reached:
+    if reached_cursor:
         status = RunStatus.SUCCEEDED
     elif gap is not None:
         status = RunStatus.PARTIAL
@@ -201,6 +221,7 @@ def trades_live_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
             cursor_before=cursor.cursor_value or None,
             cursor_after=str(_unix(moved_to)) if moved_to else cursor.cursor_value or None,
             floor=floor.isoformat() if floor else None,
+            lookback_complete=outcome.reached,
         ),
         error=outcome.error,
     )
@@ -323,52 +344,71 @@ def wallets_window_sweep(
     return sweep
 
 
-def trades_gap_backfill(*, run: IngestRun, client: SourceClient, max_gaps: int = 3) -> JobOutcome:
+def trades_gap_backfill(*, run: IngestRun, client: SourceClient, max_sweeps: int = 3) -> JobOutcome:
     """Close open gaps with market-scoped reads, which the API answers where the global feed cannot.
 
-    A gap stays open (attempts counted, unreachable markets named in its detail) until every
-    candidate market has been read back past the gap's start.
+    A sweep reads every candidate market from now back to the oldest open gap's start, so it
+    covers every open gap recorded before it began: all of them close together. Markets too busy
+    for the offset cap fall back to user-scoped windows. A gap that cannot be closed stays open
+    (attempts counted, what was unreachable named in its detail) — never silently.
     """
     total = PageResult()
-    pages = closed = still_open = 0
+    pages = closed = exhausted = still_open = 0
     errors: list[str] = []
-    gaps = list(
-        IngestGap.objects.filter(source=SOURCE, stream=LIVE_STREAM, status=IngestGap.Status.OPEN).order_by("window_start")[
-            :max_gaps
-        ]
-    )
-    for gap in gaps:
-        sweep = markets_walk_back(
-            client=client, run=run, condition_ids=markets_possibly_trading(gap.window_start), since=gap.window_start
-        )
+    open_gaps = IngestGap.objects.filter(source=SOURCE, stream=LIVE_STREAM, status=IngestGap.Status.OPEN)
+    for _ in range(max_sweeps):
+        oldest = open_gaps.order_by("window_start", "id").first()
+        if oldest is None:
+            break
+        sweep_started = timezone.now()
+        covered = list(open_gaps.filter(created_at__lte=sweep_started).order_by("id"))
+        since = min(gap.window_start for gap in covered)
+        until = max(gap.window_end for gap in covered)
+        sweep = markets_walk_back(client=client, run=run, condition_ids=markets_possibly_trading(since), since=since)
         total.add(sweep.result)
         pages += sweep.pages
-        closed_via = "market_reads"
+        busy_markets: list[str] = []
         if sweep.unreachable and not sweep.error:
             busy_markets = sweep.unreachable
-            sweep = wallets_window_sweep(
-                client=client, run=run, condition_ids=busy_markets, start=gap.window_start, end=gap.window_end
-            )
+            sweep = wallets_window_sweep(client=client, run=run, condition_ids=busy_markets, start=since, end=until)
             total.add(sweep.result)
             pages += sweep.pages
-            closed_via = f"market_reads + user windows for {len(busy_markets)} busy markets"
-        IngestGap.objects.filter(pk=gap.pk).update(attempts=F("attempts") + 1)
+        covered_ids = [gap.pk for gap in covered]
+        IngestGap.objects.filter(pk__in=covered_ids).update(attempts=F("attempts") + 1)
         if not sweep.error and not sweep.unreachable:
-            IngestGap.objects.filter(pk=gap.pk).update(
-                status=IngestGap.Status.CLOSED,
-                closed_by_run=run,
-                closed_at=timezone.now(),
-                detail={**gap.detail, "closed_via": closed_via},
-            )
-            closed += 1
+            status = IngestGap.Status.EXHAUSTED if busy_markets else IngestGap.Status.CLOSED
+            for gap in covered:
+                IngestGap.objects.filter(pk=gap.pk).update(
+                    status=status,
+                    closed_by_run=run,
+                    closed_at=timezone.now(),
+                    detail={
+                        **gap.detail,
+                        "closed_via": "market reads + user windows" if busy_markets else "market reads",
+                        "busy_markets": busy_markets[:50],
+                        "swept_since": since.isoformat(),
+                    },
+                )
+            if busy_markets:
+                exhausted += len(covered)
+            else:
+                closed += len(covered)
             continue
-        still_open += 1
-        detail = {**gap.detail, "unreachable": sweep.unreachable[:50], "last_error": sweep.error}
-        IngestGap.objects.filter(pk=gap.pk).update(detail=detail)
+        still_open += len(covered)
+        for gap in covered:
+            detail = {**gap.detail, "unreachable": sweep.unreachable[:50], "last_error": sweep.error}
+            IngestGap.objects.filter(pk=gap.pk).update(detail=detail)
         if sweep.error:
             errors.append(sweep.error)
-            break
-    stats = {**total.counts(), "pages": pages, "gaps_closed": closed, "gaps_still_open": still_open, "http": client.stats}
+        break
+    stats = {
+        **total.counts(),
+        "pages": pages,
+        "gaps_closed": closed,
+        "gaps_exhausted": exhausted,
+        "gaps_still_open": still_open,
+        "http": client.stats,
+    }
     if errors:
         return JobOutcome(status=RunStatus.PARTIAL, stats=stats, error=errors[-1])
     return JobOutcome(status=RunStatus.SUCCEEDED if not still_open else RunStatus.PARTIAL, stats=stats)
