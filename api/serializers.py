@@ -363,8 +363,8 @@ class MarketItemSerializer(serializers.Serializer):
 
     @extend_schema_field(serializers.BooleanField(allow_null=True))
     def get_has_fee(self, market) -> bool | None:
-        # The market table does not record Gamma's fee flag yet: unknown, not false.
-        return None
+        # Gamma's feesEnabled; null when the upstream never said (unknown, not false).
+        return market.fees_enabled
 
     @extend_schema_field(serializers.ListField(child=serializers.FloatField(allow_null=True)))
     def get_prices(self, market) -> list:

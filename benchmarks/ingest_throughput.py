@@ -40,6 +40,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fills", type=int, default=1_000_000)
     parser.add_argument("--page-size", type=int, default=2000, help="rows per ingest transaction")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="ingest processes sharing the pages, as ingest worker slots would (default 1)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args()
 
@@ -79,10 +81,36 @@ def main() -> None:
             yield [world.render_trade(row_id, real_context=False) for row_id in row_ids[start : start + args.page_size]]
 
     # --- the ingest path -------------------------------------------------------------------------
-    inserted = 0
+    def ingest_share(worker: int) -> int:
+        inserted_here = 0
+        for number, rows in enumerate(pages()):
+            if number % args.workers == worker:
+                inserted_here += trade_page_ingest(run=None, rows=rows, queue_changes=False).inserted
+        return inserted_here
+
     started = time.perf_counter()
-    for rows in pages():
-        inserted += trade_page_ingest(run=None, rows=rows, queue_changes=False).inserted
+    if args.workers == 1:
+        inserted = ingest_share(0)
+    else:
+        # Forked workers each open their own connection, like separate Celery worker processes.
+        connection.close()
+        children = []
+        for worker in range(args.workers):
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read_end)
+                count = ingest_share(worker)
+                os.write(write_end, str(count).encode())
+                connection.close()
+                os._exit(0)
+            os.close(write_end)
+            children.append((pid, read_end))
+        inserted = 0
+        for pid, read_end in children:
+            os.waitpid(pid, 0)
+            inserted += int(os.read(read_end, 64) or b"0")
+            os.close(read_end)
     ingest_seconds = time.perf_counter() - started
     ingest_rate = inserted / ingest_seconds
 
@@ -120,7 +148,8 @@ def main() -> None:
         landed = cursor.fetchone()[0]
 
     print(f"ingest path : {inserted:,} fills in {ingest_seconds:.1f}s = {ingest_rate:,.0f} fills/s "
-          f"(page {args.page_size}; {stored_count:,} fills and {landed:,} landing rows stored)")
+          f"({args.workers} process{'es' if args.workers > 1 else ''}, page {args.page_size}; "
+          f"{stored_count:,} fills and {landed:,} landing rows stored)")
     print(f"raw COPY    : {copy_rows:,} fills in {copy_seconds:.1f}s = {copy_rate:,.0f} fills/s (same rows, parse + COPY)")
     print(f"ratio       : ingest path runs at {ingest_rate / copy_rate:.2f}× raw COPY speed")
     print(f"peak RSS    : {_peak_rss_mb():.0f} MB (includes the emulator's in-memory generator)")

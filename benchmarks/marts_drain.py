@@ -235,6 +235,9 @@ def _copy_timed(timer: StatementTimer):
 def change_and_drain(*, changed: int, batch_size: int, profile: bool) -> tuple[float, int]:
     from django.db import connection
 
+    # What a compute worker has imported before its first task (Celery loads every app's tasks).
+    import marts.tasks  # noqa: F401
+    import scoring.tasks  # noqa: F401
     from ingest.changes import changed_wallets_push
     from marts.services import changed_wallets_drain
 

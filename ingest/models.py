@@ -157,13 +157,30 @@ class IngestGap(models.Model):
         return f"{self.source}.{self.stream} gap [{self.window_start:%Y-%m-%d %H:%M:%S}, {self.window_end:%H:%M:%S})"
 
 
+class VerbatimJSONField(models.JSONField):
+    """A `json` (not `jsonb`) column: stores the text as written — key order and number spelling
+    as the upstream sent them — and costs no parse on insert, on the hottest write path.
+
+    psycopg already decodes `json` values (Django only turns that off for `jsonb`), so a decoded
+    value is passed through instead of being decoded twice.
+    """
+
+    def db_type(self, connection) -> str:
+        return "json"
+
+    def from_db_value(self, value, expression, connection):
+        if isinstance(value, dict | list):
+            return value
+        return super().from_db_value(value, expression, connection)
+
+
 class LandingRecord(models.Model):
     """An upstream record as received. Designed to be range-partitioned by received_at at scale."""
 
     source = models.CharField(max_length=40)
     stream = models.CharField(max_length=60)
     idempotency_key = models.CharField(max_length=64)
-    payload = models.JSONField()
+    payload = VerbatimJSONField()
     upstream_time = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     run = models.ForeignKey(IngestRun, null=True, blank=True, on_delete=models.SET_NULL, db_constraint=False)
@@ -208,6 +225,7 @@ class Market(models.Model):
     end_date = models.DateTimeField(null=True, blank=True)
     closed_time = models.DateTimeField(null=True, blank=True)
     uma_resolution_status = models.CharField(max_length=40, blank=True, default="")
+    fees_enabled = models.BooleanField(null=True, blank=True, help_text="Gamma's feesEnabled; empty when unknown")
     winner_index = models.SmallIntegerField(null=True, blank=True)
     is_void = models.BooleanField(default=False)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -221,6 +239,13 @@ class Market(models.Model):
 
     class Meta:
         db_table = "market"
+        # The markets list sorts by these with id as the tie-breaker.
+        indexes = [
+            models.Index(fields=["volume", "id"], name="market_volume_sort"),
+            models.Index(fields=["liquidity", "id"], name="market_liquidity_sort"),
+            models.Index(fields=["created_at", "id"], name="market_created_sort"),
+            models.Index(fields=["updated_at", "id"], name="market_updated_sort"),
+        ]
 
     def __str__(self) -> str:
         return self.question or self.condition_id
@@ -267,6 +292,7 @@ class Wallet(models.Model):
     class Meta:
         db_table = "wallet"
         indexes = [
+            models.Index(fields=["updated_at", "id"], name="wallet_updated_sort"),
             models.Index(
                 fields=["created_at"],
                 condition=models.Q(history_backfilled_at__isnull=True),

@@ -128,7 +128,7 @@ def _landing_write(
     cursor.execute(
         """
         INSERT INTO ingest_landing (source, stream, idempotency_key, payload, upstream_time, received_at, run_id)
-        SELECT %s, %s, k, p::jsonb, t, now(), %s
+        SELECT %s, %s, k, p::json, t, now(), %s
         FROM unnest(%b::text[], %b::text[], %b::timestamptz[]) AS r(k, p, t)
         ON CONFLICT (source, stream, idempotency_key) DO NOTHING
         """,
@@ -317,7 +317,7 @@ def _fills_write(
         cursor.execute(
             """
             INSERT INTO ingest_landing (source, stream, idempotency_key, payload, upstream_time, received_at, run_id)
-            SELECT %s, %s, k, payload::jsonb, ts, now(), %s FROM ingest_fill_stage ORDER BY k
+            SELECT %s, %s, k, payload::json, ts, now(), %s FROM ingest_fill_stage ORDER BY k
             ON CONFLICT (source, stream, idempotency_key) DO NOTHING
             """,
             [source, stream, run.pk if run else None],
@@ -359,13 +359,6 @@ def _fills_write(
 
 # --- markets --------------------------------------------------------------------------------------
 
-_MARKET_COLUMNS = (
-    "gamma_id", "question", "slug", "description", "category", "tags", "event_slug", "event_title", "outcomes",
-    "outcome_prices", "volume", "liquidity", "active", "closed", "archived", "end_date", "closed_time",
-    "uma_resolution_status", "winner_index", "is_void", "resolved_at", "gamma_created_at", "gamma_updated_at",
-)
-
-
 def _market_values(market: ParsedMarket) -> dict[str, Any]:
     return {
         "gamma_id": market.gamma_id,
@@ -386,6 +379,7 @@ def _market_values(market: ParsedMarket) -> dict[str, Any]:
         "end_date": market.end_date,
         "closed_time": market.closed_time,
         "uma_resolution_status": market.uma_resolution_status or "",
+        "fees_enabled": market.fees_enabled,
         "winner_index": market.winner_index,
         "is_void": market.is_void,
         "resolved_at": market.resolved_at,

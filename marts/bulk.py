@@ -1,51 +1,65 @@
-"""Bulk SQL plumbing of the compute path: binary reads, COPY writes and staged upserts.
+"""Bulk SQL plumbing of the compute path: fast reads, COPY writes and staged upserts.
 
 Why not plain `cursor.execute` with array parameters: Django's psycopg cursor binds parameters on
-the client and reads results as text, so every timestamp goes through a Python-level parser on
-the way in and an adapter on the way out (~4 µs each, thousands per batch). Here reads ask
-PostgreSQL for its binary format (decoded in C) and writes send COPY text formatted in one pass.
-Both still run through Django's cursor wrappers, so query logging, execute wrappers and error
-translation see them like any other statement.
+the client and reads timestamps through a Python-level loader, and psycopg inspects every element
+of a list parameter in Python; at thousands of values per batch that was a large share of a
+batch's time. Here reads keep psycopg's C loaders, id lists go as one array literal, and writes
+send COPY text formatted in one pass. Everything still runs through Django's cursor wrappers, so
+query logging, execute wrappers and error translation see these statements like any other.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
+from operator import methodcaller
 
 import psycopg
 from django.db import connection
-from psycopg import pq
+from psycopg.types.datetime import TimestamptzLoader
 
-# Values are sent already rounded to the NUMERIC(…, 12) columns' scale, the way PostgreSQL rounds
-# on input (half away from zero), so a value compares equal to the stored one exactly when
+# Money is compared (and sent) rounded to the NUMERIC(…, 12) columns' scale the way PostgreSQL
+# rounds on input (half away from zero), so a computed value equals the stored one exactly when
 # storing it again would not change a byte.
 SCALE_12 = Decimal("0.000000000001")
 _ROUNDING = Context(prec=80, rounding=ROUND_HALF_UP)
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def stored(value):
-    """The value as a NUMERIC(…, 12) column would hold it (other types unchanged)."""
-    if value.__class__ is Decimal:
-        return value.quantize(SCALE_12, context=_ROUNDING)
-    return value
+# stored_money(value) is value.quantize(SCALE_12, None, _ROUNDING) for a Decimal: a C call, no
+# Python frame (the row builders call it ~10^5 times per batch).
+stored_money = methodcaller("quantize", SCALE_12, None, _ROUNDING)
 
 
-def binary_cursor():
-    """A Django-wrapped cursor whose results come back in PostgreSQL's binary format.
+def int_array(values: Iterable[int]) -> str:
+    """An array literal for `%s::bigint[]`. A list parameter makes psycopg walk every element in
+    Python, twice, to pick the array's type: ~1 ms per 500 ids, a dozen lists per batch."""
+    return "{" + ",".join(map(str, values)) + "}"
 
-    Django's own cursor is a client-side-binding cursor, which can only read text.
+
+def timestamp_array(values: Iterable[datetime]) -> str:
+    """An array literal for `%s::timestamptz[]` (aware datetimes; ISO 8601 needs no quoting)."""
+    return "{" + ",".join(value.isoformat() for value in values) + "}"
+
+
+def fast_cursor():
+    """A Django-wrapped cursor that reads timestamps with psycopg's C loader.
+
+    Django registers a Python-level timestamptz loader on its connections (it re-stamps every
+    value with the connection's time zone, UTC here: same instant) and its own cursors bind
+    parameters on the client. This cursor binds on the server and keeps psycopg's C loaders
+    for every type: measured on a batch's fills, ~2× faster to read than Django's cursor, and
+    faster than the binary format too (binary NUMERIC decodes slower than text).
     """
     connection.ensure_connection()
     raw = psycopg.Cursor(connection.connection)
-    raw.format = pq.Format.BINARY
+    raw.adapters.register_loader("timestamptz", TimestamptzLoader)
     return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
-def binary_rows(sql: str, params: Sequence) -> list[tuple]:
-    with binary_cursor() as cursor:
+def fast_rows(sql: str, params: Sequence) -> list[tuple]:
+    with fast_cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -53,15 +67,27 @@ def binary_rows(sql: str, params: Sequence) -> list[tuple]:
 def _tsv(value) -> str:
     if value is None:
         return "\\N"
-    if value.__class__ is str:
+    if isinstance(value, str):
         return value.translate(_COPY_ESCAPES)
-    if isinstance(value, datetime):
+    if isinstance(value, datetime | date):
         return value.isoformat()
-    return str(value)  # Decimal, int, float, bool, date
+    return str(value)  # Decimal, int, float, bool
+
+
+# COPY text of a value by its exact class: a dict lookup and a C call instead of a Python frame
+# per value (~10^5 values per batch). Other classes (subclasses, None) take `_tsv`.
+_COPY_TEXT = {
+    Decimal: str, int: str, float: repr, bool: str, datetime: datetime.isoformat, date: date.isoformat,
+    str: methodcaller("translate", _COPY_ESCAPES),
+}
 
 
 def copy_text(rows: Iterable[Sequence]) -> str:
-    return "".join("\t".join(map(_tsv, row)) + "\n" for row in rows)
+    text = _COPY_TEXT
+    fallback = _tsv
+    return "".join(
+        "\t".join([text.get(value.__class__, fallback)(value) for value in row]) + "\n" for row in rows
+    )
 
 
 def copy_rows(cursor, table: str, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
@@ -105,8 +131,8 @@ def staged_upsert(
         distinct = f" WHERE ({target}) IS DISTINCT FROM ({incoming})"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
-            f"SELECT {names} FROM {table} WITH NO DATA"  # noqa: S608 - names are ours
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608 - names are ours
+            f"SELECT {names} FROM {table} WITH NO DATA"
         )
         copy_rows(cursor, stage, columns, rows)
         cursor.execute(

@@ -302,65 +302,80 @@ def _compute(*, wallet_id, fills, markets, tokens, last_prices, event_times, now
         daily=daily, positions=[], realisations=realisations, windows={}, edge_samples=edge_samples,
     )
 
+    fee_per_fill: list[Decimal] = []
+    day_per_fill: list[date] = []
+    # The hot loop of the compute path (~10^4 fills per batch): attributes are read once into
+    # locals and fill_cash / floor_5m / floor_1h are inlined — same operations, same results.
     for index, fill in enumerate(fills):
-        cash, fee = fill_cash(fill)
+        size, traded_at, market_id = fill.size, fill.traded_at, fill.market_id
+        is_buy = fill.side == "BUY"
+        notional = CONTEXT.multiply(size, fill.price)
+        fee = fill.usdc_size - notional if is_buy else notional - fill.usdc_size
+        if not fee > FEE_EPSILON:
+            fee = ZERO
+        cash = notional + fee if is_buy else notional - fee
         cash_per_fill.append(cash)
+        fee_per_fill.append(fee)
         position = positions.get(fill.token_id)
         if position is None:
             position = Position(
-                token_id=fill.token_id, market_id=fill.market_id, outcome_index=_outcome_index(fill, tokens),
-                first_trade_at=fill.traded_at, last_trade_at=fill.traded_at, last_price=fill.price,
+                token_id=fill.token_id, market_id=market_id, outcome_index=_outcome_index(fill, tokens),
+                first_trade_at=traded_at, last_trade_at=traded_at, last_price=fill.price,
             )
             positions[fill.token_id] = position
         position.trades += 1
-        position.last_trade_at = fill.traded_at
+        position.last_trade_at = traded_at
         position.last_price = fill.price
         position.fees += fee
         realized = ZERO
-        if fill.side == "BUY":
-            position.shares += fill.size
+        if is_buy:
+            position.shares += size
             position.cost_basis += cash
-            position.bought_shares += fill.size
+            position.bought_shares += size
             position.bought_usdc += cash
             mart.bought_usdc += cash
         else:
-            matched = min(fill.size, position.shares)
+            matched = min(size, position.shares)
             if matched > 0:
                 if matched == position.shares:
                     cost_out = position.cost_basis  # no rounding residue left on a closed position
                 else:
                     cost_out = position.cost_basis * matched / position.shares
-                proceeds = cash * matched / fill.size
+                proceeds = cash * matched / size
                 realized = proceeds - cost_out
                 position.shares -= matched
                 position.cost_basis -= cost_out
-            position.sold_shares += fill.size
+            position.sold_shares += size
             position.sold_usdc += cash
             position.realized_pnl += realized
-            realisations.append(Realisation(fill.traded_at, fill.idempotency_key, realized, True))
+            realisations.append(Realisation(traded_at, fill.idempotency_key, realized, True))
 
-        for bucket in (buckets_5m[floor_5m(fill.traded_at)], buckets_1h[floor_1h(fill.traded_at)]):
-            _add_to_agg(bucket, fill, cash, fee, realized)
-        day = daily[fill.traded_at.date()]
+        minute = traded_at.minute
+        start_5m = traded_at.replace(minute=minute - minute % 5, second=0, microsecond=0)
+        _add_to_agg(buckets_5m[start_5m], market_id, is_buy, size, cash, fee, realized)
+        _add_to_agg(buckets_1h[start_5m.replace(minute=0)], market_id, is_buy, size, cash, fee, realized)
+        day_key = traded_at.date()
+        day_per_fill.append(day_key)
+        day = daily[day_key]
         day.trades += 1
         day.fees += fee
         day.realized_pnl += realized
-        day.markets.add(fill.market_id)
+        day.markets.add(market_id)
         day.max_trade_usdc = max(day.max_trade_usdc, cash)
-        if fill.side == "BUY":
+        if is_buy:
             day.buy_volume += cash
         else:
             day.sell_volume += cash
         mart.fees_paid += fee
         mart.volume_total += cash
 
-        times = event_times.get(fill.market_id)
+        times = event_times.get(market_id)
         if times:
             # The first event at or after the trade: Δt ≤ 0 means the wallet traded before the news.
-            at = bisect.bisect_left(times, fill.traded_at)
-            if at < len(times) and times[at] - fill.traded_at <= horizon:
-                delta = (fill.traded_at - times[at]).total_seconds() / 60.0
-                edge_samples.append(EdgeSample(index, fill.market_id, delta, times[at]))
+            at = bisect.bisect_left(times, traded_at)
+            if at < len(times) and times[at] - traded_at <= horizon:
+                delta = (traded_at - times[at]).total_seconds() / 60.0
+                edge_samples.append(EdgeSample(index, market_id, delta, times[at]))
 
     _settle_and_mark(mart, positions, markets, tokens, last_prices)
     mart.positions = sorted(positions.values(), key=lambda p: p.token_id)
@@ -375,7 +390,10 @@ def _compute(*, wallet_id, fills, markets, tokens, last_prices, event_times, now
         mart.first_trade_at = fills[0].traded_at
         mart.last_trade_at = fills[-1].traded_at
         mart.facts_through = max(fill.ingested_at for fill in fills)
-    mart.windows = {name: _window(fills, cash_per_fill, realisations, now - span) for name, span in WINDOWS.items()}
+    mart.windows = {
+        name: _window(fills, cash_per_fill, fee_per_fill, day_per_fill, realisations, now - span)
+        for name, span in WINDOWS.items()
+    }
     mart.max_drawdown_7d = _max_drawdown(realisations, now - WINDOWS["7d"])
     mart.stability_score = _stability(daily, (now - WINDOWS["30d"]).date())
     mart.potential_reached_at = _potential_reached_at(
@@ -384,19 +402,20 @@ def _compute(*, wallet_id, fills, markets, tokens, last_prices, event_times, now
     return mart
 
 
-def _add_to_agg(agg: Agg, fill: Fill, cash: Decimal, fee: Decimal, realized: Decimal) -> None:
+def _add_to_agg(agg: Agg, market_id: int, is_buy: bool, size: Decimal, cash: Decimal, fee: Decimal,
+                realized: Decimal) -> None:
     agg.trades += 1
     agg.fees += fee
     agg.realized_pnl += realized
-    agg.markets.add(fill.market_id)
-    if fill.side == "BUY":
+    agg.markets.add(market_id)
+    if is_buy:
         agg.buy_trades += 1
         agg.buy_volume += cash
-        agg.buy_shares += fill.size
+        agg.buy_shares += size
     else:
         agg.sell_trades += 1
         agg.sell_volume += cash
-        agg.sell_shares += fill.size
+        agg.sell_shares += size
 
 
 def _settle_and_mark(mart: WalletMart, positions: dict[str, Position], markets, tokens, last_prices) -> None:
@@ -440,23 +459,23 @@ def _settle_and_mark(mart: WalletMart, positions: dict[str, Position], markets, 
         mart.top_gain_share = max(gains) / sum(gains, ZERO)
 
 
-def _window(fills: list[Fill], cash: list[Decimal], realisations: list[Realisation], start: datetime) -> Window:
+def _window(fills: list[Fill], cash: list[Decimal], fees: list[Decimal], days: list[date],
+            realisations: list[Realisation], start: datetime) -> Window:
     window = Window()
     first = bisect.bisect_left(fills, start, key=lambda fill: fill.traded_at)
-    days: set[date] = set()
     markets: set[int] = set()
-    for fill, amount in zip(fills[first:], cash[first:], strict=True):
+    for index in range(first, len(fills)):
+        amount = cash[index]
         window.trades += 1
         window.volume += amount
-        if fill.side == "BUY":
+        if fills[index].side == "BUY":
             window.buy_volume += amount
         else:
             window.sell_volume += amount
-        window.fees += fill_cash(fill)[1]
-        days.add(fill.traded_at.date())
-        markets.add(fill.market_id)
+        window.fees += fees[index]
+        markets.add(fills[index].market_id)
     window.realized_pnl = sum((r.pnl for r in realisations if r.at >= start), ZERO)
-    window.active_days = len(days)
+    window.active_days = len(set(days[first:]))
     window.markets_traded = len(markets)
     return window
 

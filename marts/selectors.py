@@ -9,17 +9,17 @@ from decimal import Decimal
 
 from django.db import connection
 
-from marts.bulk import binary_rows
+from marts.bulk import fast_rows, int_array
 from marts.compute import Fill, MarketFacts, TokenFacts
 
 
 def fills_for_wallets(*, wallet_ids: list[int]) -> dict[int, list[Fill]]:
     """Every fill of the wallets, in the order position accounting needs: one index-driven query,
-    read in binary (two timestamps and three numerics per fill, decoded in C)."""
+    read with psycopg's C loaders (two timestamps and three numerics per fill)."""
     by_wallet: dict[int, list[Fill]] = defaultdict(list)
     if not wallet_ids:
         return by_wallet
-    rows = binary_rows(
+    rows = fast_rows(
         """
         SELECT wallet_id, market_id, token_id, side, size, price, usdc_size, traded_at, idempotency_key,
                outcome_index, ingested_at
@@ -27,7 +27,7 @@ def fills_for_wallets(*, wallet_ids: list[int]) -> dict[int, list[Fill]]:
         WHERE wallet_id = ANY(%s::bigint[])
         ORDER BY wallet_id, traded_at, idempotency_key
         """,
-        [list(wallet_ids)],
+        [int_array(wallet_ids)],
     )
     make = Fill._make
     for row in rows:
@@ -38,9 +38,9 @@ def fills_for_wallets(*, wallet_ids: list[int]) -> dict[int, list[Fill]]:
 def market_facts_for(*, market_ids: set[int]) -> dict[int, MarketFacts]:
     if not market_ids:
         return {}
-    rows = binary_rows(
+    rows = fast_rows(
         "SELECT id, winner_index, is_void, resolved_at, closed_time, liquidity FROM market WHERE id = ANY(%s::bigint[])",
-        [sorted(market_ids)],
+        [int_array(sorted(market_ids))],
     )
     return {row[0]: MarketFacts._make(row) for row in rows}
 
@@ -48,9 +48,9 @@ def market_facts_for(*, market_ids: set[int]) -> dict[int, MarketFacts]:
 def token_facts_for(*, market_ids: set[int]) -> dict[str, TokenFacts]:
     if not market_ids:
         return {}
-    rows = binary_rows(
+    rows = fast_rows(
         "SELECT token_id, market_id, outcome_index, latest_price FROM outcome_token WHERE market_id = ANY(%s::bigint[])",
-        [sorted(market_ids)],
+        [int_array(sorted(market_ids))],
     )
     return {row[0]: TokenFacts._make(row) for row in rows}
 
@@ -62,7 +62,7 @@ def last_fill_prices_for(*, tokens: list[tuple[int, str]]) -> dict[str, Decimal]
     """
     if not tokens:
         return {}
-    rows = binary_rows(
+    rows = fast_rows(
         """
         SELECT t.token_id,
                (SELECT f.price FROM trade_fill f
@@ -80,13 +80,13 @@ def event_times_for(*, market_ids: set[int], since: datetime, until: datetime) -
     times: dict[int, list[datetime]] = defaultdict(list)
     if not market_ids:
         return times
-    rows = binary_rows(
+    rows = fast_rows(
         """
         SELECT market_id, event_time FROM offchain_event_market
         WHERE market_id = ANY(%s::bigint[]) AND event_time >= %s AND event_time <= %s
         ORDER BY market_id, event_time
         """,
-        [sorted(market_ids), since, until],
+        [int_array(sorted(market_ids)), since, until],
     )
     for market_id, event_time in rows:
         times[market_id].append(event_time)

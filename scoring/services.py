@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from marts.bulk import binary_rows, copy_rows, staged_upsert
+from marts.bulk import copy_rows, fast_rows, int_array, staged_upsert
 from marts.compute import MarketFacts, WalletMart, q
 from scoring.ai import AiProvider, AiRateLimited, ai_provider_get
 from scoring.anomalies import AnomalyRules, Candidate, anomalies_apply_cooldown, anomalies_detect
@@ -85,9 +85,9 @@ def _number(value: Decimal | None) -> float | None:
 def _previous_snapshots(*, wallet_ids: list[int]) -> dict[int, dict]:
     names = ["wallet_id", "smart_score", "strategy_type", "pool_tier", "risk_level", "momentum", "info_edge_level",
              "confidence", "total_pnl", "scored_at", "potential_reached_at"]
-    rows = binary_rows(
+    rows = fast_rows(
         f"SELECT {', '.join(names)} FROM wallet_snapshot WHERE wallet_id = ANY(%s::bigint[])",  # noqa: S608
-        [wallet_ids],
+        [int_array(wallet_ids)],
     )
     return {row[0]: dict(zip(names, row, strict=True)) for row in rows}
 

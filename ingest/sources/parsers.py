@@ -119,6 +119,7 @@ class ParsedMarket:
     is_void: bool
     is_resolved: bool
     resolved_at: datetime | None
+    fees_enabled: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -744,6 +745,8 @@ def parse_gamma_market(row: dict[str, Any]) -> ParsedMarket:
         is_void=is_void,
         is_resolved=is_resolved,
         resolved_at=closed_time if is_resolved else None,
+        # Unknown stays unknown: older Gamma rows have no fee flag at all.
+        fees_enabled=None if row.get("feesEnabled") is None else _flag(row.get("feesEnabled"), field="feesEnabled"),
     )
 
 
