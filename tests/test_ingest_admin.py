@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -37,7 +35,6 @@ from ingest.sources.offchain import EventDraft, offchain_events_upsert
 
 pytestmark = pytest.mark.django_db
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "polymarket" / "insiderwatch"
 # Other test sessions share the Redis server and flush the app database at will; these tests read
 # back what they queued, so they get a database of their own.
 PRIVATE_REDIS_DB = 9
@@ -55,7 +52,13 @@ def private_redis(settings):
 
 
 def _trade_rows() -> list[dict]:
-    return json.loads((FIXTURES / "trades.json").read_text())
+    """Five global-feed rows in the real shape, from the bundled emulator (no external files)."""
+    from ingest.emulator import EmulatorConfig, World
+    from ingest.emulator.world import VALID
+
+    world = World(EmulatorConfig(seed=5, clock="manual", history_seconds=30))
+    row_ids = [row_id for row_id, kind in world.truth_rows() if kind == VALID][:5]
+    return [world.render_trade(row_id, real_context=False) for row_id in row_ids]
 
 
 def _changelist(model) -> str:
@@ -282,7 +285,7 @@ def test_trade_fills_are_read_only_in_the_admin(admin_client, private_redis):
 def test_trade_fills_are_found_by_wallet_transaction_hash_or_key(admin_client, private_redis):
     rows = _trade_rows()[:3]
     trade_page_ingest(run=None, rows=rows)
-    fill = TradeFill.objects.select_related("wallet").get(transaction_hash=rows[0]["transactionHash"].lower())
+    fill = TradeFill.objects.select_related("wallet").filter(transaction_hash=rows[0]["transactionHash"].lower()).first()
     for term in (fill.wallet.address.upper().replace("0X", "0x"), fill.transaction_hash, fill.idempotency_key):
         found = admin_client.get(_changelist(TradeFill), {"q": term}).context["cl"].result_list
         assert fill in list(found), term

@@ -37,6 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--demo-speed", type=float, default=1.0, help="Emulated seconds per real second.")
         parser.add_argument("--web-port", type=int, default=settings.WEB_PORT)
         parser.add_argument("--flower-port", type=int, default=settings.FLOWER_PORT)
+        parser.add_argument("--emulator-port", type=int, default=EMULATOR_PORT)
         parser.add_argument("--bind", default="127.0.0.1", help="Address web and Flower listen on.")
 
     def handle(self, *args, **options):
@@ -57,7 +58,7 @@ class Command(BaseCommand):
         try:
             env = self._service_urls(supervisor, state_dir, embedded)
             if options["upstream"] == "demo":
-                env.update(self._start_emulator(supervisor, options["demo_speed"]))
+                env.update(self._start_emulator(supervisor, options["demo_speed"], options["emulator_port"]))
             self._prepare_database(supervisor, env)
             if options["upstream"] == "demo":
                 code = supervisor.run_once(ChildSpec(
@@ -103,7 +104,7 @@ class Command(BaseCommand):
             embedded.append(server)
         return env
 
-    def _start_emulator(self, supervisor, speed: float) -> dict[str, str]:
+    def _start_emulator(self, supervisor, speed: float, port: int) -> dict[str, str]:
         supervisor.start(
             ChildSpec(
                 name="emulator",
@@ -112,7 +113,7 @@ class Command(BaseCommand):
                     "-m",
                     "ingest.emulator",
                     "--port",
-                    str(EMULATOR_PORT),
+                    str(port),
                     "--scenario",
                     "demo",
                     "--speed",
@@ -120,7 +121,7 @@ class Command(BaseCommand):
                 ],
             )
         )
-        url = f"http://127.0.0.1:{EMULATOR_PORT}"
+        url = f"http://127.0.0.1:{port}"
         return {"POLYMARKET_DATA_API_URL": url, "POLYMARKET_GAMMA_API_URL": url, "ARBITRA_DEMO_FEED_URL": f"{url}/rss.xml"}
 
     def _manage(self, *arguments: str) -> list[str]:
