@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -21,7 +21,7 @@ from django.utils import timezone
 from api import presenters
 from api.filters import AnomalyFilter, FeedFilter, LeaderboardFilter, MarketFilter, PotentialFilter, WalletFilter, filtered
 from api.models import Portfolio, PortfolioWallet, WatchlistEntry
-from ingest.models import Market, Wallet
+from ingest.models import IngestCursor, Market, Wallet
 from marts.models import WalletComputeState
 from scoring.models import AiReport, Anomaly, FeedEvent, PoolTier, RiskLevel, StrategyType, WalletSnapshot
 
@@ -393,6 +393,14 @@ def leaderboard_list(*, filters: dict, sort_by: str, order: str, page: int, page
     return page_of(snapshots, page=page, page_size=page_size, cached_count=True)
 
 
+def _live_feed_read_through():
+    """Newest trade time the live feed has read completely (its cursor): one indexed row."""
+    cursor = IngestCursor.objects.filter(source="data_api", stream="trades").values_list("cursor_value", flat=True).first()
+    if not cursor or not cursor.isdigit():
+        return None
+    return datetime.fromtimestamp(int(cursor), tz=UTC)
+
+
 def stats_overview_get() -> dict:
     """Totals for the homepage. Cached as a whole: two of them aggregate a million snapshots."""
     key = "api:stats:overview"
@@ -405,7 +413,7 @@ def stats_overview_get() -> dict:
         trades=Sum("total_trades"),
         potential=Count("wallet_id", filter=Q(potential_reached_at__isnull=False)),
     )
-    latest_trade_at = Wallet.objects.aggregate(latest=Max("last_trade_at"))["latest"]
+    latest_trade_at = _live_feed_read_through()
     last_computed_at = WalletComputeState.objects.aggregate(latest=Max("last_computed_at"))["latest"]
     overview = {
         "tracked_wallets": Wallet.objects.filter(tracked=True).count(),

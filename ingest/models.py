@@ -280,7 +280,9 @@ class Wallet(models.Model):
     tracked = models.BooleanField(default=False, db_index=True)
     # From trade times, not insert times: a backfilled history moves first_trade_at back.
     first_trade_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    last_trade_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Not indexed on purpose: it moves with nearly every page of fills, and an unindexed column
+    # lets PostgreSQL update the row in place (HOT) instead of touching every wallet index.
+    last_trade_at = models.DateTimeField(null=True, blank=True)
     history_backfilled_at = models.DateTimeField(null=True, blank=True)
     # Per-wallet history backfill progress: older fills are fetched below this time next run, and
     # wallets are served least-recently-attempted first so none starves.

@@ -273,7 +273,7 @@ def table_rows_estimate(*, table: str) -> int | None:
 
 _ADDRESS = re.compile(r"0x[0-9a-f]{40}")
 _TX_HASH = re.compile(r"0x[0-9a-f]{64}")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+_FILL_KEY = re.compile(r"[0-9]{10}-[0-9a-f]{53}")  # see parsers._fill_key_from_canonical
 
 
 def trade_fills_matching(*, fills: QuerySet[TradeFill], term: str) -> QuerySet[TradeFill]:
@@ -283,7 +283,7 @@ def trade_fills_matching(*, fills: QuerySet[TradeFill], term: str) -> QuerySet[T
         return fills.filter(wallet_id__in=list(Wallet.objects.filter(address=value).values_list("id", flat=True)))
     if _TX_HASH.fullmatch(value):
         return fills.filter(transaction_hash=value)
-    if _SHA256.fullmatch(value):
+    if _FILL_KEY.fullmatch(value):
         return fills.filter(idempotency_key=value)
     return fills.none()
 

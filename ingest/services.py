@@ -306,7 +306,14 @@ def _fills_write(
                 name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE w.name END,
                 profile_image = CASE WHEN EXCLUDED.profile_image <> '' THEN EXCLUDED.profile_image
                                      ELSE w.profile_image END,
-                updated_at = now()
+                -- updated_at marks changes of what the wallet is (profile, first trade), not each
+                -- new fill: bumping it per page would defeat in-place (HOT) updates.
+                updated_at = CASE
+                    WHEN w.first_trade_at IS DISTINCT FROM LEAST(w.first_trade_at, EXCLUDED.first_trade_at)
+                      OR (EXCLUDED.pseudonym <> '' AND EXCLUDED.pseudonym <> w.pseudonym)
+                      OR (EXCLUDED.name <> '' AND EXCLUDED.name <> w.name)
+                      OR (EXCLUDED.profile_image <> '' AND EXCLUDED.profile_image <> w.profile_image)
+                    THEN now() ELSE w.updated_at END
             WHERE w.first_trade_at IS DISTINCT FROM LEAST(w.first_trade_at, EXCLUDED.first_trade_at)
                OR w.last_trade_at IS DISTINCT FROM GREATEST(w.last_trade_at, EXCLUDED.last_trade_at)
                OR (EXCLUDED.pseudonym <> '' AND EXCLUDED.pseudonym <> w.pseudonym)

@@ -161,10 +161,15 @@ def test_highlights_rank_by_24h_pnl_and_ai_confidence(client, world):
 
 
 def test_stats_overview_counts_from_snapshots(client, world):
+    from ingest.models import IngestCursor
+
+    # Freshness is how far the live trades feed has been read completely: its cursor.
+    IngestCursor.objects.create(source="data_api", stream="trades", cursor_value="1795600000")
     stats = _data(client, "/api/v1/stats/overview")
     assert stats["tracked_wallets"] == 1 and stats["indexed_markets"] == 3 and stats["wallets"] == 5
     assert stats["trades"] == 400 + 150 + 120 + 3 and stats["potential_wallets"] == 2
-    assert stats["data_freshness"]["latest_trade_at"]
+    assert stats["data_freshness"]["latest_trade_at"] == "2026-11-25T09:46:40Z"
+    assert stats["data_freshness"]["trade_lag_seconds"] > 0
 
 
 def test_markets_filter_by_status_and_search(client, world):

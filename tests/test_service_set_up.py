@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -91,11 +92,9 @@ def test_up_starts_every_service_serves_data_and_stops_without_orphans(scratch_d
         password = (tmp_path / "flower_password").read_text().strip()
         workers: list[str] = []
         while time.monotonic() < deadline and len(workers) < 2:
-            try:
+            with contextlib.suppress(requests.ConnectionError, requests.Timeout, ValueError):
                 workers = list(requests.get(f"http://127.0.0.1:{flower}/api/workers", params={"refresh": 1},
-                                            auth=("admin", password), timeout=10).json())
-            except (requests.ConnectionError, ValueError):
-                pass
+                                            auth=("admin", password), timeout=20).json())
             time.sleep(1)
         assert sorted(name.split("@")[0] for name in workers) == ["compute", "ingest"]
         assert requests.get(f"http://127.0.0.1:{flower}/", timeout=5).status_code == 401

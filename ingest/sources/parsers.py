@@ -163,7 +163,7 @@ _ZERO: Final = Decimal(0)
 _ONE: Final = Decimal(1)
 _HALF: Final = Decimal("0.5")
 _VOID_PRICE_TOLERANCE: Final = Decimal("0.01")
-_IDEMPOTENCY_KEY_VERSION: Final = "polymarket-fill-v1"
+_IDEMPOTENCY_KEY_VERSION: Final = "polymarket-fill-v2"
 _MAX_DECIMAL_EXPONENT: Final = 60
 _MAX_TOKEN_ID_BITS: Final = 256
 _LARGEST_PLAIN_INT: Final = 10**_MAX_DECIMAL_EXPONENT
@@ -395,8 +395,16 @@ def parse_rfc3339_or_gamma_time(value: object, *, field: str = "time") -> dateti
 def _fill_key_from_canonical(
     transaction_hash: str, asset: str, wallet: str, side: str, size: str, price: str, timestamp: str
 ) -> str:
+    """`<10-digit Unix seconds>-<53 hex digits of sha256>`: 64 characters, sortable by time.
+
+    The time prefix (itself one of the identifying fields) makes the unique indexes on the key
+    grow at their recent end like a time index, instead of taking every insert on a random page:
+    at tens of millions of fills that is the difference between a hot index and one that thrashes
+    the buffer cache and writes a full page image to the WAL per fill. 212 bits of hash remain.
+    """
     canonical = "|".join((_IDEMPOTENCY_KEY_VERSION, transaction_hash, asset, wallet, side, size, price, timestamp))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    seconds = timestamp.partition(".")[0].zfill(10)
+    return f"{seconds}-{hashlib.sha256(canonical.encode()).hexdigest()[:53]}"
 
 
 def fill_idempotency_key(
@@ -409,7 +417,7 @@ def fill_idempotency_key(
     price: Decimal | int | float | str,
     timestamp: int | float | str | Decimal | datetime,
 ) -> str:
-    """The identity of a fill: sha256 hex over exactly these seven fields, canonicalised.
+    """The identity of a fill: its second, then sha256 over exactly these seven fields, canonicalised.
 
     One transaction carries several fills, so the hash alone is not an identity. outcomeIndex,
     eventSlug, outcome and title are left out on purpose: the global feed blanks them while
