@@ -116,12 +116,17 @@ class ProcessSupervisor:
         return None
 
     def stop_all(self) -> None:
-        """SIGTERM every child's process group, newest first, then SIGKILL what outlives the timeout."""
+        """SIGTERM every child, newest first, then SIGKILL whatever is left in its process group.
+
+        Only the child itself gets SIGTERM: a Celery worker then finishes its running tasks (warm
+        shutdown) and gunicorn drains its workers; signalling their pool processes directly would
+        kill tasks mid-flight.
+        """
         for child in reversed(self.children):
             if child.process.poll() is None:
                 self.say(child.spec.name, "stopping")
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.process.pid, signal.SIGTERM)
+                    os.kill(child.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.stop_timeout
         for child in reversed(self.children):
             remaining = max(0.1, deadline - time.monotonic())
