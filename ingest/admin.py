@@ -892,6 +892,7 @@ def ingest_health_view(request: HttpRequest) -> TemplateResponse:
         "links": {
             "dead_letters_open": _changelist_url(IngestDeadLetter, state="open"),
             "gaps_open": _changelist_url(IngestGap, status__exact="open"),
+            "gaps_exhausted": _changelist_url(IngestGap, status__exact="exhausted"),
             "runs_running": _changelist_url(IngestRun, status__exact=RunStatus.RUNNING),
             "runs": _changelist_url(IngestRun),
         },

@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from ingest.models import RunStatus
+from ingest.models import IngestGap, RunStatus
 from ingest.registry import INGEST_JOBS
 from ingest.selectors import (
     celery_queue_depths,
@@ -195,6 +195,12 @@ def _ingest_families(*, backend_up: MetricFamily) -> list[MetricFamily]:
         letters.add(count, source=source, stream=stream)
     for (source, stream), count in sorted(ingest_gaps_open_counts().items()):
         gaps.add(count, source=source, stream=stream)
+    exhausted = MetricFamily(
+        "arbitra_ingest_gaps_exhausted",
+        "gauge",
+        "Gaps swept as far as the Data API allows (busy markets, user windows) but not provably complete.",
+    )
+    exhausted.add(IngestGap.objects.filter(status=IngestGap.Status.EXHAUSTED).count())
 
     queue = MetricFamily(
         "arbitra_changed_wallets_queue_depth", "gauge", "Wallets waiting in the changed-wallet queue for recompute."
@@ -203,7 +209,7 @@ def _ingest_families(*, backend_up: MetricFamily) -> list[MetricFamily]:
     if depth is not None:
         queue.add(depth)
     backend_up.add(int(depth is not None), backend="redis")
-    return [lag, last_success, runs, running, inserted, duplicates, retries, letters, gaps, queue]
+    return [lag, last_success, runs, running, inserted, duplicates, retries, letters, gaps, exhausted, queue]
 
 
 def metrics_collect() -> list[MetricFamily]:

@@ -164,6 +164,8 @@ def ingest_overview() -> dict:
     return {
         "dead_letters_open": IngestDeadLetter.objects.filter(resolved_at__isnull=True).count(),
         "gaps_open": IngestGap.objects.filter(status=IngestGap.Status.OPEN).count(),
+        # Swept as far as the API allows but not provably complete: an operator should look.
+        "gaps_exhausted": IngestGap.objects.filter(status=IngestGap.Status.EXHAUSTED).count(),
         "changed_wallet_queue_depth": queue_depth,
         "runs_running": IngestRun.objects.filter(status=RunStatus.RUNNING).count(),
     }

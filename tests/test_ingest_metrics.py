@@ -171,3 +171,18 @@ def test_label_values_and_help_text_are_escaped():
         "# TYPE arbitra_x gauge\n"
         'arbitra_x{source="feed:\\"quoted\\"\\\\path\\nline"} 1.5\n'
     )
+
+
+def test_exhausted_gaps_are_reported_apart_from_open_ones(client, private_redis):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ingest.models import IngestGap
+
+    now = timezone.now()
+    IngestGap.objects.create(source="data_api", stream="trades", window_start=now - timedelta(minutes=5),
+                             window_end=now, status=IngestGap.Status.EXHAUSTED)
+    text = client.get("/metrics").content.decode()
+    assert "arbitra_ingest_gaps_exhausted 1" in text.splitlines()
+    assert not any(line.startswith("arbitra_ingest_gaps_open{") for line in text.splitlines())
