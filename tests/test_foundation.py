@@ -168,3 +168,27 @@ def _management_command_exists(name: str) -> bool:
     from django.core.management import get_commands
 
     return name in get_commands()
+
+
+@pytest.mark.django_db
+def test_json_logs_are_one_object_per_line_carrying_the_request_id(client, settings):
+    import io
+    import json
+    import logging
+
+    from arbitra.logging import ContextFilter, JsonFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(ContextFilter())
+    probe = logging.getLogger("arbitra.health")
+    probe.addHandler(handler)
+    try:
+        settings.REDIS_URL = "redis://127.0.0.1:1/0"  # readyz logs why Redis failed
+        client.get("/readyz", HTTP_X_REQUEST_ID="req-42")
+    finally:
+        probe.removeHandler(handler)
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert records and all(record["context_id"] == "req-42" for record in records)
+    assert {"time", "level", "logger", "message"} <= set(records[0])
