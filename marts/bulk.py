@@ -105,30 +105,25 @@ def copy_rows(cursor, table: str, columns: Sequence[str], rows: Sequence[Sequenc
 
 def staged_upsert(
     *, table: str, columns: Sequence[str], key: Sequence[str], rows: Sequence[Sequence],
-    extra_insert: dict[str, str] | None = None, only_if_distinct: bool = False,
+    extra_insert: dict[str, str] | None = None,
 ) -> None:
     """INSERT … ON CONFLICT (key) DO UPDATE of many rows through a COPY into a temporary table.
 
     The stage lives per session (ON COMMIT DELETE ROWS empties it in place at commit), is created
     in the transaction that first needs it, and is emptied by the same statement that reads it,
     so two calls in one transaction cannot see each other's rows. `extra_insert` gives values of
-    columns set only when a row is first inserted; `only_if_distinct` skips rows whose stored
-    values would not change (no new tuple, no index entries, no WAL).
+    columns set only when a row is first inserted. Callers pass only rows that changed: the
+    compute path knows which (it compares with the stored rows, or the row holds `now`).
     """
     if not rows:
         return
     stage = f"stage_{table}"
     names = ", ".join(f'"{column}"' for column in columns)
+    conflict = ", ".join(f'"{column}"' for column in key)
     updates = ", ".join(f'"{column}" = EXCLUDED."{column}"' for column in columns if column not in key)
     extra = extra_insert or {}
     insert_columns = names + "".join(f', "{column}"' for column in extra)
     insert_values = names + "".join(f", {value}" for value in extra.values())
-    distinct = ""
-    if only_if_distinct:
-        changed = [column for column in columns if column not in key]
-        target = ", ".join(f't."{column}"' for column in changed)
-        incoming = ", ".join(f'EXCLUDED."{column}"' for column in changed)
-        distinct = f" WHERE ({target}) IS DISTINCT FROM ({incoming})"
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "  # noqa: S608 - names are ours
@@ -137,6 +132,6 @@ def staged_upsert(
         copy_rows(cursor, stage, columns, rows)
         cursor.execute(
             f"WITH staged AS (DELETE FROM {stage} RETURNING {names}) "  # noqa: S608
-            f"INSERT INTO {table} AS t ({insert_columns}) SELECT {insert_values} FROM staged "
-            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}{distinct}"
+            f"INSERT INTO {table} ({insert_columns}) SELECT {insert_values} FROM staged "
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
         )

@@ -3,8 +3,9 @@
 One batch is a handful of set-based statements whatever its size: lock the batch's wallets, read
 all their fills in one ordered query (plus one query each for markets, tokens, events), compute in
 Python, then bring each table to the computed rows for exactly those wallets — reading back the
-rows in scope and writing only those whose stored bytes change (DELETE by id, then COPY) — and
-upsert the snapshot, all in one transaction, so readers never see half a wallet.
+rows in scope and writing only those whose stored bytes change (COPY new rows, upsert changed
+ones through a COPY-filled temporary stage) — and upsert the snapshot, all in one transaction, so
+readers never see half a wallet.
 
 Concurrency: several compute workers may drain at once. The queue pop is atomic, but a wallet can
 be pushed again while a worker still computes it; per-wallet transaction-scoped advisory locks
@@ -221,10 +222,10 @@ def _marts_write(*, marts: list[WalletMart], now: datetime, dirty_from: dict[int
 
     Each table's current rows in scope are read back (by the wallet's key index) and
     compared with the computed rows rounded as the columns store them: an unchanged row is left
-    alone, a changed one is deleted by id and copied in anew, a row no longer computed is deleted.
-    Most of a changed wallet's rows are unchanged (one new fill touches one bucket, one day, one
-    position), so a batch writes a few rows per wallet instead of rewriting all of them.
-    Windows end at `now` and change on every run: they are replaced wholesale.
+    alone, a changed one is updated in place, a new one is copied in, a row no longer computed is
+    deleted. Most of a changed wallet's rows are unchanged (one new fill touches one bucket, one
+    day, one position), so a batch writes a few rows per wallet instead of rewriting all of them.
+    Windows end at `now` and change on every run: they are upserted without reading them first.
     """
     wallet_ids = [mart.wallet_id for mart in marts]
     agg_5m, agg_1h, positions, daily, windows = [], [], [], [], []
@@ -275,8 +276,7 @@ def _marts_write(*, marts: list[WalletMart], now: datetime, dirty_from: dict[int
                 params,
             )
             _rows_sync(cursor, table=table, columns=columns, key_size=key_size, rows=rows, existing=existing)
-        cursor.execute("DELETE FROM wallet_window WHERE wallet_id = ANY(%s::bigint[])", [int_array(wallet_ids)])
-        copy_rows(cursor, "wallet_window", WINDOW_COLUMNS, windows)
+    staged_upsert(table="wallet_window", columns=WINDOW_COLUMNS, key=["wallet_id", "window"], rows=windows)
     staged_upsert(
         table="wallet_compute_state", columns=COMPUTE_STATE_COLUMNS, key=["wallet_id"],
         rows=[(mart.wallet_id, now, mart.facts_through, mart.last_trade_at, mart.total_trades) for mart in marts],
@@ -293,22 +293,25 @@ _WALLETS_IN_SCOPE = "WHERE t.wallet_id = ANY(%s::bigint[])"
 
 
 def _rows_sync(cursor, *, table: str, columns: list[str], key_size: int, rows: list[tuple], existing: list[tuple]) -> None:
-    """Delete changed and vanished rows by id, copy in changed and new ones. `existing` rows are
-    (id, *columns); the first `key_size` columns are the natural key."""
+    """Write the rows that differ from `existing` ((id, *columns) rows; the first `key_size`
+    columns are the natural key): new keys are copied in, changed rows are updated in place
+    (no index entry moves unless an indexed value changed), vanished keys are deleted."""
     current = {row[1 : key_size + 1]: row for row in existing}
-    stale: list[int] = []
     fresh: list[tuple] = []
+    changed: list[tuple] = []
     for row in rows:
         old = current.pop(row[:key_size], None)
         if old is None:
             fresh.append(row)
         elif old[1:] != row:
-            stale.append(old[0])
-            fresh.append(row)
-    stale += [old[0] for old in current.values()]
-    if stale:
-        cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s::bigint[])", [int_array(stale)])  # noqa: S608
+            changed.append(row)
+    if current:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE id = ANY(%s::bigint[])",  # noqa: S608
+            [int_array(old[0] for old in current.values())],
+        )
     copy_rows(cursor, table, columns, fresh)
+    staged_upsert(table=table, columns=columns, key=columns[:key_size], rows=changed)
 
 
 @dataclass
