@@ -42,6 +42,13 @@ def _paged(request, page: selectors.Page, serializer_class, *, meta: dict | None
     return ok(request, data, meta=meta)
 
 
+def _wallet_snapshot_or_404(wallet_id: int):
+    snapshot = selectors.wallet_snapshot_get(wallet_id=wallet_id)
+    if snapshot is None:
+        raise NotFound(WALLET_NOT_FOUND)
+    return snapshot
+
+
 def _page_args(values: dict) -> dict:
     return {"page": values.pop("page"), "page_size": values.pop("page_size")}
 
@@ -167,9 +174,7 @@ class WalletDecisionCardView(APIView):
         responses=schema.responses(200, schema.enveloped(serializers.DecisionCardSerializer), **WALLET_404),
     )
     def get(self, request, wallet_id: int):
-        snapshot = selectors.wallet_snapshot_get(wallet_id=wallet_id)
-        if snapshot is None:
-            raise NotFound(WALLET_NOT_FOUND)
+        snapshot = _wallet_snapshot_or_404(wallet_id)
         card = presenters.decision_card(snapshot)
         return ok(request, serializers.DecisionCardSerializer(card).data, meta=scored_meta())
 
@@ -183,9 +188,7 @@ class WalletExplanationsView(APIView):
         responses=schema.responses(200, schema.enveloped(serializers.ExplanationsSerializer), **WALLET_404),
     )
     def get(self, request, wallet_id: int):
-        snapshot = selectors.wallet_snapshot_get(wallet_id=wallet_id)
-        if snapshot is None:
-            raise NotFound(WALLET_NOT_FOUND)
+        snapshot = _wallet_snapshot_or_404(wallet_id)
         explained = presenters.explanations(snapshot)
         return ok(request, serializers.ExplanationsSerializer(explained).data, meta=scored_meta())
 
@@ -199,9 +202,7 @@ class WalletInfoEdgeView(APIView):
         responses=schema.responses(200, schema.enveloped(serializers.InfoEdgeSerializer), **WALLET_404),
     )
     def get(self, request, wallet_id: int):
-        snapshot = selectors.wallet_snapshot_get(wallet_id=wallet_id)
-        if snapshot is None:
-            raise NotFound(WALLET_NOT_FOUND)
+        snapshot = _wallet_snapshot_or_404(wallet_id)
         return ok(request, serializers.InfoEdgeSerializer(snapshot).data, meta=scored_meta())
 
 

@@ -255,17 +255,11 @@ class EmulatorApi:
 
     def markets_keyset(self, params: Params, _headers: Any) -> Response:
         catalog = self.world.catalog
-        now = self.world.sync()
-        page, next_cursor = self._keyset_page(
-            params,
-            self._filtered_market_indexes(params),
-            key=lambda i: int(catalog.markets[i].id),
-            max_limit=self.config.gamma_max_limit,
+        self.world.sync()  # publish first: the filters below read market state
+        return self._keyset_response(
+            params, "markets", self._filtered_market_indexes(params), key=lambda i: int(catalog.markets[i].id),
+            max_limit=self.config.gamma_max_limit, render=self.world.render_market,
         )
-        payload: dict[str, Any] = {"markets": [self.world.render_market(i, now) for i in page]}
-        if next_cursor is not None:
-            payload["next_cursor"] = next_cursor
-        return json_response(payload)
 
     def _filtered_event_indexes(self, params: Params) -> list[int]:
         world = self.world
@@ -295,14 +289,17 @@ class EmulatorApi:
 
     def events_keyset(self, params: Params, _headers: Any) -> Response:
         catalog = self.world.catalog
-        now = self.world.sync()
-        page, next_cursor = self._keyset_page(
-            params,
-            self._filtered_event_indexes(params),
-            key=lambda i: int(catalog.events[i].id),
-            max_limit=self.config.gamma_events_max_limit,
+        self.world.sync()  # publish first: the filters below read event state
+        return self._keyset_response(
+            params, "events", self._filtered_event_indexes(params), key=lambda i: int(catalog.events[i].id),
+            max_limit=self.config.gamma_events_max_limit, render=self.world.render_event,
         )
-        payload: dict[str, Any] = {"events": [self.world.render_event(i, now) for i in page]}
+
+    def _keyset_response(self, params: Params, name: str, indexes: list[int], *, key: Callable[[int], int],
+                         max_limit: int, render: Callable[[int, float], dict[str, Any]]) -> Response:
+        now = self.world.sync()
+        page, next_cursor = self._keyset_page(params, indexes, key=key, max_limit=max_limit)
+        payload: dict[str, Any] = {name: [render(i, now) for i in page]}
         if next_cursor is not None:
             payload["next_cursor"] = next_cursor
         return json_response(payload)
