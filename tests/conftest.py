@@ -37,20 +37,31 @@ def celery_worker(transactional_db, celery_worker_queues):
     It needs committed data (the worker has its own DB connection), hence transactional_db.
     """
     from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun
+    from django.db import connections
 
     from arbitra.celery import app
 
+    def close_thread_connections(**_kwargs) -> None:
+        # Runs in the worker thread that ran the task: its own connections, which would otherwise
+        # outlive the test and keep pytest-django from dropping the test database.
+        connections.close_all()
+
+    task_postrun.connect(close_thread_connections, weak=False)
     app.control.purge()
-    with start_worker(
-        app,
-        pool="threads",
-        concurrency=2,
-        queues=celery_worker_queues,
-        perform_ping_check=False,
-        shutdown_timeout=30,
-        loglevel="WARNING",
-    ) as worker:
-        yield worker
+    try:
+        with start_worker(
+            app,
+            pool="threads",
+            concurrency=2,
+            queues=celery_worker_queues,
+            perform_ping_check=False,
+            shutdown_timeout=30,
+            loglevel="WARNING",
+        ) as worker:
+            yield worker
+    finally:
+        task_postrun.disconnect(close_thread_connections)
 
 
 @pytest.fixture
