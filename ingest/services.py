@@ -529,16 +529,16 @@ def dead_letters_retry(*, dead_letter_ids: Sequence[int], run: IngestRun | None 
     """Re-process dead letters through the same page code; resolved ones are stamped, others counted."""
     resolved = still_failing = 0
     for letter in IngestDeadLetter.objects.filter(pk__in=dead_letter_ids, resolved_at__isnull=True).order_by("pk"):
-        page_ingest = _PAGE_INGESTERS.get((letter.source, letter.stream)) or _PAGE_INGESTERS.get((letter.source, "*"))
+        retry = _RETRY_BY_SOURCE.get(letter.source)
         letter.retry_count += 1
         letter.last_retry_at = timezone.now()
-        if page_ingest is None:
-            letter.error = f"no ingester for {letter.source}.{letter.stream}"
+        if retry is None:
+            letter.error = f"no retry for {letter.source}.{letter.stream} rows: fix the source and re-poll it"
             letter.save(update_fields=["retry_count", "last_retry_at", "error"])
             still_failing += 1
             continue
         # Retry writes no new dead letter: the existing one carries the outcome.
-        outcome = page_ingest(run=run, rows=[letter.payload], stream=letter.stream, record_rejects=False)
+        outcome = retry(run=run, rows=[letter.payload], stream=letter.stream)
         if outcome.dead_lettered == 0:
             letter.resolved_at = timezone.now()
             resolved += 1
@@ -555,7 +555,7 @@ class _RetryOutcome:
     last_error: str = ""
 
 
-def _trade_retry(*, run, rows, stream, record_rejects) -> _RetryOutcome:
+def _trade_retry(*, run, rows, stream) -> _RetryOutcome:
     parsed, rejects, _skipped = trade_rows_parse(rows)
     if rejects:
         return _RetryOutcome(dead_lettered=len(rejects), last_error=rejects[-1][1])
@@ -563,7 +563,7 @@ def _trade_retry(*, run, rows, stream, record_rejects) -> _RetryOutcome:
     return _RetryOutcome(dead_lettered=0)
 
 
-def _market_retry(*, run, rows, stream, record_rejects) -> _RetryOutcome:
+def _market_retry(*, run, rows, stream) -> _RetryOutcome:
     for row in rows:
         try:
             parse_gamma_market(row)
@@ -573,7 +573,7 @@ def _market_retry(*, run, rows, stream, record_rejects) -> _RetryOutcome:
     return _RetryOutcome(dead_lettered=0)
 
 
-_PAGE_INGESTERS: dict[tuple[str, str], Callable[..., _RetryOutcome]] = {
-    ("data_api", "*"): _trade_retry,
-    ("gamma", "*"): _market_retry,
+_RETRY_BY_SOURCE: dict[str, Callable[..., _RetryOutcome]] = {
+    "data_api": _trade_retry,
+    "gamma": _market_retry,
 }
