@@ -147,9 +147,13 @@ def _landing_write(
 
 
 def trade_rows_parse(
-    rows: Iterable[Any], *, parser: Callable[[dict], ParsedFill] = parse_trade
+    rows: Iterable[Any],
+    *,
+    parser: Callable[[dict], ParsedFill] = parse_trade,
+    window: tuple[datetime, datetime] | None = None,
 ) -> tuple[list[tuple[ParsedFill, Any]], list[tuple[Any, str]], int]:
-    """Split rows into (fill, payload) pairs, rejects with their reason, and a count of non-trades."""
+    """Split rows into (fill, payload) pairs, rejects with their reason, and a count of skipped rows:
+    non-trades, and with `window` the fills outside the half-open [start, end)."""
     parsed: list[tuple[ParsedFill, Any]] = []
     rejects: list[tuple[Any, str]] = []
     skipped = 0
@@ -163,6 +167,10 @@ def trade_rows_parse(
             skipped += 1
         except MalformedRow as exc:
             rejects.append((row, str(exc)))
+    if window is not None:
+        inside = [(fill, row) for fill, row in parsed if window[0] <= fill.traded_at < window[1]]
+        skipped += len(parsed) - len(inside)
+        parsed = inside
     return parsed, rejects, skipped
 
 
@@ -181,11 +189,7 @@ def trade_page_ingest(
     With `window` (replay), fills outside the half-open [start, end) are counted as skipped and
     not written: a replay touches exactly its window.
     """
-    parsed, rejects, skipped = trade_rows_parse(rows, parser=parser)
-    if window is not None:
-        inside = [(fill, row) for fill, row in parsed if window[0] <= fill.traded_at < window[1]]
-        skipped += len(parsed) - len(inside)
-        parsed = inside
+    parsed, rejects, skipped = trade_rows_parse(rows, parser=parser, window=window)
     result = PageResult(fetched=len(rows), skipped=skipped, dead_lettered=len(rejects))
     # The same fill twice in one page (exact duplicate rows happen upstream) must not make the
     # multi-row INSERT touch one key twice.
@@ -212,11 +216,7 @@ def trade_page_preview(
     *, rows: Sequence[Any], window: tuple[datetime, datetime] | None = None
 ) -> PageResult:
     """What trade_page_ingest would do, without writing anything (replay --dry-run)."""
-    parsed, rejects, skipped = trade_rows_parse(rows)
-    if window is not None:
-        inside = [(fill, row) for fill, row in parsed if window[0] <= fill.traded_at < window[1]]
-        skipped += len(parsed) - len(inside)
-        parsed = inside
+    parsed, rejects, skipped = trade_rows_parse(rows, window=window)
     keys = {fill.idempotency_key for fill, _ in parsed}
     with connection.cursor() as cursor:
         cursor.execute("SELECT idempotency_key FROM trade_fill WHERE idempotency_key = ANY(%s)", [sorted(keys)])

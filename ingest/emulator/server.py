@@ -227,13 +227,18 @@ class EmulatorApi:
         chosen.sort(key=lambda i: int(catalog.markets[i].id))
         return chosen
 
-    def markets(self, params: Params, _headers: Any) -> Response:
-        config = self.config
-        limit = _int(params, "limit", config.gamma_default_limit, _gamma_error)
+    def _gamma_limit_offset(self, params: Params) -> tuple[int, int]:
+        """Gamma's offset paging: deep offsets are refused (clients must use the keyset endpoints)."""
+        limit = _int(params, "limit", self.config.gamma_default_limit, _gamma_error)
         offset = _int(params, "offset", 0, _gamma_error)
         assert limit is not None and offset is not None
-        if offset > config.gamma_offset_cap:
+        if offset > self.config.gamma_offset_cap:
             raise _gamma_error(_GAMMA_DEEP_OFFSET)
+        return limit, offset
+
+    def markets(self, params: Params, _headers: Any) -> Response:
+        config = self.config
+        limit, offset = self._gamma_limit_offset(params)
         now = self.world.sync()
         indexes = self._filtered_market_indexes(params)
         rendered = [self.world.render_market(i, now) for i in indexes]
@@ -277,11 +282,7 @@ class EmulatorApi:
 
     def events(self, params: Params, _headers: Any) -> Response:
         config = self.config
-        limit = _int(params, "limit", config.gamma_default_limit, _gamma_error)
-        offset = _int(params, "offset", 0, _gamma_error)
-        assert limit is not None and offset is not None
-        if offset > config.gamma_offset_cap:
-            raise _gamma_error(_GAMMA_DEEP_OFFSET)
+        limit, offset = self._gamma_limit_offset(params)
         now = self.world.sync()
         indexes = self._filtered_event_indexes(params)
         page = indexes[offset: offset + min(limit, config.gamma_events_max_limit)]
