@@ -314,14 +314,26 @@ class TradeSide(models.TextChoices):
 class TradeFill(models.Model):
     """One fill. The identity is the idempotency key over the fields that name a fill on every
     endpoint (tx hash, asset, wallet, side, size, price, timestamp) — never outcomeIndex or
-    eventSlug, which the global feed blanks while user-scoped reads fill them in."""
+    eventSlug, which the global feed blanks while user-scoped reads fill them in.
 
-    idempotency_key = models.CharField(max_length=64, unique=True)
+    The hottest table: every index and constraint here costs each of millions of inserts. So no
+    foreign-key constraints in the database — the only writer inserts fills by joining the market
+    and wallet rows it has just upserted, and neither is ever deleted (PROTECT still guards the
+    ORM) — whereas a deferred FK check is one more index probe and row lock per fill at commit.
+    Unique and lookup indexes are declared in Meta: a field-level `unique`/`db_index` on a
+    CharField also builds a `varchar_pattern_ops` twin for LIKE queries that nothing here runs.
+    """
+
+    idempotency_key = models.CharField(max_length=64)
     source = models.CharField(max_length=40, default="data_api")
-    transaction_hash = models.CharField(max_length=66, db_index=True)
+    transaction_hash = models.CharField(max_length=66)
     token_id = models.CharField(max_length=100)
-    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="fills", db_index=False)
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="fills", db_index=False)
+    market = models.ForeignKey(
+        Market, on_delete=models.PROTECT, related_name="fills", db_index=False, db_constraint=False
+    )
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, related_name="fills", db_index=False, db_constraint=False
+    )
     side = models.CharField(max_length=4, choices=TradeSide.choices)
     size = models.DecimalField(**MONEY)
     price = models.DecimalField(**MONEY)
@@ -333,7 +345,10 @@ class TradeFill(models.Model):
 
     class Meta:
         db_table = "trade_fill"
+        constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="trade_fill_idempotency_key_key")]
         indexes = [
+            # Admin's fill search and the API look fills up by exact transaction hash.
+            models.Index(fields=["transaction_hash"], name="trade_fill_tx_hash"),
             models.Index(fields=["wallet", "traded_at"], name="trade_fill_wallet_time"),
             models.Index(fields=["market", "traded_at"], name="trade_fill_market_time"),
             models.Index(fields=["traded_at"], name="trade_fill_time"),

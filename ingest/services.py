@@ -249,6 +249,54 @@ _STAGE_COLUMNS = (
 )
 
 
+# One row per wallet on the page, in address order: what its fills say about it.
+_STAGE_WALLETS = """
+    SELECT wallet, coalesce(max(pseudonym), ''), coalesce(max(name), ''), coalesce(max(image), ''), false,
+           min(ts), max(ts), now(), now()
+    FROM ingest_fill_stage {where} GROUP BY wallet ORDER BY wallet
+"""
+
+
+def _wallets_touch(cursor, *, new_wallets: list[str]) -> None:
+    """Move known wallets' first/last trade times and profile to what this page's fills say.
+
+    Last statement of the page transaction on purpose: the row locks it takes are held only until
+    the commit that follows, so concurrent pages sharing wallets barely wait for one another.
+    First/last trade times come from trade times, never insert time. The WHERE skips no-op
+    updates: most pages repeat known wallets, and a dead tuple per repeat would bloat the table.
+    Rows go in address order (the GROUP BY's ORDER BY): two pages lock shared wallets in the
+    same order and cannot deadlock.
+    """
+    cursor.execute(
+        f"""
+        INSERT INTO wallet AS w (address, pseudonym, name, profile_image, tracked, first_trade_at, last_trade_at,
+                                 created_at, updated_at)
+        {_STAGE_WALLETS.format(where="WHERE NOT (wallet = ANY(%s::text[]))")}
+        ON CONFLICT (address) DO UPDATE SET
+            first_trade_at = LEAST(w.first_trade_at, EXCLUDED.first_trade_at),
+            last_trade_at = GREATEST(w.last_trade_at, EXCLUDED.last_trade_at),
+            pseudonym = CASE WHEN EXCLUDED.pseudonym <> '' THEN EXCLUDED.pseudonym ELSE w.pseudonym END,
+            name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE w.name END,
+            profile_image = CASE WHEN EXCLUDED.profile_image <> '' THEN EXCLUDED.profile_image
+                                 ELSE w.profile_image END,
+            -- updated_at marks changes of what the wallet is (profile, first trade), not each
+            -- new fill: bumping it per page would defeat in-place (HOT) updates.
+            updated_at = CASE
+                WHEN w.first_trade_at IS DISTINCT FROM LEAST(w.first_trade_at, EXCLUDED.first_trade_at)
+                  OR (EXCLUDED.pseudonym <> '' AND EXCLUDED.pseudonym <> w.pseudonym)
+                  OR (EXCLUDED.name <> '' AND EXCLUDED.name <> w.name)
+                  OR (EXCLUDED.profile_image <> '' AND EXCLUDED.profile_image <> w.profile_image)
+                THEN now() ELSE w.updated_at END
+        WHERE w.first_trade_at IS DISTINCT FROM LEAST(w.first_trade_at, EXCLUDED.first_trade_at)
+           OR w.last_trade_at IS DISTINCT FROM GREATEST(w.last_trade_at, EXCLUDED.last_trade_at)
+           OR (EXCLUDED.pseudonym <> '' AND EXCLUDED.pseudonym <> w.pseudonym)
+           OR (EXCLUDED.name <> '' AND EXCLUDED.name <> w.name)
+           OR (EXCLUDED.profile_image <> '' AND EXCLUDED.profile_image <> w.profile_image)
+        """,
+        [new_wallets],
+    )
+
+
 def _fills_write(
     *, cursor_fills: list[ParsedFill], payloads: list[Any], run: IngestRun | None, source: str, stream: str,
     result: PageResult,
@@ -289,66 +337,51 @@ def _fills_write(
             ON CONFLICT DO NOTHING
             """
         )
-        # First/last trade times come from trade times, never insert time. The WHERE skips no-op
-        # updates: most pages repeat known wallets, and a dead tuple per repeat would bloat the
-        # table and hold row locks for nothing.
+        # Wallets first seen on this page get their row now (fills need its id). Known wallets are
+        # not touched here: updating them takes row locks, and a concurrent page sharing wallets
+        # would wait on those locks until this transaction commits (see _wallets_touch below).
         cursor.execute(
-            """
-            INSERT INTO wallet AS w (address, pseudonym, name, profile_image, tracked, first_trade_at, last_trade_at,
-                                     created_at, updated_at)
-            SELECT wallet, coalesce(max(pseudonym), ''), coalesce(max(name), ''), coalesce(max(image), ''), false,
-                   min(ts), max(ts), now(), now()
-            FROM ingest_fill_stage GROUP BY wallet ORDER BY wallet
-            ON CONFLICT (address) DO UPDATE SET
-                first_trade_at = LEAST(w.first_trade_at, EXCLUDED.first_trade_at),
-                last_trade_at = GREATEST(w.last_trade_at, EXCLUDED.last_trade_at),
-                pseudonym = CASE WHEN EXCLUDED.pseudonym <> '' THEN EXCLUDED.pseudonym ELSE w.pseudonym END,
-                name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE w.name END,
-                profile_image = CASE WHEN EXCLUDED.profile_image <> '' THEN EXCLUDED.profile_image
-                                     ELSE w.profile_image END,
-                -- updated_at marks changes of what the wallet is (profile, first trade), not each
-                -- new fill: bumping it per page would defeat in-place (HOT) updates.
-                updated_at = CASE
-                    WHEN w.first_trade_at IS DISTINCT FROM LEAST(w.first_trade_at, EXCLUDED.first_trade_at)
-                      OR (EXCLUDED.pseudonym <> '' AND EXCLUDED.pseudonym <> w.pseudonym)
-                      OR (EXCLUDED.name <> '' AND EXCLUDED.name <> w.name)
-                      OR (EXCLUDED.profile_image <> '' AND EXCLUDED.profile_image <> w.profile_image)
-                    THEN now() ELSE w.updated_at END
-            WHERE w.first_trade_at IS DISTINCT FROM LEAST(w.first_trade_at, EXCLUDED.first_trade_at)
-               OR w.last_trade_at IS DISTINCT FROM GREATEST(w.last_trade_at, EXCLUDED.last_trade_at)
-               OR (EXCLUDED.pseudonym <> '' AND EXCLUDED.pseudonym <> w.pseudonym)
-               OR (EXCLUDED.name <> '' AND EXCLUDED.name <> w.name)
-               OR (EXCLUDED.profile_image <> '' AND EXCLUDED.profile_image <> w.profile_image)
+            f"""
+            INSERT INTO wallet (address, pseudonym, name, profile_image, tracked, first_trade_at, last_trade_at,
+                                created_at, updated_at)
+            {_STAGE_WALLETS.format(where="")}
+            ON CONFLICT (address) DO NOTHING
+            RETURNING address
             """
         )
-        cursor.execute(
-            """
-            INSERT INTO ingest_landing (source, stream, idempotency_key, payload, upstream_time, received_at, run_id)
-            SELECT %s, %s, k, payload::json, ts, now(), %s FROM ingest_fill_stage ORDER BY k
-            ON CONFLICT (source, stream, idempotency_key) DO NOTHING
-            """,
-            [source, stream, run.pk if run else None],
-        )
+        new_wallets = [row[0] for row in cursor.fetchall()]
         # A fill first seen on the global feed (outcome blanked) learns its outcome from a later
-        # user-scoped read or from the token map; it is never inserted twice.
+        # user-scoped read or from the token map; it is never inserted twice. The raw record lands
+        # with the fill it stored or enriched: a duplicate (page overlap, lookback, redelivery)
+        # changes nothing and lands nothing, so the landing holds each upstream record once.
         cursor.execute(
             """
-            INSERT INTO trade_fill AS f (idempotency_key, source, transaction_hash, token_id, market_id, wallet_id, side,
-                                         size, price, usdc_size, traded_at, outcome, outcome_index, ingested_at)
-            SELECT s.k, %s, s.h, s.token, m.id, w.id, s.side, s.size, s.price, s.usdc, s.ts,
-                   coalesce(nullif(s.outcome, ''), t.outcome, ''), coalesce(s.outcome_index, t.outcome_index), now()
-            FROM ingest_fill_stage s
-            JOIN market m ON m.condition_id = s.condition_id
-            JOIN wallet w ON w.address = s.wallet
-            LEFT JOIN outcome_token t ON t.token_id = s.token
-            ORDER BY s.k
-            ON CONFLICT (idempotency_key) DO UPDATE
-                SET outcome_index = EXCLUDED.outcome_index,
-                    outcome = CASE WHEN EXCLUDED.outcome <> '' THEN EXCLUDED.outcome ELSE f.outcome END
-                WHERE f.outcome_index IS NULL AND EXCLUDED.outcome_index IS NOT NULL
-            RETURNING (xmax = 0) AS inserted, wallet_id, market_id
+            WITH written AS (
+                INSERT INTO trade_fill AS f (idempotency_key, source, transaction_hash, token_id, market_id, wallet_id,
+                                             side, size, price, usdc_size, traded_at, outcome, outcome_index,
+                                             ingested_at)
+                SELECT s.k, %(source)s, s.h, s.token, m.id, w.id, s.side, s.size, s.price, s.usdc, s.ts,
+                       coalesce(nullif(s.outcome, ''), t.outcome, ''), coalesce(s.outcome_index, t.outcome_index), now()
+                FROM ingest_fill_stage s
+                JOIN market m ON m.condition_id = s.condition_id
+                JOIN wallet w ON w.address = s.wallet
+                LEFT JOIN outcome_token t ON t.token_id = s.token
+                ORDER BY s.k
+                ON CONFLICT (idempotency_key) DO UPDATE
+                    SET outcome_index = EXCLUDED.outcome_index,
+                        outcome = CASE WHEN EXCLUDED.outcome <> '' THEN EXCLUDED.outcome ELSE f.outcome END
+                    WHERE f.outcome_index IS NULL AND EXCLUDED.outcome_index IS NOT NULL
+                RETURNING (xmax = 0) AS inserted, idempotency_key, wallet_id, market_id
+            ), landed AS (
+                INSERT INTO ingest_landing (source, stream, idempotency_key, payload, upstream_time, received_at, run_id)
+                SELECT %(source)s, %(stream)s, s.k, s.payload::json, s.ts, now(), %(run)s
+                FROM ingest_fill_stage s JOIN written ON written.idempotency_key = s.k
+                ORDER BY s.k
+                ON CONFLICT (source, stream, idempotency_key) DO NOTHING
+            )
+            SELECT inserted, wallet_id, market_id FROM written
             """,
-            [source],
+            {"source": source, "stream": stream, "run": run.pk if run else None},
         )
         for inserted, wallet_id, market_id in cursor.fetchall():
             if inserted:
@@ -357,6 +390,7 @@ def _fills_write(
                 result.changed_market_ids.add(market_id)
             else:
                 result.enriched += 1
+        _wallets_touch(cursor, new_wallets=new_wallets)
     # Rows already stored count as duplicates, including those that only learnt their outcome.
     result.duplicates += len(fills) - result.inserted
     times = [fill.traded_at for fill in fills]
