@@ -67,6 +67,7 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     from ingest.emulator import EmulatorConfig, World
     from ingest.emulator.world import VALID
+    from ingest.http import json_body_decode
     from ingest.services import trade_page_ingest
 
     # Enough virtual history at a raised rate to publish the requested number of fills.
@@ -94,7 +95,7 @@ def main() -> None:
             stream.seek(0)
             for number, body in enumerate(stream):
                 if number % shares == share:
-                    yield json.loads(body)
+                    yield json_body_decode(body)  # as the HTTP client decodes a fetched body
 
     # --- the ingest path -------------------------------------------------------------------------
     def ingest_share(worker: int) -> int:

@@ -115,6 +115,16 @@ class UpstreamBadPayload(SourceError):
         self.reason = reason
 
 
+def json_body_decode(content: bytes) -> Any:
+    """Decode a JSON response body; raises ValueError.
+
+    The standard library on purpose: it detects UTF-8/16/32 from the bytes (no charset guessing
+    by requests) and keeps integers of any size exact, where orjson turns those beyond 64 bits
+    into floats without a word.
+    """
+    return json.loads(content)
+
+
 def is_offset_cap_error(exc: BaseException) -> bool:
     """Is this the Data API's 400 "max historical activity offset … exceeded"?
 
@@ -283,8 +293,7 @@ class SourceClient:
                 reason="expected a 2xx JSON response",
             )
         try:
-            # json.loads detects UTF-8/16/32 from the bytes; no charset guessing by requests.
-            return json.loads(response.content)
+            return json_body_decode(response.content)
         except ValueError as exc:
             raise UpstreamBadPayload(
                 url=url,
@@ -495,6 +504,6 @@ class SourceClient:
     @staticmethod
     def _json_or_none(response: requests.Response) -> Any:
         try:
-            return json.loads(response.content)
+            return json_body_decode(response.content)
         except ValueError:
             return None

