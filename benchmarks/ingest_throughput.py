@@ -22,6 +22,7 @@ import resource
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -82,17 +83,19 @@ def main() -> None:
     print(f"generated {len(row_ids):,} fills in {generate_seconds:.1f}s (emulator, not timed below); "
           f"RSS so far {_peak_rss_mb():.0f} MB", flush=True)
 
-    bodies = tempfile.TemporaryFile()  # noqa: SIM115 - one page body per line, open for the whole run
-    for start in range(0, len(row_ids), args.page_size):
-        page = [world.render_trade(row_id, real_context=False) for row_id in row_ids[start : start + args.page_size]]
-        bodies.write(json.dumps(page, separators=(",", ":")).encode() + b"\n")
+    scratch = tempfile.TemporaryDirectory(prefix="arbitra-ingest-bench-")  # removed when the process exits
+    bodies = Path(scratch.name) / "pages.jsonl"  # one page body per line
+    with bodies.open("wb") as out:
+        for start in range(0, len(row_ids), args.page_size):
+            page = [world.render_trade(row_id, real_context=False) for row_id in row_ids[start : start + args.page_size]]
+            out.write(json.dumps(page, separators=(",", ":")).encode() + b"\n")
     del world, row_ids
-    print(f"rendered {bodies.tell() / 1e6:,.0f} MB of page bodies (not timed below)", flush=True)
+    print(f"rendered {bodies.stat().st_size / 1e6:,.0f} MB of page bodies (not timed below)", flush=True)
 
     def pages(share: int = 0, shares: int = 1):
-        """Decoded pages number share, share + shares, … — a worker's share of the feed."""
-        with open(os.dup(bodies.fileno()), "rb") as stream:
-            stream.seek(0)
+        """Decoded pages number share, share + shares, … — a worker's share of the feed. Each call
+        opens the file afresh: forked workers must not share one file offset."""
+        with bodies.open("rb") as stream:
             for number, body in enumerate(stream):
                 if number % shares == share:
                     yield json_body_decode(body)  # as the HTTP client decodes a fetched body
@@ -116,16 +119,22 @@ def main() -> None:
             pid = os.fork()
             if pid == 0:
                 os.close(read_end)
-                count = ingest_share(worker)
-                os.write(write_end, str(count).encode())
-                connection.close()
+                try:
+                    count = ingest_share(worker)
+                    os.write(write_end, str(count).encode())
+                    connection.close()
+                except BaseException:
+                    traceback.print_exc()
+                    os._exit(1)
                 os._exit(0)
             os.close(write_end)
             children.append((pid, read_end))
         inserted = 0
         for pid, read_end in children:
-            os.waitpid(pid, 0)
-            inserted += int(os.read(read_end, 64) or b"0")
+            _, status = os.waitpid(pid, 0)
+            if os.waitstatus_to_exitcode(status) != 0:
+                sys.exit(f"ingest worker {pid} failed (its traceback is above)")
+            inserted += int(os.read(read_end, 64))
             os.close(read_end)
     ingest_seconds = time.perf_counter() - started
     ingest_rate = inserted / ingest_seconds
