@@ -354,11 +354,13 @@ def _fills_write(
         # Wallets first seen on this page get their row now (fills need its id). Known wallets are
         # not touched here: updating them takes row locks, and a concurrent page sharing wallets
         # would wait on those locks until this transaction commits (see _wallets_touch below).
+        # They are filtered out by a plain read first: an INSERT's conflict check on a row that a
+        # concurrent page is updating would wait for that page's commit.
         cursor.execute(
             f"""
             INSERT INTO wallet (address, pseudonym, name, profile_image, tracked, first_trade_at, last_trade_at,
                                 created_at, updated_at)
-            {_STAGE_WALLETS.format(where="")}
+            {_STAGE_WALLETS.format(where="WHERE NOT EXISTS (SELECT FROM wallet known WHERE known.address = wallet)")}
             ON CONFLICT (address) DO NOTHING
             RETURNING address
             """
