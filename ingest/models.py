@@ -158,6 +158,10 @@ class IngestGap(models.Model):
         return f"{self.source}.{self.stream} gap [{self.window_start:%Y-%m-%d %H:%M:%S}, {self.window_end:%H:%M:%S})"
 
 
+# Records of this source land with their fill and are kept unique by the fill's key (LandingRecord).
+TRADE_LANDING_SOURCE = "data_api"
+
+
 class VerbatimJSONField(models.JSONField):
     """A `json` (not `jsonb`) column: stores the text as written — key order and number spelling
     as the upstream sent them — and costs no parse on insert, on the hottest write path.
@@ -176,7 +180,15 @@ class VerbatimJSONField(models.JSONField):
 
 
 class LandingRecord(models.Model):
-    """An upstream record as received. Designed to be range-partitioned by received_at at scale."""
+    """An upstream record as received. Designed to be range-partitioned by received_at at scale.
+
+    Trade records (source `data_api`) land in the same statement that stores or enriches their
+    fill, so the fill table's unique key already decides that a record lands once; they stay out
+    of the unique index, which cost each of them more than their own row (ingest's hottest
+    write). A trade record can repeat only when its fill was deleted and stored again (a repair
+    replay). Their keys start with the trade's second, so a key lookup goes through the
+    (source, stream, upstream_time) index instead (`landing_records_matching`).
+    """
 
     source = models.CharField(max_length=40)
     stream = models.CharField(max_length=60)
@@ -190,7 +202,9 @@ class LandingRecord(models.Model):
         db_table = "ingest_landing"
         constraints = [
             models.UniqueConstraint(
-                fields=["source", "stream", "idempotency_key"], name="ingest_landing_idempotency_key"
+                fields=["source", "stream", "idempotency_key"],
+                condition=~models.Q(source=TRADE_LANDING_SOURCE),
+                name="ingest_landing_idempotency_key",
             )
         ]
         indexes = [models.Index(fields=["source", "stream", "upstream_time"], name="ingest_landing_upstream_time")]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import redis
 from django.conf import settings
@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from ingest.changes import changed_wallets_depth
 from ingest.models import (
+    TRADE_LANDING_SOURCE,
     IngestCursor,
     IngestDeadLetter,
     IngestGap,
@@ -301,8 +302,8 @@ def wallets_matching(*, wallets: QuerySet[Wallet], term: str) -> QuerySet[Wallet
 def landing_streams() -> list[tuple[str, str]]:
     """The distinct (source, stream) pairs in landing, by a loose index scan: one probe per pair.
 
-    A plain DISTINCT would read the whole landing table; this walks the unique key's index
-    (source, stream, idempotency_key), jumping from each pair to the next.
+    A plain DISTINCT would read the whole landing table; this walks the (source, stream,
+    upstream_time) index, which holds every record, jumping from each pair to the next.
     """
     with connection.cursor() as cursor:
         cursor.execute(
@@ -332,7 +333,14 @@ def landing_records_matching(*, records: QuerySet[LandingRecord], term: str) -> 
     value = term.strip()
     if not value:
         return records
+    # A trade record's key starts with its trade's second: the upstream_time index finds it.
+    second = int(value[:10]) if len(value) > 11 and value[:10].isdigit() and value[10] == "-" else None
     by_stream = Q()
     for source, stream in landing_streams():
-        by_stream |= Q(source=source, stream=stream, idempotency_key=value)
+        if source != TRADE_LANDING_SOURCE:
+            by_stream |= Q(source=source, stream=stream, idempotency_key=value)
+        elif second is not None:
+            moment = datetime.fromtimestamp(second, tz=UTC)
+            by_stream |= Q(source=source, stream=stream, upstream_time__gte=moment,
+                           upstream_time__lt=moment + timedelta(seconds=1), idempotency_key=value)
     return records.filter(by_stream) if by_stream else records.none()

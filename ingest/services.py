@@ -144,7 +144,7 @@ def _landing_write(
         INSERT INTO ingest_landing (source, stream, idempotency_key, payload, upstream_time, received_at, run_id)
         SELECT %s, %s, k, p::json, t, now(), %s
         FROM unnest(%b::text[], %b::text[], %b::timestamptz[]) AS r(k, p, t)
-        ON CONFLICT (source, stream, idempotency_key) DO NOTHING
+        ON CONFLICT (source, stream, idempotency_key) WHERE NOT (source = 'data_api') DO NOTHING
         """,
         [
             source,
@@ -308,6 +308,7 @@ def _wallets_touch(cursor, *, new_wallets: list[str]) -> None:
            OR (EXCLUDED.profile_image <> '' AND EXCLUDED.profile_image <> w.profile_image)
         """,
         [new_wallets],
+        prepare=True,
     )
 
 
@@ -318,7 +319,11 @@ def _fills_write(
     fills = cursor_fills
     dumps = payload_text
     with _bulk_cursor() as cursor:
-        cursor.execute(_STAGE_TABLE_DDL)
+        # Every statement below is prepared once per connection (prepare=True): Django leaves
+        # psycopg's automatic preparation off, and planning these statements again on every page
+        # is a fixed cost that a 500-row page (the upstream's limit) feels. An ANALYZE of the
+        # tables they read invalidates the cached plans, so plans follow the tables' growth.
+        cursor.execute(_STAGE_TABLE_DDL, prepare=True)
         with cursor.copy(f"COPY ingest_fill_stage ({_STAGE_COLUMNS}) FROM STDIN") as copy:
             for fill, payload in zip(fills, payloads, strict=True):
                 copy.write_row((
@@ -335,11 +340,14 @@ def _fills_write(
             INSERT INTO market (condition_id, gamma_id, question, slug, description, category, tags, event_slug,
                                 event_title, outcomes, outcome_prices, volume, liquidity, active, closed, archived,
                                 uma_resolution_status, is_void, metadata_status, created_at, updated_at)
-            SELECT DISTINCT ON (condition_id) condition_id, '', coalesce(title, ''), coalesce(slug, ''), '', '', '[]',
-                   coalesce(event_slug, ''), '', '[]', '[]', 0, 0, true, false, false, '', false, 'pending', now(), now()
-            FROM ingest_fill_stage ORDER BY condition_id
+            SELECT condition_id, '', coalesce(title, ''), coalesce(slug, ''), '', '', '[]', coalesce(event_slug, ''),
+                   '', '[]', '[]', 0, 0, true, false, false, '', false, 'pending', now(), now()
+            FROM (SELECT DISTINCT ON (condition_id) condition_id, title, slug, event_slug
+                  FROM ingest_fill_stage ORDER BY condition_id) AS page_market
+            WHERE NOT EXISTS (SELECT FROM market known WHERE known.condition_id = page_market.condition_id)
             ON CONFLICT (condition_id) DO NOTHING
-            """
+            """,
+            prepare=True,
         )
         # User-scoped rows reveal which outcome a token is; the global feed blanks it.
         cursor.execute(
@@ -349,7 +357,8 @@ def _fills_write(
             FROM ingest_fill_stage s JOIN market m ON m.condition_id = s.condition_id
             WHERE s.outcome_index IS NOT NULL ORDER BY s.token
             ON CONFLICT DO NOTHING
-            """
+            """,
+            prepare=True,
         )
         # Wallets first seen on this page get their row now (fills need its id). Known wallets are
         # not touched here: updating them takes row locks, and a concurrent page sharing wallets
@@ -363,13 +372,15 @@ def _fills_write(
             {_STAGE_WALLETS.format(where="WHERE NOT EXISTS (SELECT FROM wallet known WHERE known.address = wallet)")}
             ON CONFLICT (address) DO NOTHING
             RETURNING address
-            """
+            """,
+            prepare=True,
         )
         new_wallets = [row[0] for row in cursor.fetchall()]
         # A fill first seen on the global feed (outcome blanked) learns its outcome from a later
         # user-scoped read or from the token map; it is never inserted twice. The raw record lands
         # with the fill it stored or enriched: a duplicate (page overlap, lookback, redelivery)
-        # changes nothing and lands nothing, so the landing holds each upstream record once.
+        # changes nothing and lands nothing, so the landing holds each upstream record once
+        # without a unique index of its own (see LandingRecord).
         cursor.execute(
             """
             WITH written AS (
@@ -393,11 +404,11 @@ def _fills_write(
                 SELECT %(source)s, %(stream)s, s.k, s.payload::json, s.ts, now(), %(run)s
                 FROM ingest_fill_stage s JOIN written ON written.idempotency_key = s.k
                 ORDER BY s.k
-                ON CONFLICT (source, stream, idempotency_key) DO NOTHING
             )
             SELECT inserted, wallet_id, market_id FROM written
             """,
             {"source": source, "stream": stream, "run": run.pk if run else None},
+            prepare=True,
         )
         for inserted, wallet_id, market_id in cursor.fetchall():
             if inserted:

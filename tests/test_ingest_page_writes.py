@@ -75,3 +75,21 @@ def test_wallet_trade_times_come_from_the_fills_of_every_page_in_any_order():
     wallet = Wallet.objects.get(address=owner.lower())
     assert int(wallet.first_trade_at.timestamp()) == rows[0]["timestamp"]
     assert int(wallet.last_trade_at.timestamp()) == rows[-1]["timestamp"]
+
+
+def test_a_landed_trade_record_is_found_by_its_key_and_market_records_stay_unique():
+    from ingest.selectors import landing_records_matching
+    from ingest.services import market_page_ingest
+
+    rows = load_fixture("insiderwatch/trades.json")
+    trade_page_ingest(run=None, rows=rows, queue_changes=False)
+    fill = TradeFill.objects.order_by("idempotency_key").last()
+
+    found = landing_records_matching(records=LandingRecord.objects.all(), term=f"  {fill.idempotency_key} ")
+    assert [record.idempotency_key for record in found] == [fill.idempotency_key]
+    assert not landing_records_matching(records=LandingRecord.objects.all(), term=fill.idempotency_key[:-1] + "x")
+
+    markets = load_fixture("prediction-market-vol/gamma_markets.json")[:3]
+    market_page_ingest(run=None, rows=markets)
+    market_page_ingest(run=None, rows=markets)
+    assert LandingRecord.objects.filter(source="gamma").count() == len(markets), "market records land once"
