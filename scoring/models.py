@@ -119,7 +119,13 @@ class WalletSnapshot(models.Model):
             models.Index(fields=["total_trades", "wallet"], name="wallet_snapshot_trades"),
             models.Index(fields=["last_analyzed_at", "wallet"], name="wallet_snapshot_analyzed"),
             models.Index(fields=["scored_at", "wallet"], name="wallet_snapshot_scored"),
-            models.Index(fields=["realized_pnl_24h", "wallet"], name="wallet_snapshot_realized_24h"),
+            # Partial: the highlight it serves lists gainers only, and a computation that leaves a
+            # wallet outside it (no 24 h gain, most wallets) then adds no entry to this index.
+            models.Index(
+                fields=["realized_pnl_24h", "wallet"],
+                condition=models.Q(realized_pnl_24h__gt=0),
+                name="wallet_snapshot_realized_24h",
+            ),
             models.Index(fields=["pool_tier", "smart_score"], name="wallet_snapshot_tier_score"),
             models.Index(fields=["strategy_type", "smart_score"], name="wallet_snapshot_strategy_score"),
             models.Index(
