@@ -262,11 +262,27 @@ METRICS_TOKEN = read.string("METRICS_TOKEN", "", required_in_production=True)
 WEB_PORT = read.integer("WEB_PORT", 8000, minimum=1)
 
 # --- Upstream sources ------------------------------------------------------------------------
+# While `manage.py up` runs the demo it names its emulator here (and removes the file when it
+# stops), so commands run beside the demo — replay, ingest --once, verify_upstream — read the same
+# upstream as its workers instead of the real hosts. Variables set in the environment win.
+RUNNING_DEMO_UPSTREAM_FILE = STATE_DIR / "upstream.env"
+
+
+def _running_demo_upstream() -> dict[str, str]:
+    if read.production or not RUNNING_DEMO_UPSTREAM_FILE.is_file():
+        return {}
+    lines = RUNNING_DEMO_UPSTREAM_FILE.read_text(encoding="utf-8").splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+_demo_upstream = _running_demo_upstream()
 POLYMARKET_DATA_API_URL = read.url(
-    "POLYMARKET_DATA_API_URL", "https://data-api.polymarket.com", schemes=("http", "https"), required_in_production=False
+    "POLYMARKET_DATA_API_URL", _demo_upstream.get("POLYMARKET_DATA_API_URL", "https://data-api.polymarket.com"),
+    schemes=("http", "https"), required_in_production=False,
 )
 POLYMARKET_GAMMA_API_URL = read.url(
-    "POLYMARKET_GAMMA_API_URL", "https://gamma-api.polymarket.com", schemes=("http", "https"), required_in_production=False
+    "POLYMARKET_GAMMA_API_URL", _demo_upstream.get("POLYMARKET_GAMMA_API_URL", "https://gamma-api.polymarket.com"),
+    schemes=("http", "https"), required_in_production=False,
 )
 HTTP_TIMEOUT_SECONDS = read.number("HTTP_TIMEOUT_SECONDS", 15.0)
 HTTP_MAX_ATTEMPTS = read.integer("HTTP_MAX_ATTEMPTS", 5, minimum=1)

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ingest.changes import changed_wallets_push
@@ -504,11 +504,10 @@ def market_page_ingest(
         for condition_id in sorted(parsed):
             market, _row = parsed[condition_id]
             values = _market_values(market)
-            current = existing.get(condition_id)
+            current, created = existing.get(condition_id), False
             if current is None:
-                current = Market.objects.create(
-                    condition_id=condition_id, metadata_status=Market.MetadataStatus.FETCHED, updated_at=now, **values
-                )
+                current, created = _market_create_or_lock(condition_id=condition_id, values=values, now=now)
+            if created:
                 result.inserted += 1
                 change = MarketChange(current.pk, condition_id, market.closed, market.is_resolved, True)
             else:
@@ -535,6 +534,23 @@ def market_page_ingest(
                 changes.append(change)
             _market_tokens_upsert(market_id=current.pk, market=market)
     return result, changes
+
+
+def _market_create_or_lock(*, condition_id: str, values: dict[str, Any], now: datetime) -> tuple[Market, bool]:
+    """(market, created): a new market row, or the row a concurrent trade page inserted since our
+    locking read, locked.
+
+    The trade path adds a pending market the moment a fill names it; when that commits between the
+    SELECT … FOR UPDATE above and this insert, the insert meets its key. The savepoint keeps the
+    page's transaction usable, and the committed row is then updated like any known market.
+    """
+    try:
+        with transaction.atomic():
+            return Market.objects.create(
+                condition_id=condition_id, metadata_status=Market.MetadataStatus.FETCHED, updated_at=now, **values
+            ), True
+    except IntegrityError:
+        return Market.objects.select_for_update().get(condition_id=condition_id), False
 
 
 def _market_tokens_upsert(*, market_id: int, market: ParsedMarket) -> None:

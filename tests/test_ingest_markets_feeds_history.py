@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from decimal import Decimal
 
 import pytest
 import requests
+from django.db import connection
 
+from ingest import services
 from ingest.changes import changed_wallets_pop
 from ingest.models import (
     IngestCursor,
@@ -90,6 +93,40 @@ def test_a_market_resolving_emits_lifecycle_events_at_gammas_times_and_queues_it
     assert event.event_time == market.resolved_at, "the public time is Gamma's, not our fetch time"
     run_again = ingest_job_execute(job_name="gamma.markets")
     assert run_again.stats_json["lifecycle_events"] == 0, "events are stored once"
+
+
+def test_a_market_a_trade_page_adds_during_the_crawl_is_updated_not_a_failed_run(emulator, monkeypatch):
+    """Seen in the demo's first minute: the trades job committed a pending market between the
+    crawl's locking read and its insert, and the whole Gamma run failed on the unique key."""
+    upstream = emulator(seed=43, scenario="steady", history_seconds=60)
+    raced: list[str] = []
+    original_values = services._market_values
+
+    def values_after_a_concurrent_trade_page(market):
+        if not raced:
+            raced.append(market.condition_id)
+            # Another connection, committed at once: what a concurrent trade page does.
+            thread = threading.Thread(target=_pending_market_commit, args=(market.condition_id,))
+            thread.start()
+            thread.join()
+        return original_values(market)
+
+    monkeypatch.setattr(services, "_market_values", values_after_a_concurrent_trade_page)
+    run = ingest_job_execute(job_name="gamma.markets")
+
+    assert run.status == RunStatus.SUCCEEDED, run.error_text
+    assert set(Market.objects.values_list("condition_id", flat=True)) == set(_truth_markets(upstream))
+    market = Market.objects.get(condition_id=raced[0])
+    assert market.metadata_status == Market.MetadataStatus.FETCHED
+    assert market.question == _truth_markets(upstream)[raced[0]]["question"]
+    assert OutcomeToken.objects.filter(market=market).count() == 2
+
+
+def _pending_market_commit(condition_id: str) -> None:
+    try:
+        Market.objects.create(condition_id=condition_id, question="title from a trade")
+    finally:
+        connection.close()
 
 
 def test_a_market_first_seen_in_a_trade_gets_its_metadata_fetched(emulator):

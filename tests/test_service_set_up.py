@@ -108,6 +108,15 @@ def test_up_starts_every_service_serves_data_and_stops_without_orphans(scratch_d
         assert status["ingest.data_api.trades"]["last_run_status"] == "succeeded"
         banner = (tmp_path / "up.log").read_text()
         assert "password" in banner and "shown only this once" in banner
+
+        # A command run beside the demo (replay, ingest --once) reads the demo's emulator.
+        beside = {name: value for name, value in env.items() if not name.startswith("POLYMARKET_")}
+        upstream = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c",
+             "from django.conf import settings; print(settings.POLYMARKET_DATA_API_URL)"],
+            cwd=ROOT, env=beside, capture_output=True, text=True, timeout=60, check=True,
+        )
+        assert upstream.stdout.strip().splitlines()[-1] == f"http://127.0.0.1:{emulator}"
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(timeout=60)
@@ -115,3 +124,4 @@ def test_up_starts_every_service_serves_data_and_stops_without_orphans(scratch_d
     time.sleep(1)
     assert _processes_marked(marker) == [], "processes outlived `up`"
     assert "all processes stopped" in (tmp_path / "up.log").read_text()
+    assert not (tmp_path / "upstream.env").exists(), "commands after the demo read the configured upstream again"

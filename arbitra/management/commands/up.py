@@ -57,8 +57,15 @@ class Command(BaseCommand):
 
         try:
             env = self._service_urls(supervisor, state_dir, embedded)
+            # A file left by an `up` that was killed would point commands at a dead emulator.
+            running_upstream = Path(settings.RUNNING_DEMO_UPSTREAM_FILE)
+            running_upstream.unlink(missing_ok=True)
             if options["upstream"] == "demo":
                 env.update(self._start_emulator(supervisor, options["demo_speed"], options["emulator_port"]))
+                running_upstream.write_text(
+                    "".join(f"{name}={env[name]}\n" for name in ("POLYMARKET_DATA_API_URL", "POLYMARKET_GAMMA_API_URL")),
+                    encoding="utf-8",
+                )
             self._prepare_database(supervisor, env)
             if options["upstream"] == "demo":
                 code = supervisor.run_once(ChildSpec(
@@ -77,6 +84,7 @@ class Command(BaseCommand):
                     "up", f"{exited.spec.name} exited with code {exited.process.returncode}; stopping the rest"
                 )
         finally:
+            Path(settings.RUNNING_DEMO_UPSTREAM_FILE).unlink(missing_ok=True)
             supervisor.stop_all()
             for server in reversed(embedded):
                 supervisor.say("up", f"stopping embedded {type(server).__name__}")
@@ -199,7 +207,7 @@ class Command(BaseCommand):
             self._new_password_file.unlink()
         lines = [
             "Arbitra is starting. Open:",
-            f"  API           {web}/api/v1/   (health {web}/healthz, readiness {web}/readyz)",
+            f"  API           {web}/api/v1/stats/overview   (health {web}/healthz, readiness {web}/readyz)",
             f"  API docs      {web}/api/docs/  (schema {web}/api/schema/)",
             f"  Admin         {web}/admin/     (user 'admin', {admin_password})",
             f"  Ingest health {web}/admin/ingest/health/",
