@@ -13,14 +13,15 @@ import contextlib
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ingest.changes import changed_wallets_push
@@ -35,6 +36,7 @@ from ingest.sources.parsers import (
 )
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -111,6 +113,35 @@ def _bulk_cursor():
 
 
 # --- shared pieces ------------------------------------------------------------------------------
+
+DEADLOCK_ATTEMPTS = 3
+
+
+def _is_deadlock(exc: BaseException) -> bool:
+    # Raw psycopg cursors raise psycopg's class; Django's cursors wrap it as the cause.
+    return isinstance(exc, psycopg.errors.DeadlockDetected) or isinstance(exc.__cause__, psycopg.errors.DeadlockDetected)
+
+
+def _deadlock_retried(write: Callable[[], T]) -> T:
+    """Run one page's transaction, again when PostgreSQL picked it as a deadlock victim.
+
+    Jobs write shared rows in different orders — a trade page inserts a market, then locks fills
+    it re-reads; the Gamma crawl locks one market's fills, then inserts the next market — and
+    PostgreSQL breaks such a cycle by aborting one transaction (seen in the demo's first minute).
+    A page's writes are idempotent, so the victim runs again once the other has committed instead
+    of failing the whole run. Inside an outer transaction the abort is not ours to retry.
+    """
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            return write()
+        except (psycopg.Error, DatabaseError) as exc:
+            if not _is_deadlock(exc) or attempt == DEADLOCK_ATTEMPTS or connection.in_atomic_block:
+                raise
+            logger.warning("page transaction chosen as a deadlock victim (attempt %d of %d); running it again",
+                           attempt, DEADLOCK_ATTEMPTS)
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
+
 
 
 def _dead_letters_write(*, run: IngestRun | None, source: str, stream: str, rejects: list[tuple[Any, str]]) -> int:
@@ -204,7 +235,6 @@ def trade_page_ingest(
     not written: a replay touches exactly its window.
     """
     parsed, rejects, skipped = trade_rows_parse(rows, parser=parser, window=window)
-    result = PageResult(fetched=len(rows), skipped=skipped, dead_lettered=len(rejects))
     # The same fill twice in one page (exact duplicate rows happen upstream) must not make the
     # multi-row INSERT touch one key twice.
     unique: dict[str, tuple[ParsedFill, Any]] = {}
@@ -213,14 +243,18 @@ def trade_page_ingest(
         # Keep the richer copy: a user-scoped row knows the outcome index the global feed blanks.
         if existing is None or (existing[0].outcome_index is None and fill.outcome_index is not None):
             unique[fill.idempotency_key] = (fill, payload)
-    result.duplicates += len(parsed) - len(unique)
     fills = [unique[key][0] for key in sorted(unique)]
 
-    with transaction.atomic():
-        result.dead_lettered = _dead_letters_write(run=run, source=source, stream=stream, rejects=rejects)
-        if fills:
-            _fills_write(cursor_fills=fills, payloads=[unique[f.idempotency_key][1] for f in fills],
-                         run=run, source=source, stream=stream, result=result)
+    def write() -> PageResult:
+        result = PageResult(fetched=len(rows), skipped=skipped, duplicates=len(parsed) - len(unique))
+        with transaction.atomic():
+            result.dead_lettered = _dead_letters_write(run=run, source=source, stream=stream, rejects=rejects)
+            if fills:
+                _fills_write(cursor_fills=fills, payloads=[unique[f.idempotency_key][1] for f in fills],
+                             run=run, source=source, stream=stream, result=result)
+        return result
+
+    result = _deadlock_retried(write)
     if queue_changes and result.changed_wallet_ids:
         changed_wallets_push(wallet_ids=result.changed_wallet_ids)
     return result
@@ -471,7 +505,6 @@ def market_page_ingest(
     *, run: IngestRun | None, rows: Sequence[Any], stream: str = "markets"
 ) -> tuple[PageResult, list[MarketChange]]:
     """Upsert Gamma market rows (metadata, prices, resolution) and their outcome tokens."""
-    result = PageResult(fetched=len(rows))
     parsed: dict[str, tuple[ParsedMarket, Any]] = {}
     rejects: list[tuple[Any, str]] = []
     for row in rows:
@@ -484,56 +517,61 @@ def market_page_ingest(
             rejects.append((row, str(exc)))
             continue
         parsed[market.condition_id] = (market, row)
-    changes: list[MarketChange] = []
-    with transaction.atomic():
-        result.dead_lettered = _dead_letters_write(run=run, source="gamma", stream=stream, rejects=rejects)
-        if parsed:
-            with _bulk_cursor() as cursor:
-                _landing_write(
-                    cursor,
-                    run=run,
-                    source="gamma",
-                    stream=stream,
-                    records=[(payload_key(row), row, market.updated_at) for market, row in parsed.values()],
-                )
-        existing = {
-            market.condition_id: market
-            for market in Market.objects.select_for_update().filter(condition_id__in=sorted(parsed)).order_by("condition_id")
-        }
-        now = timezone.now()
-        for condition_id in sorted(parsed):
-            market, _row = parsed[condition_id]
-            values = _market_values(market)
-            current, created = existing.get(condition_id), False
-            if current is None:
-                current, created = _market_create_or_lock(condition_id=condition_id, values=values, now=now)
-            if created:
-                result.inserted += 1
-                change = MarketChange(current.pk, condition_id, market.closed, market.is_resolved, True)
-            else:
-                was_closed, was_resolved = current.closed, current.is_resolved
-                unchanged = current.metadata_status == Market.MetadataStatus.FETCHED and all(
-                    getattr(current, name) == value for name, value in values.items()
-                )
-                if unchanged:
-                    result.duplicates += 1
+
+    def write() -> tuple[PageResult, list[MarketChange]]:
+        result = PageResult(fetched=len(rows))
+        changes: list[MarketChange] = []
+        with transaction.atomic():
+            result.dead_lettered = _dead_letters_write(run=run, source="gamma", stream=stream, rejects=rejects)
+            if parsed:
+                with _bulk_cursor() as cursor:
+                    _landing_write(
+                        cursor,
+                        run=run,
+                        source="gamma",
+                        stream=stream,
+                        records=[(payload_key(row), row, market.updated_at) for market, row in parsed.values()],
+                    )
+            existing = {
+                market.condition_id: market
+                for market in Market.objects.select_for_update().filter(condition_id__in=sorted(parsed)).order_by("condition_id")
+            }
+            now = timezone.now()
+            for condition_id in sorted(parsed):
+                market, _row = parsed[condition_id]
+                values = _market_values(market)
+                current, created = existing.get(condition_id), False
+                if current is None:
+                    current, created = _market_create_or_lock(condition_id=condition_id, values=values, now=now)
+                if created:
+                    result.inserted += 1
+                    change = MarketChange(current.pk, condition_id, market.closed, market.is_resolved, True)
                 else:
-                    for name, value in values.items():
-                        setattr(current, name, value)
-                    current.metadata_status = Market.MetadataStatus.FETCHED
-                    current.updated_at = now
-                    current.save()
-                    result.enriched += 1
-                change = MarketChange(
-                    current.pk, condition_id, market.closed and not was_closed, market.is_resolved and not was_resolved, False
-                )
-            result.changed_market_ids.add(current.pk)
-            if change.became_resolved:
-                result.resolved_market_ids.add(current.pk)
-            if change.became_closed or change.became_resolved or change.is_new:
-                changes.append(change)
-            _market_tokens_upsert(market_id=current.pk, market=market)
-    return result, changes
+                    was_closed, was_resolved = current.closed, current.is_resolved
+                    unchanged = current.metadata_status == Market.MetadataStatus.FETCHED and all(
+                        getattr(current, name) == value for name, value in values.items()
+                    )
+                    if unchanged:
+                        result.duplicates += 1
+                    else:
+                        for name, value in values.items():
+                            setattr(current, name, value)
+                        current.metadata_status = Market.MetadataStatus.FETCHED
+                        current.updated_at = now
+                        current.save()
+                        result.enriched += 1
+                    change = MarketChange(
+                        current.pk, condition_id, market.closed and not was_closed, market.is_resolved and not was_resolved, False
+                    )
+                result.changed_market_ids.add(current.pk)
+                if change.became_resolved:
+                    result.resolved_market_ids.add(current.pk)
+                if change.became_closed or change.became_resolved or change.is_new:
+                    changes.append(change)
+                _market_tokens_upsert(market_id=current.pk, market=market)
+        return result, changes
+
+    return _deadlock_retried(write)
 
 
 def _market_create_or_lock(*, condition_id: str, values: dict[str, Any], now: datetime) -> tuple[Market, bool]:

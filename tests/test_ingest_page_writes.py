@@ -3,10 +3,13 @@ and the fill table carrying no more per-insert cost than its readers need."""
 
 from __future__ import annotations
 
-import pytest
-from django.db import connection
+import threading
+import time
 
-from ingest.models import LandingRecord, TradeFill, Wallet
+import pytest
+from django.db import connection, transaction
+
+from ingest.models import LandingRecord, Market, TradeFill, Wallet
 from ingest.services import trade_page_ingest
 from tests.test_parsers import SHARED_FILL_TX, load_fixture, trade_rows_of
 
@@ -93,3 +96,43 @@ def test_a_landed_trade_record_is_found_by_its_key_and_market_records_stay_uniqu
     market_page_ingest(run=None, rows=markets)
     market_page_ingest(run=None, rows=markets)
     assert LandingRecord.objects.filter(source="gamma").count() == len(markets), "market records land once"
+
+
+def test_a_page_chosen_as_a_deadlock_victim_runs_again_and_stores_each_fill_once():
+    """The cycle seen in the demo: the Gamma crawl holds a stored fill's row lock (setting its
+    outcome) and then inserts a market that a trade page has just inserted, while that page waits
+    for the fill's lock to absorb its duplicate. PostgreSQL aborts one of them; the page must not
+    fail its run for it."""
+    rows = load_fixture("insiderwatch/trades.json")
+    known = rows[0]
+    fresh = next(row for row in rows if row["conditionId"] != known["conditionId"])
+    trade_page_ingest(run=None, rows=[known], queue_changes=False)
+    known_key = TradeFill.objects.get().idempotency_key
+    fill_locked, crawl_done = threading.Event(), threading.Event()
+    crawl_errors: list[BaseException] = []
+
+    def crawl_holding_the_fill_then_inserting_the_market():
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                # The page (1 s, the server default) detects the cycle first: it is the victim.
+                cursor.execute("SET LOCAL deadlock_timeout = '20s'")
+                cursor.execute("UPDATE trade_fill SET outcome = outcome WHERE idempotency_key = %s", [known_key])
+                fill_locked.set()
+                time.sleep(0.3)  # the page has inserted the market and waits for the fill by now
+                Market.objects.create(condition_id=fresh["conditionId"], question="from the crawl")
+        except BaseException as exc:  # reported to the test thread
+            crawl_errors.append(exc)
+        finally:
+            connection.close()
+            crawl_done.set()
+
+    crawl = threading.Thread(target=crawl_holding_the_fill_then_inserting_the_market)
+    crawl.start()
+    assert fill_locked.wait(10)
+    page = trade_page_ingest(run=None, rows=[known, fresh], queue_changes=False)
+    crawl.join(30)
+
+    assert crawl_errors == []
+    assert (page.inserted, page.duplicates) == (1, 1)
+    assert TradeFill.objects.count() == LandingRecord.objects.count() == 2
+    assert Market.objects.filter(condition_id=fresh["conditionId"]).count() == 1
