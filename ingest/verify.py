@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import requests
 
-from ingest.models import TradeFill
+from ingest.models import IngestCursor, TradeFill
 from ingest.sources.parsers import fill_idempotency_key
 
 
@@ -99,3 +99,11 @@ def fills_completeness_check(*, upstream_url: str, since: int | None = None, unt
         missing_examples=sorted(missing)[:5],
         unexpected_examples=sorted(unexpected)[:5],
     )
+
+
+def live_feed_covered_until() -> int | None:
+    """The newest second the live trades feed vouches for: the one before its cursor (fills of the
+    cursor's own second may still be published and are read by the next run's lookback). None
+    before the first complete run."""
+    cursor = IngestCursor.objects.filter(source="data_api", stream="trades").values_list("cursor_value", flat=True).first()
+    return int(cursor) - 1 if cursor and cursor.isdigit() else None

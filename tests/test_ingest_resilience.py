@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 from datetime import UTC, datetime
 
 import pytest
 import requests
+from django.core.management import CommandError, call_command
 
 from ingest.clients import data_api_client
 from ingest.models import IngestCursor, IngestDeadLetter, IngestRun, RunKind, RunStatus, TradeFill
@@ -197,3 +200,16 @@ def test_an_open_circuit_is_recorded_as_circuit_open(emulator, settings):
     assert failed.status == RunStatus.FAILED
     blocked = ingest_job_execute(job_name="data_api.trades")
     assert blocked.status == RunStatus.CIRCUIT_OPEN
+
+
+def test_verify_upstream_judges_what_the_live_cursor_covers_unless_asked_for_everything(emulator):
+    upstream = emulator(seed=9, scenario="steady", history_seconds=120)
+    ingest_job_execute(job_name="data_api.trades")
+    upstream.advance(30)  # published since the last poll: not missing yet
+
+    out = io.StringIO()
+    call_command("verify_upstream", upstream=upstream.url, stdout=out, stderr=io.StringIO())
+    assert json.loads(out.getvalue())["missing"] == 0
+
+    with pytest.raises(CommandError, match="fills missing"):
+        call_command("verify_upstream", upstream=upstream.url, everything=True, stdout=io.StringIO())

@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 from arbitra.supervisor import ChildSpec, ProcessSupervisor
 
 EMULATOR_PORT = 8099
+DEMO_HISTORY_SECONDS = 600
 
 
 class Command(BaseCommand):
@@ -126,6 +127,12 @@ class Command(BaseCommand):
                     "demo",
                     "--speed",
                     str(speed),
+                    # Ten minutes of history at start: enough for every page to have data, and
+                    # within what the offset cap lets the first run and the gap backfill read
+                    # back (30 minutes left the busiest market's early fills beyond any request
+                    # the API answers: an exhausted gap on the newcomer's first screen).
+                    "--history",
+                    str(DEMO_HISTORY_SECONDS),
                 ],
             )
         )
