@@ -6,7 +6,8 @@ compute every wallet once the old way (every wallet from every fill — timed: t
 also populates the marts the drain then updates), then give K wallets one new fill each, push them
 to the queue and time draining it with one in-process worker — once with the page cache as the
 load left it, then --rounds times (fresh K wallets each) after reading the database into the OS
-page cache (pg_prewarm), the state of a running host; the warm ratio uses the medians. Prints
+page cache (pg_prewarm), the state of a running host, alternating between the W so that drift in
+the machine's speed weighs on both alike; the warm ratio uses the medians. Prints
 changed wallets/s, t(W_max)/t(W_min) for both and the old approach's time for comparison. Each
 scratch database is dropped at the end (unless --keep; --reuse starts from a kept one and skips
 seeding and the old approach).
@@ -341,12 +342,14 @@ def main() -> None:
 
     from ingest.changes import redis_client
 
-    # Each W is drained twice: with the page cache as seeding and the old approach left it, then
-    # warm (every relation read into the OS page cache, as a running host whose database fits
-    # in memory keeps it). K fresh wallets change before each drain.
+    # Each W is drained once with the page cache as seeding and the old approach left it, then
+    # --rounds times warm (every relation read into the OS page cache, as a running host whose
+    # database fits in memory keeps it), alternating between the W. K fresh wallets change
+    # before each drain.
     timings: dict[str, dict[int, float]] = {"as loaded": {}, "warm": {}}
     created: list[str] = []
     try:
+        full_seconds: dict[int, float] = {}
         for wallets in sizes:
             name = database_name(wallets)
             reuse = args.reuse and database_exists(base_url, name)
@@ -359,42 +362,49 @@ def main() -> None:
                 # (re-keying every fill) could take longer than the benchmark itself.
                 call_command("migrate", verbosity=0)
             redis_client().flushdb()
-            full_seconds = None
             if not reuse:
                 seeded = seed(wallets=wallets)
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT count(*) FROM trade_fill")
                     fills = cursor.fetchone()[0]
                 print(f"W={wallets:>9,}: seeded {fills:,} fills in {seeded:.1f}s", flush=True)
-                full_seconds, full_count = full_recompute(batch_size=args.full_batch_size)
+                full_seconds[wallets], full_count = full_recompute(batch_size=args.full_batch_size)
                 print(f"W={wallets:>9,}: old approach (recompute all {full_count:,} wallets from all fills): "
-                      f"{full_seconds:.1f}s ({full_count / full_seconds:,.0f} wallets/s)", flush=True)
+                      f"{full_seconds[wallets]:.1f}s ({full_count / full_seconds[wallets]:,.0f} wallets/s)", flush=True)
             else:
                 print(f"W={wallets:>9,}: reusing {name} (no seeding, no old-approach run)", flush=True)
-            for state in ("as loaded", "warm"):
-                rounds = 1
-                if state == "warm":
-                    prewarm_seconds = relations_prewarm()
-                    if prewarm_seconds is None:
-                        continue
-                    print(f"W={wallets:>9,}: read the database into the OS page cache in {prewarm_seconds:.0f}s",
-                          flush=True)
-                    rounds = args.rounds
-                drains = []
-                for _ in range(rounds):
-                    drain_seconds, computed = change_and_drain(changed=args.changed, batch_size=args.batch_size,
-                                                               profile=args.profile)
-                    drains.append(drain_seconds)
-                    print(f"W={wallets:>9,}: drained K={computed:,} changed wallets in {drain_seconds:.2f}s = "
-                          f"{computed / drain_seconds:,.0f} changed wallets/s (1 worker; page cache {state})",
-                          flush=True)
-                timings[state][wallets] = statistics.median(drains)
-                if rounds > 1:
-                    print(f"W={wallets:>9,}: median of {rounds} drains {timings[state][wallets]:.2f}s = "
-                          f"{args.changed / timings[state][wallets]:,.0f} changed wallets/s (page cache {state})",
-                          flush=True)
-                if full_seconds is not None:
-                    print(f"W={wallets:>9,}: old approach / drain = {full_seconds / timings[state][wallets]:,.1f}× "
+            drain_seconds, computed = change_and_drain(changed=args.changed, batch_size=args.batch_size,
+                                                       profile=args.profile)
+            timings["as loaded"][wallets] = drain_seconds
+            print(f"W={wallets:>9,}: drained K={computed:,} changed wallets in {drain_seconds:.2f}s = "
+                  f"{computed / drain_seconds:,.0f} changed wallets/s (1 worker; page cache as loaded)", flush=True)
+
+        # Warm rounds alternate between the databases, so a machine that speeds up or slows down
+        # during the run (shared hosts do, by a third within this benchmark's half hour) weighs
+        # on every W alike instead of on whichever W was measured last.
+        warm: dict[int, list[float]] = {wallets: [] for wallets in sizes}
+        for round_number in range(1, args.rounds + 1):
+            for wallets in sizes:
+                database_use(database_name(wallets))
+                prewarm_seconds = relations_prewarm()
+                if prewarm_seconds is None:
+                    break
+                drain_seconds, computed = change_and_drain(changed=args.changed, batch_size=args.batch_size,
+                                                           profile=args.profile)
+                warm[wallets].append(drain_seconds)
+                print(f"W={wallets:>9,}: round {round_number}: drained K={computed:,} changed wallets in "
+                      f"{drain_seconds:.2f}s = {computed / drain_seconds:,.0f} changed wallets/s "
+                      f"(1 worker; page cache warm, read in {prewarm_seconds:.0f}s)", flush=True)
+        for wallets, drains in warm.items():
+            if not drains:
+                continue
+            timings["warm"][wallets] = statistics.median(drains)
+            print(f"W={wallets:>9,}: median of {len(drains)} warm drains {timings['warm'][wallets]:.2f}s = "
+                  f"{args.changed / timings['warm'][wallets]:,.0f} changed wallets/s", flush=True)
+        for wallets, seconds in full_seconds.items():
+            for state, by_size in timings.items():
+                if wallets in by_size:
+                    print(f"W={wallets:>9,}: old approach / drain = {seconds / by_size[wallets]:,.1f}× "
                           f"(page cache {state})", flush=True)
         for state, by_size in timings.items():
             if len(by_size) > 1:
