@@ -143,7 +143,6 @@ def _deadlock_retried(write: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-
 def _dead_letters_write(*, run: IngestRun | None, source: str, stream: str, rejects: list[tuple[Any, str]]) -> int:
     """Dead-letter rejected rows once: a row already waiting (open) is not added again."""
     if not rejects:
@@ -517,61 +516,65 @@ def market_page_ingest(
             rejects.append((row, str(exc)))
             continue
         parsed[market.condition_id] = (market, row)
+    return _deadlock_retried(lambda: _market_page_write(run=run, rows=rows, stream=stream, parsed=parsed, rejects=rejects))
 
-    def write() -> tuple[PageResult, list[MarketChange]]:
-        result = PageResult(fetched=len(rows))
-        changes: list[MarketChange] = []
-        with transaction.atomic():
-            result.dead_lettered = _dead_letters_write(run=run, source="gamma", stream=stream, rejects=rejects)
-            if parsed:
-                with _bulk_cursor() as cursor:
-                    _landing_write(
-                        cursor,
-                        run=run,
-                        source="gamma",
-                        stream=stream,
-                        records=[(payload_key(row), row, market.updated_at) for market, row in parsed.values()],
-                    )
-            existing = {
-                market.condition_id: market
-                for market in Market.objects.select_for_update().filter(condition_id__in=sorted(parsed)).order_by("condition_id")
-            }
-            now = timezone.now()
-            for condition_id in sorted(parsed):
-                market, _row = parsed[condition_id]
-                values = _market_values(market)
-                current, created = existing.get(condition_id), False
-                if current is None:
-                    current, created = _market_create_or_lock(condition_id=condition_id, values=values, now=now)
-                if created:
-                    result.inserted += 1
-                    change = MarketChange(current.pk, condition_id, market.closed, market.is_resolved, True)
+
+def _market_page_write(
+    *, run: IngestRun | None, rows: Sequence[Any], stream: str, parsed: dict[str, tuple[ParsedMarket, Any]],
+    rejects: list[tuple[Any, str]],
+) -> tuple[PageResult, list[MarketChange]]:
+    """One Gamma page's transaction: dead letters, landing, markets and their tokens."""
+    result = PageResult(fetched=len(rows))
+    changes: list[MarketChange] = []
+    with transaction.atomic():
+        result.dead_lettered = _dead_letters_write(run=run, source="gamma", stream=stream, rejects=rejects)
+        if parsed:
+            with _bulk_cursor() as cursor:
+                _landing_write(
+                    cursor,
+                    run=run,
+                    source="gamma",
+                    stream=stream,
+                    records=[(payload_key(row), row, market.updated_at) for market, row in parsed.values()],
+                )
+        existing = {
+            market.condition_id: market
+            for market in Market.objects.select_for_update().filter(condition_id__in=sorted(parsed)).order_by("condition_id")
+        }
+        now = timezone.now()
+        for condition_id in sorted(parsed):
+            market, _row = parsed[condition_id]
+            values = _market_values(market)
+            current, created = existing.get(condition_id), False
+            if current is None:
+                current, created = _market_create_or_lock(condition_id=condition_id, values=values, now=now)
+            if created:
+                result.inserted += 1
+                change = MarketChange(current.pk, condition_id, market.closed, market.is_resolved, True)
+            else:
+                was_closed, was_resolved = current.closed, current.is_resolved
+                unchanged = current.metadata_status == Market.MetadataStatus.FETCHED and all(
+                    getattr(current, name) == value for name, value in values.items()
+                )
+                if unchanged:
+                    result.duplicates += 1
                 else:
-                    was_closed, was_resolved = current.closed, current.is_resolved
-                    unchanged = current.metadata_status == Market.MetadataStatus.FETCHED and all(
-                        getattr(current, name) == value for name, value in values.items()
-                    )
-                    if unchanged:
-                        result.duplicates += 1
-                    else:
-                        for name, value in values.items():
-                            setattr(current, name, value)
-                        current.metadata_status = Market.MetadataStatus.FETCHED
-                        current.updated_at = now
-                        current.save()
-                        result.enriched += 1
-                    change = MarketChange(
-                        current.pk, condition_id, market.closed and not was_closed, market.is_resolved and not was_resolved, False
-                    )
-                result.changed_market_ids.add(current.pk)
-                if change.became_resolved:
-                    result.resolved_market_ids.add(current.pk)
-                if change.became_closed or change.became_resolved or change.is_new:
-                    changes.append(change)
-                _market_tokens_upsert(market_id=current.pk, market=market)
-        return result, changes
-
-    return _deadlock_retried(write)
+                    for name, value in values.items():
+                        setattr(current, name, value)
+                    current.metadata_status = Market.MetadataStatus.FETCHED
+                    current.updated_at = now
+                    current.save()
+                    result.enriched += 1
+                change = MarketChange(
+                    current.pk, condition_id, market.closed and not was_closed, market.is_resolved and not was_resolved, False
+                )
+            result.changed_market_ids.add(current.pk)
+            if change.became_resolved:
+                result.resolved_market_ids.add(current.pk)
+            if change.became_closed or change.became_resolved or change.is_new:
+                changes.append(change)
+            _market_tokens_upsert(market_id=current.pk, market=market)
+    return result, changes
 
 
 def _market_create_or_lock(*, condition_id: str, values: dict[str, Any], now: datetime) -> tuple[Market, bool]:
