@@ -312,6 +312,14 @@ def change_and_drain(*, changed: int, batch_size: int, profile: bool) -> tuple[f
     return seconds, result.computed
 
 
+def drain_reported(args, *, wallets: int, state: str) -> float:
+    """Change K wallets, drain them, print the line; the drain's seconds."""
+    seconds, computed = change_and_drain(changed=args.changed, batch_size=args.batch_size, profile=args.profile)
+    print(f"W={wallets:>9,}: drained K={computed:,} changed wallets in {seconds:.2f}s = "
+          f"{computed / seconds:,.0f} changed wallets/s (1 worker; {state})", flush=True)
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wallets", default="10000,1000000", help="comma-separated W values")
@@ -373,28 +381,26 @@ def main() -> None:
                       f"{full_seconds[wallets]:.1f}s ({full_count / full_seconds[wallets]:,.0f} wallets/s)", flush=True)
             else:
                 print(f"W={wallets:>9,}: reusing {name} (no seeding, no old-approach run)", flush=True)
-            drain_seconds, computed = change_and_drain(changed=args.changed, batch_size=args.batch_size,
-                                                       profile=args.profile)
-            timings["as loaded"][wallets] = drain_seconds
-            print(f"W={wallets:>9,}: drained K={computed:,} changed wallets in {drain_seconds:.2f}s = "
-                  f"{computed / drain_seconds:,.0f} changed wallets/s (1 worker; page cache as loaded)", flush=True)
+            timings["as loaded"][wallets] = drain_reported(args, wallets=wallets, state="page cache as loaded")
 
         # Warm rounds alternate between the databases, so a machine that speeds up or slows down
         # during the run (shared hosts do, by a third within this benchmark's half hour) weighs
         # on every W alike instead of on whichever W was measured last.
         warm: dict[int, list[float]] = {wallets: [] for wallets in sizes}
+        prewarm_available = True
         for round_number in range(1, args.rounds + 1):
             for wallets in sizes:
                 database_use(database_name(wallets))
                 prewarm_seconds = relations_prewarm()
-                if prewarm_seconds is None:
+                prewarm_available = prewarm_seconds is not None
+                if not prewarm_available:
                     break
-                drain_seconds, computed = change_and_drain(changed=args.changed, batch_size=args.batch_size,
-                                                           profile=args.profile)
-                warm[wallets].append(drain_seconds)
-                print(f"W={wallets:>9,}: round {round_number}: drained K={computed:,} changed wallets in "
-                      f"{drain_seconds:.2f}s = {computed / drain_seconds:,.0f} changed wallets/s "
-                      f"(1 worker; page cache warm, read in {prewarm_seconds:.0f}s)", flush=True)
+                warm[wallets].append(drain_reported(
+                    args, wallets=wallets,
+                    state=f"round {round_number}, page cache warm (read in {prewarm_seconds:.0f}s)",
+                ))
+            if not prewarm_available:
+                break
         for wallets, drains in warm.items():
             if not drains:
                 continue
