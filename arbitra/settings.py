@@ -320,6 +320,9 @@ POTENTIAL_MIN_TRADES = read.integer("POTENTIAL_MIN_TRADES", 100, minimum=0)
 POTENTIAL_MIN_REALIZED_PNL = read.number("POTENTIAL_MIN_REALIZED_PNL", 0.0)
 COMPUTE_BATCH_SIZE = read.integer("COMPUTE_BATCH_SIZE", 500, minimum=1)
 COMPUTE_DRAIN_BUDGET_SECONDS = read.integer("COMPUTE_DRAIN_BUDGET_SECONDS", 50, minimum=1)
+# Batches a drain keeps in flight, each on its own thread and database connection (see
+# marts.services.changed_wallets_drain); 1 = strictly one batch after another.
+COMPUTE_DRAIN_LANES = read.integer("COMPUTE_DRAIN_LANES", 2, minimum=1)
 COMPUTE_SLIDE_INTERVAL_SECONDS = read.integer("COMPUTE_SLIDE_INTERVAL_SECONDS", 300, minimum=1)
 COMPUTE_RECONCILE_MARGIN_SECONDS = read.integer("COMPUTE_RECONCILE_MARGIN_SECONDS", 600, minimum=0)
 COMPUTE_RECONCILE_FIRST_LOOKBACK_SECONDS = read.integer("COMPUTE_RECONCILE_FIRST_LOOKBACK_SECONDS", 86400, minimum=0)

@@ -7,12 +7,13 @@ also populates the marts the drain then updates), then give K wallets one new fi
 to the queue and time draining it with one in-process worker — once with the page cache as the
 load left it, then --rounds times (fresh K wallets each) after reading the database into the OS
 page cache (pg_prewarm), the state of a running host, alternating between the W so that drift in
-the machine's speed weighs on both alike; the warm ratio uses the medians. Prints
-changed wallets/s, t(W_max)/t(W_min) for both and the old approach's time for comparison. Each
-scratch database is dropped at the end (unless --keep; --reuse starts from a kept one and skips
-seeding and the old approach).
+the machine's speed weighs on both alike; the warm ratio uses the medians. Each warm drain runs
+with every --lanes value (COMPUTE_DRAIN_LANES: batches in flight at once in the one worker; 1 =
+one batch after another). Prints changed wallets/s, t(W_max)/t(W_min) per lane count and state,
+and the old approach's time for comparison. Each scratch database is dropped at the end (unless
+--keep; --reuse starts from a kept one and skips seeding and the old approach).
 
-    .venv/bin/python benchmarks/marts_drain.py --wallets 10000,1000000 [--changed 1000] [--profile]
+    .venv/bin/python benchmarks/marts_drain.py --wallets 10000,1000000 [--changed 1000] [--lanes 2,1] [--profile]
 """
 
 from __future__ import annotations
@@ -262,7 +263,7 @@ def relations_prewarm() -> float | None:
     return time.monotonic() - started
 
 
-def change_and_drain(*, changed: int, batch_size: int, profile: bool) -> tuple[float, int]:
+def change_and_drain(*, changed: int, batch_size: int, lanes: int, profile: bool) -> tuple[float, int]:
     from django.db import connection
 
     # What a compute worker has imported before its first task (Celery loads every app's tasks).
@@ -289,7 +290,7 @@ def change_and_drain(*, changed: int, batch_size: int, profile: bool) -> tuple[f
     changed_wallets_push(wallet_ids=ids)
     if not profile:
         started = time.monotonic()
-        result = changed_wallets_drain(batch_size=batch_size, time_budget_seconds=3600)
+        result = changed_wallets_drain(batch_size=batch_size, time_budget_seconds=3600, lanes=lanes)
         return time.monotonic() - started, result.computed
 
     timer = StatementTimer()
@@ -299,7 +300,8 @@ def change_and_drain(*, changed: int, batch_size: int, profile: bool) -> tuple[f
         with connection.execute_wrapper(timer):
             started = time.monotonic()
             profiler.enable()
-            result = changed_wallets_drain(batch_size=batch_size, time_budget_seconds=3600)
+            # One lane: the profiler and the statement timer see the calling thread only.
+            result = changed_wallets_drain(batch_size=batch_size, time_budget_seconds=3600, lanes=1)
             profiler.disable()
             seconds = time.monotonic() - started
     finally:
@@ -312,11 +314,14 @@ def change_and_drain(*, changed: int, batch_size: int, profile: bool) -> tuple[f
     return seconds, result.computed
 
 
-def drain_reported(args, *, wallets: int, state: str) -> float:
+def drain_reported(args, *, wallets: int, lanes: int, state: str) -> float:
     """Change K wallets, drain them, print the line; the drain's seconds."""
-    seconds, computed = change_and_drain(changed=args.changed, batch_size=args.batch_size, profile=args.profile)
+    seconds, computed = change_and_drain(
+        changed=args.changed, batch_size=args.batch_size, lanes=lanes, profile=args.profile
+    )
     print(f"W={wallets:>9,}: drained K={computed:,} changed wallets in {seconds:.2f}s = "
-          f"{computed / seconds:,.0f} changed wallets/s (1 worker; {state})", flush=True)
+          f"{computed / seconds:,.0f} changed wallets/s (1 worker, {lanes} lane{'s' if lanes > 1 else ''}; {state})",
+          flush=True)
     return seconds
 
 
@@ -331,9 +336,14 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     parser.add_argument("--reuse", action="store_true",
                         help="start from a kept database (no seeding, no old-approach run)")
-    parser.add_argument("--profile", action="store_true", help="cProfile the drain and time each SQL statement")
+    parser.add_argument("--lanes", default="2,1",
+                        help="comma-separated drain lane counts to measure (COMPUTE_DRAIN_LANES); the first "
+                             "also drains the as-loaded round")
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile the drain and time each SQL statement (one lane)")
     args = parser.parse_args()
     sizes = [int(part) for part in args.wallets.split(",")]
+    lane_counts = [1] if args.profile else [int(part) for part in args.lanes.split(",")]
 
     base_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -350,11 +360,11 @@ def main() -> None:
 
     from ingest.changes import redis_client
 
-    # Each W is drained once with the page cache as seeding and the old approach left it, then
-    # --rounds times warm (every relation read into the OS page cache, as a running host whose
-    # database fits in memory keeps it), alternating between the W. K fresh wallets change
-    # before each drain.
-    timings: dict[str, dict[int, float]] = {"as loaded": {}, "warm": {}}
+    # Each W is drained once with the page cache as seeding and the old approach left it (with the
+    # first --lanes value), then --rounds times warm (every relation read into the OS page cache,
+    # as a running host whose database fits in memory keeps it) with each --lanes value,
+    # alternating between the W. K fresh wallets change before each drain.
+    timings: dict[tuple[str, int], dict[int, float]] = defaultdict(dict)
     created: list[str] = []
     try:
         full_seconds: dict[int, float] = {}
@@ -377,16 +387,20 @@ def main() -> None:
                     fills = cursor.fetchone()[0]
                 print(f"W={wallets:>9,}: seeded {fills:,} fills in {seeded:.1f}s", flush=True)
                 full_seconds[wallets], full_count = full_recompute(batch_size=args.full_batch_size)
-                print(f"W={wallets:>9,}: old approach (recompute all {full_count:,} wallets from all fills): "
-                      f"{full_seconds[wallets]:.1f}s ({full_count / full_seconds[wallets]:,.0f} wallets/s)", flush=True)
+                print(f"W={wallets:>9,}: old approach (recompute all {full_count:,} wallets from all fills, "
+                      f"one batch after another): {full_seconds[wallets]:.1f}s "
+                      f"({full_count / full_seconds[wallets]:,.0f} wallets/s)", flush=True)
             else:
                 print(f"W={wallets:>9,}: reusing {name} (no seeding, no old-approach run)", flush=True)
-            timings["as loaded"][wallets] = drain_reported(args, wallets=wallets, state="page cache as loaded")
+            timings[("as loaded", lane_counts[0])][wallets] = drain_reported(
+                args, wallets=wallets, lanes=lane_counts[0], state="page cache as loaded"
+            )
 
         # Warm rounds alternate between the databases, so a machine that speeds up or slows down
         # during the run (shared hosts do, by a third within this benchmark's half hour) weighs
-        # on every W alike instead of on whichever W was measured last.
-        warm: dict[int, list[float]] = {wallets: [] for wallets in sizes}
+        # on every W alike instead of on whichever W was measured last; the lane counts take
+        # turns going first for the same reason.
+        warm: dict[tuple[int, int], list[float]] = defaultdict(list)
         prewarm_available = True
         for round_number in range(1, args.rounds + 1):
             for wallets in sizes:
@@ -395,28 +409,29 @@ def main() -> None:
                 prewarm_available = prewarm_seconds is not None
                 if not prewarm_available:
                     break
-                warm[wallets].append(drain_reported(
-                    args, wallets=wallets,
-                    state=f"round {round_number}, page cache warm (read in {prewarm_seconds:.0f}s)",
-                ))
+                order = lane_counts if round_number % 2 else list(reversed(lane_counts))
+                for lanes in order:
+                    warm[(wallets, lanes)].append(drain_reported(
+                        args, wallets=wallets, lanes=lanes,
+                        state=f"round {round_number}, page cache warm (read in {prewarm_seconds:.0f}s)",
+                    ))
             if not prewarm_available:
                 break
-        for wallets, drains in warm.items():
-            if not drains:
-                continue
-            timings["warm"][wallets] = statistics.median(drains)
-            print(f"W={wallets:>9,}: median of {len(drains)} warm drains {timings['warm'][wallets]:.2f}s = "
-                  f"{args.changed / timings['warm'][wallets]:,.0f} changed wallets/s", flush=True)
+        for (wallets, lanes), drains in sorted(warm.items(), key=lambda item: (item[0][1], item[0][0])):
+            median = statistics.median(drains)
+            timings[("warm", lanes)][wallets] = median
+            print(f"W={wallets:>9,}, {lanes} lane{'s' if lanes > 1 else ''}: median of {len(drains)} warm drains "
+                  f"{median:.2f}s = {args.changed / median:,.0f} changed wallets/s", flush=True)
         for wallets, seconds in full_seconds.items():
-            for state, by_size in timings.items():
+            for (state, lanes), by_size in timings.items():
                 if wallets in by_size:
                     print(f"W={wallets:>9,}: old approach / drain = {seconds / by_size[wallets]:,.1f}× "
-                          f"(page cache {state})", flush=True)
-        for state, by_size in timings.items():
+                          f"(page cache {state}, {lanes} lane{'s' if lanes > 1 else ''})", flush=True)
+        for (state, lanes), by_size in timings.items():
             if len(by_size) > 1:
                 small, large = min(by_size), max(by_size)
                 print(f"ratio t(W={large:,}) / t(W={small:,}) = {by_size[large] / by_size[small]:.2f} "
-                      f"(page cache {state}; target ≤ 1.5)")
+                      f"(page cache {state}, {lanes} lane{'s' if lanes > 1 else ''}; target ≤ 1.5)")
     finally:
         connection.close()
         if not args.keep:

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from ingest.changes import changed_wallets_pop, changed_wallets_push
@@ -89,19 +91,31 @@ def wallet_batch_compute(*, wallet_ids: list[int], now: datetime | None = None) 
     return result
 
 
+_gc_pause_lock = threading.Lock()
+_gc_pause_holders = 0
+_gc_enabled_before_pause = True
+
+
 @contextmanager
 def _cyclic_gc_paused():
     """A batch allocates ~10^5 objects that live until it ends (fills, Decimals, rows) and form no
     reference cycles. Left on, the cyclic collector promotes them and rescans the whole heap
     several times per batch (~60 ms of ~400 ms measured); reference counting frees them anyway.
-    Process-wide, so threads only ever re-enable what was enabled when they started."""
-    enabled = gc.isenabled()
-    gc.disable()
+    The collector is process-wide and drain lanes overlap: the first batch in pauses it, the last
+    one out restores what the process had."""
+    global _gc_pause_holders, _gc_enabled_before_pause
+    with _gc_pause_lock:
+        if _gc_pause_holders == 0:
+            _gc_enabled_before_pause = gc.isenabled()
+            gc.disable()
+        _gc_pause_holders += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _gc_pause_lock:
+            _gc_pause_holders -= 1
+            if _gc_pause_holders == 0 and _gc_enabled_before_pause:
+                gc.enable()
 
 
 def _wallets_lock(*, wallet_ids: list[int]) -> list[tuple[int, bool]]:
@@ -322,19 +336,72 @@ class DrainResult:
     seconds: float = 0.0
 
 
+class _DrainProgress:
+    """What the lanes of one drain share: the budget, the batch count and the totals."""
+
+    def __init__(self, *, budget: float, max_batches: int | None) -> None:
+        self.started = time.monotonic()
+        self.budget = budget
+        self.max_batches = max_batches
+        self.claimed = 0
+        self.result = DrainResult()
+        self._lock = threading.Lock()
+
+    def claim(self) -> bool:
+        """May a lane start one more batch?"""
+        with self._lock:
+            if time.monotonic() - self.started >= self.budget:
+                return False
+            if self.max_batches is not None and self.claimed >= self.max_batches:
+                return False
+            self.claimed += 1
+            return True
+
+    def record(self, batch: BatchResult) -> None:
+        with self._lock:
+            self.result.batches += 1
+            self.result.computed += len(batch.computed)
+            self.result.skipped += len(batch.skipped)
+
+
 def changed_wallets_drain(
-    *, batch_size: int | None = None, time_budget_seconds: float | None = None, max_batches: int | None = None
+    *, batch_size: int | None = None, time_budget_seconds: float | None = None, max_batches: int | None = None,
+    lanes: int | None = None,
 ) -> DrainResult:
     """Pop and compute batches until the queue is empty, the time budget is spent, or a batch
-    made no progress (every wallet held by another worker: let that worker finish first)."""
+    made no progress (every wallet held by another worker: let that worker finish first).
+
+    `lanes` (COMPUTE_DRAIN_LANES) batches are in flight at once, each on its own thread, database
+    connection and transaction: a batch spends about half its time waiting for PostgreSQL to read
+    and write, and another lane computes in Python meanwhile. Lanes are workers in miniature: the
+    per-wallet locks that keep two workers off one wallet keep two lanes off it too. Inside a
+    caller's transaction the drain runs on that connection alone (other connections could not see
+    what the transaction wrote).
+    """
     batch_size = batch_size or int(settings.COMPUTE_BATCH_SIZE)
     budget = time_budget_seconds if time_budget_seconds is not None else float(settings.COMPUTE_DRAIN_BUDGET_SECONDS)
-    started = time.monotonic()
-    result = DrainResult()
-    while time.monotonic() - started < budget and (max_batches is None or result.batches < max_batches):
+    lanes = max(1, lanes if lanes is not None else int(settings.COMPUTE_DRAIN_LANES))
+    if connection.in_atomic_block:
+        lanes = 1
+    progress = _DrainProgress(budget=budget, max_batches=max_batches)
+    if lanes == 1:
+        _drain_lane(progress=progress, batch_size=batch_size)
+    else:
+        with ThreadPoolExecutor(max_workers=lanes - 1, thread_name_prefix="drain-lane") as pool:
+            others = [pool.submit(_drain_thread_lane, progress=progress, batch_size=batch_size) for _ in range(lanes - 1)]
+            # The calling thread is a lane too, on the connection it already has.
+            _drain_lane(progress=progress, batch_size=batch_size)
+            for lane in others:
+                lane.result()  # re-raises a lane's error once every lane has stopped
+    progress.result.seconds = time.monotonic() - progress.started
+    return progress.result
+
+
+def _drain_lane(*, progress: _DrainProgress, batch_size: int) -> None:
+    while progress.claim():
         wallet_ids = changed_wallets_pop(batch_size=batch_size)
         if not wallet_ids:
-            break
+            return
         try:
             batch = wallet_batch_compute(wallet_ids=wallet_ids)
         except BaseException:
@@ -343,13 +410,16 @@ def changed_wallets_drain(
             raise
         if batch.skipped:
             changed_wallets_push(wallet_ids=batch.skipped)
-        result.batches += 1
-        result.computed += len(batch.computed)
-        result.skipped += len(batch.skipped)
+        progress.record(batch)
         if not batch.computed:
-            break
-    result.seconds = time.monotonic() - started
-    return result
+            return
+
+
+def _drain_thread_lane(*, progress: _DrainProgress, batch_size: int) -> None:
+    try:
+        _drain_lane(progress=progress, batch_size=batch_size)
+    finally:
+        connections.close_all()  # this thread's connections only: Django keeps them per thread
 
 
 def market_resolution_requeue(*, market_ids: list[int]) -> int:

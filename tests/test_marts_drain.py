@@ -208,3 +208,31 @@ def test_a_late_fill_rebuilds_only_later_buckets_and_matches_a_full_rebuild():
     WalletComputeState.objects.filter(wallet=wallet).delete()  # forces a rebuild of every bucket
     wallet_batch_compute(wallet_ids=[wallet.pk], now=now)
     assert marts_checksum(wallet_ids=[wallet.pk]) == incremental
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_with_several_lanes_computes_every_wallet_once_on_several_connections(monkeypatch):
+    import marts.services as services
+
+    wallets, fills = _seed(60, 4)
+    TradeFill.objects.bulk_create(fills)
+    ids = [w.pk for w in wallets]
+    backends: list[tuple[str, int]] = []
+    compute = services.wallet_batch_compute
+
+    def compute_noting_the_connection(**kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backends.append(cursor.fetchone()[0])
+        return compute(**kwargs)
+
+    monkeypatch.setattr(services, "wallet_batch_compute", compute_noting_the_connection)
+    changed_wallets_push(wallet_ids=ids)
+    result = changed_wallets_drain(batch_size=4, lanes=3)
+    assert result.computed == 60 and result.batches == 15
+    assert len(set(backends)) > 1, "batches ran on more than one connection at once"
+    assert changed_wallets_depth() == 0
+    assert WalletComputeState.objects.count() == 60
+    laned = marts_checksum()
+    compute(wallet_ids=ids)  # one batch on one connection, afterwards
+    assert marts_checksum() == laned
