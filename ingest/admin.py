@@ -62,7 +62,7 @@ from ingest.selectors import (
     trade_fills_matching,
     wallets_matching,
 )
-from ingest.services import dead_letters_retry
+from ingest.services import dead_letters_retry_run
 from ingest.sources.offchain import EventDraft, offchain_events_upsert
 
 MANUAL_EVENT_SOURCE = "manual"
@@ -375,12 +375,20 @@ class IngestDeadLetterAdmin(ReadOnlyAdmin):
                     "reload this list to see them resolve.",
                 )
             return
-        outcome = dead_letters_retry(dead_letter_ids=ids)
-        level = messages.SUCCESS if outcome["still_failing"] == 0 else messages.WARNING
+        run = dead_letters_retry_run(dead_letter_ids=ids)
+        if run.status == RunStatus.SKIPPED_LOCKED:
+            messages.warning(request, "Another dead-letter retry is running; try again when it has finished.")
+            return
+        if run.status == RunStatus.FAILED:
+            messages.error(request, f"The retry failed (run #{run.pk}): {run.error_text.splitlines()[0]}")
+            return
+        stats = run.stats_json
+        level = messages.SUCCESS if run.status == RunStatus.SUCCEEDED else messages.WARNING
         messages.add_message(
             request,
             level,
-            f"Retried {len(ids)} dead letter(s): {outcome['resolved']} resolved, {outcome['still_failing']} still failing.",
+            f"Retried {len(ids)} dead letter(s): {stats['resolved']} resolved, {stats['still_failing']} still failing."
+            f" (run #{run.pk})",
         )
 
     @admin.action(description="Retry selected dead letters", permissions=["operate"])

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 _LOCK_NAMESPACE = 0x41524254  # "ARBT"
 
 
-def _lock_key(job_name: str) -> int:
+def job_lock_key(job_name: str) -> int:
     return (_LOCK_NAMESPACE << 32) | zlib.crc32(job_name.encode())
 
 
@@ -40,7 +40,7 @@ def job_lock(job_name: str) -> Iterator[bool]:
     Yields whether the lock was obtained. If the worker dies, PostgreSQL drops the session and
     with it the lock, so a crash never leaves a job locked out.
     """
-    key = _lock_key(job_name)
+    key = job_lock_key(job_name)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
         acquired = bool(cursor.fetchone()[0])

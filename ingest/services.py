@@ -25,7 +25,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ingest.changes import changed_wallets_push
-from ingest.models import IngestDeadLetter, IngestRun, Market
+from ingest.models import IngestDeadLetter, IngestRun, Market, RunKind, RunStatus
 from ingest.sources.parsers import (
     MalformedRow,
     NotATrade,
@@ -665,6 +665,25 @@ def dead_letters_retry(*, dead_letter_ids: Sequence[int], run: IngestRun | None 
             letter.error = outcome.last_error or letter.error
         letter.save(update_fields=["retry_count", "last_retry_at", "resolved_at", "error"])
     return {"resolved": resolved, "still_failing": still_failing}
+
+
+DEAD_LETTER_RETRY_JOB = "ingest.dead_letters.retry"
+
+
+def dead_letters_retry_run(*, dead_letter_ids: Sequence[int], task_id: str = "") -> IngestRun:
+    """Retry dead letters as an ingest run of kind `retry`: the run row says who retried what and
+    how it ended (`partial` while some still fail), and the landing records and facts the retry
+    writes point at it. One retry run at a time (the job lock): a second gets `skipped_locked`."""
+    from ingest.jobs import JobOutcome, JobRequest, job_run
+
+    ids = list(dead_letter_ids)
+
+    def body(run: IngestRun) -> JobOutcome:
+        outcome = dead_letters_retry(dead_letter_ids=ids, run=run)
+        status = RunStatus.SUCCEEDED if outcome["still_failing"] == 0 else RunStatus.PARTIAL
+        return JobOutcome(status=status, stats={"dead_letters": len(ids), **outcome})
+
+    return job_run(JobRequest(job_name=DEAD_LETTER_RETRY_JOB, kind=RunKind.RETRY, task_id=task_id), body)
 
 
 @dataclass

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from ingest.models import RunKind
+from ingest.models import RunKind, RunStatus
 from ingest.registry import INGEST_JOBS, ingest_job_execute
-from ingest.services import dead_letters_retry
+from ingest.services import dead_letters_retry_run
 
 
 def _make_job_task(job_name: str):
@@ -24,6 +24,11 @@ def _make_job_task(job_name: str):
 JOB_TASKS = {job_name: _make_job_task(job_name) for job_name in INGEST_JOBS}
 
 
-@shared_task(name="ingest.dead_letters.retry")
-def retry_dead_letters(dead_letter_ids: list[int]) -> dict:
-    return dead_letters_retry(dead_letter_ids=dead_letter_ids)
+@shared_task(name="ingest.dead_letters.retry", bind=True, max_retries=60)
+def retry_dead_letters(self, dead_letter_ids: list[int]) -> dict:
+    run = dead_letters_retry_run(dead_letter_ids=dead_letter_ids, task_id=self.request.id or "")
+    if run.status == RunStatus.SKIPPED_LOCKED:
+        # Another retry run holds the lock (the admin queues big selections as several tasks):
+        # this batch waits its turn instead of being dropped.
+        raise self.retry(countdown=5)
+    return {"run_id": run.pk, "status": run.status, "stats": run.stats_json}

@@ -192,7 +192,37 @@ def test_retrying_a_fixed_dead_letter_resolves_it_and_stores_the_fill(admin_clie
     assert letter.retry_count == 1
     fill = TradeFill.objects.get(transaction_hash=valid["transactionHash"])
     assert fill.wallet.address == valid["proxyWallet"]
-    assert "Retried 1 dead letter(s): 1 resolved, 0 still failing." in _messages(response)
+    # The retry is a run of its own: kind, outcome and the landing record it wrote point at it.
+    run = IngestRun.objects.get(kind="retry")
+    assert (run.job_name, run.status) == ("ingest.dead_letters.retry", "succeeded")
+    assert run.stats_json == {"dead_letters": 1, "resolved": 1, "still_failing": 0}
+    assert LandingRecord.objects.filter(run=run).count() == 1
+    assert f"Retried 1 dead letter(s): 1 resolved, 0 still failing. (run #{run.pk})" in _messages(response)
+
+
+def test_a_retry_while_another_retry_runs_says_so_and_touches_nothing(admin_client, private_redis):
+    from ingest.jobs import job_lock, job_lock_key
+    from ingest.services import DEAD_LETTER_RETRY_JOB
+
+    valid = _trade_rows()[0]
+    trade_page_ingest(run=None, rows=[{**valid, "price": "not-a-price"}])
+    letter = IngestDeadLetter.objects.get()
+    IngestDeadLetter.objects.filter(pk=letter.pk).update(payload=valid)
+    other = connection.copy()  # a second session: advisory locks are per session
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [job_lock_key(DEAD_LETTER_RETRY_JOB)])
+        response = admin_client.post(
+            _changelist(IngestDeadLetter), {"action": "retry_selected", "_selected_action": [letter.pk]}, follow=True
+        )
+    finally:
+        other.close()
+    letter.refresh_from_db()
+    assert letter.resolved_at is None and letter.retry_count == 0
+    assert IngestRun.objects.get(kind="retry").status == "skipped_locked"
+    assert "Another dead-letter retry is running; try again when it has finished." in _messages(response)
+    with job_lock(DEAD_LETTER_RETRY_JOB) as acquired:  # the other session let go
+        assert acquired
 
 
 def test_a_dead_letter_that_still_fails_stays_open_and_counts_the_retry(admin_client, private_redis):
@@ -207,7 +237,8 @@ def test_a_dead_letter_that_still_fails_stays_open_and_counts_the_retry(admin_cl
     assert letter.resolved_at is None
     assert letter.retry_count == 1
     assert letter.last_retry_at is not None
-    assert "Retried 1 dead letter(s): 0 resolved, 1 still failing." in _messages(response)
+    assert any(m.startswith("Retried 1 dead letter(s): 0 resolved, 1 still failing.") for m in _messages(response))
+    assert IngestRun.objects.get(kind="retry").status == "partial"
     assert TradeFill.objects.count() == 0
 
 
@@ -391,3 +422,42 @@ def test_the_health_page_still_renders_when_redis_is_down(admin_client, settings
     response = admin_client.get("/admin/ingest/health/")
     assert response.status_code == 200
     assert "Redis unreachable" in response.content.decode()
+
+
+def test_the_retry_task_records_a_run_and_waits_its_turn_while_another_retry_runs(private_redis, monkeypatch):
+    from celery.exceptions import Retry
+
+    from ingest.jobs import job_lock_key
+    from ingest.services import DEAD_LETTER_RETRY_JOB
+    from ingest.tasks import retry_dead_letters
+
+    scheduled: list[int] = []
+
+    def retry_later(countdown: int, **_options):
+        scheduled.append(countdown)
+        return Retry(when=countdown)
+
+    # Celery's own retry in eager mode re-runs the task at once; the worker would wait `countdown`.
+    monkeypatch.setattr(retry_dead_letters, "retry", retry_later)
+
+    valid = _trade_rows()[0]
+    trade_page_ingest(run=None, rows=[{**valid, "price": "not-a-price"}])
+    letter = IngestDeadLetter.objects.get()
+    IngestDeadLetter.objects.filter(pk=letter.pk).update(payload=valid)
+    other = connection.copy()
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [job_lock_key(DEAD_LETTER_RETRY_JOB)])
+        with pytest.raises(Retry):
+            retry_dead_letters.run([letter.pk])
+    finally:
+        other.close()
+    assert scheduled == [5]
+    letter.refresh_from_db()
+    assert letter.resolved_at is None
+
+    done = retry_dead_letters.run([letter.pk])
+    assert done["status"] == "succeeded" and done["stats"]["resolved"] == 1
+    assert IngestRun.objects.get(pk=done["run_id"]).kind == "retry"
+    letter.refresh_from_db()
+    assert letter.resolved_at is not None
