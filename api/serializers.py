@@ -491,3 +491,10 @@ class IngestRunSerializer(serializers.Serializer):
     duration_seconds = serializers.FloatField(allow_null=True)
     stats = serializers.JSONField(source="stats_json")
     error_text = serializers.CharField()
+
+
+class ApiIndexSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    docs = serializers.CharField(help_text="Swagger UI of this API")
+    schema = serializers.CharField(help_text="OpenAPI 3 schema")
+    routes = serializers.ListField(child=serializers.CharField(), help_text="every v1 route, {name} = path parameter")

@@ -1,3 +1,5 @@
+import re
+
 from django.urls import include, path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -49,6 +51,14 @@ v1 = [
     path("ingest/status", views.IngestStatusView.as_view(), name="ingest-status"),
     path("ingest/runs", views.IngestRunListView.as_view(), name="ingest-runs"),
 ]
+
+
+def _route_template(pattern: str) -> str:
+    """wallets/<id:wallet_id>/profile → /api/v1/wallets/{wallet_id}/profile"""
+    return "/api/v1/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", pattern)
+
+
+v1.insert(0, path("", views.ApiIndexView.as_view(routes=tuple(_route_template(str(p.pattern)) for p in v1)), name="index"))
 
 urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

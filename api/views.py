@@ -37,6 +37,22 @@ def unknown_route(request, *args, **kwargs):
     return error_response(request, status=404, message="route not found")
 
 
+class ApiIndexView(APIView):
+    """GET /api/v1/: where a newcomer starts — the docs, the schema and every route of v1."""
+
+    routes: tuple[str, ...] = ()  # set by api.urls from its own route list
+
+    @extend_schema(
+        operation_id="api_index",
+        tags=["meta"],
+        summary="Where to start: the API docs, the OpenAPI schema and every v1 route",
+        responses=schema.responses(200, schema.enveloped(serializers.ApiIndexSerializer)),
+    )
+    def get(self, request):
+        data = {"version": "v1", "docs": "/api/docs/", "schema": "/api/schema/", "routes": list(self.routes)}
+        return ok(request, serializers.ApiIndexSerializer(data).data)
+
+
 def _paged(request, page: selectors.Page, serializer_class, *, meta: dict | None = None, context: dict | None = None):
     data = {"items": serializer_class(page.items, many=True, context=context or {}).data, "pagination": page.pagination}
     return ok(request, data, meta=meta)

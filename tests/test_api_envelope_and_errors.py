@@ -155,3 +155,22 @@ def test_the_schema_and_the_docs_are_served(client):
     assert document["openapi"].startswith("3.")
     assert "/api/v1/wallets/potential" in document["paths"]
     assert client.get("/api/docs/").status_code == 200
+
+
+def test_the_v1_root_lists_the_docs_and_every_route_and_each_listed_route_resolves(client):
+    from django.urls import Resolver404, resolve
+
+    response = client.get("/api/v1/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["error"] == "" and body["data"]["docs"] == "/api/docs/" and body["data"]["schema"] == "/api/schema/"
+    routes = body["data"]["routes"]
+    assert "/api/v1/wallets/{wallet_id}/profile" in routes and "/api/v1/stats/overview" in routes
+    for route in routes:
+        concrete = route.replace("{wallet_id}", "1").replace("{market_id}", "1").replace("{anomaly_id}", "1")
+        try:
+            match = resolve(concrete)
+        except Resolver404:
+            pytest.fail(f"{route} is listed but resolves nowhere")
+        assert match.url_name != "api-unknown-route", route
+    assert client.get("/api/docs/").status_code == 200
