@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
@@ -200,23 +201,33 @@ def test_retrying_a_fixed_dead_letter_resolves_it_and_stores_the_fill(admin_clie
     assert f"Retried 1 dead letter(s): 1 resolved, 0 still failing. (run #{run.pk})" in _messages(response)
 
 
+@contextlib.contextmanager
+def _retry_lock_held_by_another_session():
+    """The dead-letter retry job's lock, held by a second session (advisory locks are per session)."""
+    from ingest.jobs import job_lock_key
+    from ingest.services import DEAD_LETTER_RETRY_JOB
+
+    other = connection.copy()
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [job_lock_key(DEAD_LETTER_RETRY_JOB)])
+        yield
+    finally:
+        other.close()
+
+
 def test_a_retry_while_another_retry_runs_says_so_and_touches_nothing(admin_client, private_redis):
-    from ingest.jobs import job_lock, job_lock_key
+    from ingest.jobs import job_lock
     from ingest.services import DEAD_LETTER_RETRY_JOB
 
     valid = _trade_rows()[0]
     trade_page_ingest(run=None, rows=[{**valid, "price": "not-a-price"}])
     letter = IngestDeadLetter.objects.get()
     IngestDeadLetter.objects.filter(pk=letter.pk).update(payload=valid)
-    other = connection.copy()  # a second session: advisory locks are per session
-    try:
-        with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [job_lock_key(DEAD_LETTER_RETRY_JOB)])
+    with _retry_lock_held_by_another_session():
         response = admin_client.post(
             _changelist(IngestDeadLetter), {"action": "retry_selected", "_selected_action": [letter.pk]}, follow=True
         )
-    finally:
-        other.close()
     letter.refresh_from_db()
     assert letter.resolved_at is None and letter.retry_count == 0
     assert IngestRun.objects.get(kind="retry").status == "skipped_locked"
@@ -427,8 +438,6 @@ def test_the_health_page_still_renders_when_redis_is_down(admin_client, settings
 def test_the_retry_task_records_a_run_and_waits_its_turn_while_another_retry_runs(private_redis, monkeypatch):
     from celery.exceptions import Retry
 
-    from ingest.jobs import job_lock_key
-    from ingest.services import DEAD_LETTER_RETRY_JOB
     from ingest.tasks import retry_dead_letters
 
     scheduled: list[int] = []
@@ -444,14 +453,8 @@ def test_the_retry_task_records_a_run_and_waits_its_turn_while_another_retry_run
     trade_page_ingest(run=None, rows=[{**valid, "price": "not-a-price"}])
     letter = IngestDeadLetter.objects.get()
     IngestDeadLetter.objects.filter(pk=letter.pk).update(payload=valid)
-    other = connection.copy()
-    try:
-        with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [job_lock_key(DEAD_LETTER_RETRY_JOB)])
-        with pytest.raises(Retry):
-            retry_dead_letters.run([letter.pk])
-    finally:
-        other.close()
+    with _retry_lock_held_by_another_session(), pytest.raises(Retry):
+        retry_dead_letters.run([letter.pk])
     assert scheduled == [5]
     letter.refresh_from_db()
     assert letter.resolved_at is None
