@@ -314,13 +314,17 @@ def change_and_drain(*, changed: int, batch_size: int, lanes: int, profile: bool
     return seconds, result.computed
 
 
+def lanes_label(lanes: int) -> str:
+    return f"{lanes} lane" if lanes == 1 else f"{lanes} lanes"
+
+
 def drain_reported(args, *, wallets: int, lanes: int, state: str) -> float:
     """Change K wallets, drain them, print the line; the drain's seconds."""
     seconds, computed = change_and_drain(
         changed=args.changed, batch_size=args.batch_size, lanes=lanes, profile=args.profile
     )
     print(f"W={wallets:>9,}: drained K={computed:,} changed wallets in {seconds:.2f}s = "
-          f"{computed / seconds:,.0f} changed wallets/s (1 worker, {lanes} lane{'s' if lanes > 1 else ''}; {state})",
+          f"{computed / seconds:,.0f} changed wallets/s (1 worker, {lanes_label(lanes)}; {state})",
           flush=True)
     return seconds
 
@@ -420,18 +424,18 @@ def main() -> None:
         for (wallets, lanes), drains in sorted(warm.items(), key=lambda item: (item[0][1], item[0][0])):
             median = statistics.median(drains)
             timings[("warm", lanes)][wallets] = median
-            print(f"W={wallets:>9,}, {lanes} lane{'s' if lanes > 1 else ''}: median of {len(drains)} warm drains "
+            print(f"W={wallets:>9,}, {lanes_label(lanes)}: median of {len(drains)} warm drains "
                   f"{median:.2f}s = {args.changed / median:,.0f} changed wallets/s", flush=True)
         for wallets, seconds in full_seconds.items():
             for (state, lanes), by_size in timings.items():
                 if wallets in by_size:
                     print(f"W={wallets:>9,}: old approach / drain = {seconds / by_size[wallets]:,.1f}× "
-                          f"(page cache {state}, {lanes} lane{'s' if lanes > 1 else ''})", flush=True)
+                          f"(page cache {state}, {lanes_label(lanes)})", flush=True)
         for (state, lanes), by_size in timings.items():
             if len(by_size) > 1:
                 small, large = min(by_size), max(by_size)
                 print(f"ratio t(W={large:,}) / t(W={small:,}) = {by_size[large] / by_size[small]:.2f} "
-                      f"(page cache {state}, {lanes} lane{'s' if lanes > 1 else ''}; target ≤ 1.5)")
+                      f"(page cache {state}, {lanes_label(lanes)}; target ≤ 1.5)")
     finally:
         connection.close()
         if not args.keep:
