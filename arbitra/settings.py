@@ -124,6 +124,7 @@ INSTALLED_APPS = [
     "marts",
     "scoring",
     "api",
+    "devtools",
 ]
 
 MIDDLEWARE = [

@@ -64,7 +64,7 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     from ingest.changes import redis_client
-    from ingest.emulator import serve
+    from devtools.emulator import serve
     from ingest.models import IngestGap, IngestRun, TradeFill
     from ingest.registry import ingest_job_execute
     from ingest.verify import fills_completeness_check

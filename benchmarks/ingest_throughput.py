@@ -66,8 +66,8 @@ def main() -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
-    from ingest.emulator import EmulatorConfig, World
-    from ingest.emulator.world import VALID
+    from devtools.emulator import EmulatorConfig, World
+    from devtools.emulator.world import VALID
     from ingest.http import json_body_decode
     from ingest.services import trade_page_ingest
 

@@ -76,7 +76,7 @@ def fast_http(settings):
 @pytest.fixture
 def emulator(settings, fast_http):
     """Start Polymarket emulators over real HTTP (manual clock) and point the sources at the last one."""
-    from ingest.emulator import serve
+    from devtools.emulator import serve
 
     servers = []
 

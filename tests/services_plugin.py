@@ -31,7 +31,7 @@ def _with_redis_db(url: str, db: int) -> str:
 def _start_embedded_services() -> None:
     if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
         return
-    from arbitra.embedded import EmbeddedPostgres, EmbeddedRedis
+    from devtools.embedded import EmbeddedPostgres, EmbeddedRedis
 
     state_dir = Path(os.environ.get("ARBITRA_STATE_DIR", Path(__file__).resolve().parent.parent / ".arbitra"))
     if not os.environ.get("DATABASE_URL"):

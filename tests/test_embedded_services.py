@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import redis
 
-from arbitra.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServerError
+from devtools.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServerError
 
 pytestmark = pytest.mark.embedded
 

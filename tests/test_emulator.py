@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from ingest.emulator import EmulatorServer, serve
+from devtools.emulator import EmulatorServer, serve
 
 IDENTITY_FIELDS = ("transactionHash", "asset", "proxyWallet", "side", "size", "price", "timestamp")
 
@@ -328,7 +328,7 @@ def test_new_fills_shift_offsets_between_page_requests() -> None:
 
 def test_the_cli_serves_on_the_requested_port() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "ingest.emulator", "--port", "0", "--clock", "manual", "--history", "60"],
+        [sys.executable, "-m", "devtools.emulator", "--port", "0", "--clock", "manual", "--history", "60"],
         cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True,
     )
     try:

@@ -54,8 +54,8 @@ def private_redis(settings):
 
 def _trade_rows() -> list[dict]:
     """Five global-feed rows in the real shape, from the bundled emulator (no external files)."""
-    from ingest.emulator import EmulatorConfig, World
-    from ingest.emulator.world import VALID
+    from devtools.emulator import EmulatorConfig, World
+    from devtools.emulator.world import VALID
 
     world = World(EmulatorConfig(seed=5, clock="manual", history_seconds=30))
     row_ids = [row_id for row_id, kind in world.truth_rows() if kind == VALID][:5]

@@ -18,7 +18,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from arbitra.supervisor import ChildSpec, ProcessSupervisor
+from devtools.supervisor import ChildSpec, ProcessSupervisor
 
 EMULATOR_PORT = 8099
 DEMO_HISTORY_SECONDS = 600
@@ -99,7 +99,7 @@ class Command(BaseCommand):
         needs_postgres = not os.environ.get("DATABASE_URL")
         needs_redis = not os.environ.get("REDIS_URL")
         if needs_postgres or needs_redis:
-            from arbitra.embedded import EmbeddedPostgres, EmbeddedRedis
+            from devtools.embedded import EmbeddedPostgres, EmbeddedRedis
         if needs_postgres:
             supervisor.say("up", "DATABASE_URL not set: starting embedded PostgreSQL (data in .arbitra/postgres)")
             server = EmbeddedPostgres(data_dir=state_dir / "postgres", port=settings.EMBEDDED_POSTGRES_PORT)
@@ -120,7 +120,7 @@ class Command(BaseCommand):
                 argv=[
                     sys.executable,
                     "-m",
-                    "ingest.emulator",
+                    "devtools.emulator",
                     "--port",
                     str(port),
                     "--scenario",

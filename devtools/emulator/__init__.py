@@ -4,13 +4,13 @@ The demo and the test suite run the ingest path against it. It is pure standard 
 well under a second, and is deterministic: the same (seed, scenarios, virtual time) always publishes
 the same rows, however and whenever clients poll.
 
-    from ingest.emulator import serve
+    from devtools.emulator import serve
     with serve(seed=7, scenario="demo", clock="manual") as upstream:
         requests.get(f"{upstream.url}/trades", params={"limit": 500})
         upstream.advance(60)                      # or POST /_control/advance?seconds=60
         truth = requests.get(f"{upstream.url}/_truth/trades").json()
 
-    python -m ingest.emulator --port 8099 --seed 1 --scenario demo --speed 60
+    python -m devtools.emulator --port 8099 --seed 1 --scenario demo --speed 60
 
 Modules: ``scenarios`` (config and scenario names), ``clock`` (virtual time), ``catalog`` (markets,
 events, wallets and their Gamma shapes), ``world`` (fill generation, storage, queries),

@@ -638,7 +638,7 @@ class EmbeddedRedis(_EmbeddedServer):
             return '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
         return "\n".join([
-            "# Written by arbitra.embedded on every start; changes here are overwritten.",
+            "# Written by devtools.embedded on every start; changes here are overwritten.",
             f"bind {_HOST}",
             f"port {self.port}",
             "protected-mode yes",

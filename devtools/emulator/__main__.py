@@ -1,4 +1,4 @@
-"""``python -m ingest.emulator --port 8099 --seed 1 --scenario demo --speed 60``"""
+"""``python -m devtools.emulator --port 8099 --seed 1 --scenario demo --speed 60``"""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _interrupt(_signum, _frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingest.emulator",
+    parser = argparse.ArgumentParser(prog="python -m devtools.emulator",
                                      description="Serve an emulated Polymarket Data API + Gamma + news RSS.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099)
