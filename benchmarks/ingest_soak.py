@@ -63,8 +63,8 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from ingest.changes import redis_client
     from devtools.emulator import serve
+    from ingest.changes import redis_client
     from ingest.models import IngestGap, IngestRun, TradeFill
     from ingest.registry import ingest_job_execute
     from ingest.verify import fills_completeness_check
