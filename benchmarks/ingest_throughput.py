@@ -149,7 +149,7 @@ def main() -> None:
         market_ids = dict(cursor.fetchall())
         cursor.execute("SELECT address, id FROM wallet")
         wallet_ids = dict(cursor.fetchall())
-    from ingest.sources.parsers import parse_trade
+    from ingest.sources.data_api.parsing import parse_trade
 
     copy_rows = 0
     started = time.perf_counter()

@@ -63,7 +63,7 @@ from ingest.selectors import (
     wallets_matching,
 )
 from ingest.services import dead_letters_retry_run
-from ingest.sources.offchain import EventDraft, offchain_events_upsert
+from ingest.sources.feeds.jobs import EventDraft, offchain_events_upsert
 
 MANUAL_EVENT_SOURCE = "manual"
 # Above this many dead letters the retry goes to the ingest queue: a request retrying thousands of

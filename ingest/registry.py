@@ -12,7 +12,9 @@ from ingest.clients import data_api_client, feed_client, gamma_client
 from ingest.http import SourceClient
 from ingest.jobs import JobOutcome, JobRequest, job_run
 from ingest.models import IngestRun, RunKind
-from ingest.sources import data_api, gamma, offchain
+from ingest.sources.data_api import jobs as data_api
+from ingest.sources.feeds import jobs as offchain
+from ingest.sources.gamma import jobs as gamma
 
 
 @dataclass(frozen=True)

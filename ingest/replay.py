@@ -24,8 +24,9 @@ from ingest.clients import data_api_client, gamma_client
 from ingest.jobs import JobOutcome, JobRequest, job_run
 from ingest.models import IngestRun, LandingRecord, Market, RunKind, RunStatus
 from ingest.services import MarketChange, PageResult, market_page_ingest, trade_page_ingest, trade_page_preview
-from ingest.sources import data_api, gamma
-from ingest.sources.offchain import offchain_events_upsert
+from ingest.sources.data_api import jobs as data_api
+from ingest.sources.feeds.jobs import offchain_events_upsert
+from ingest.sources.gamma import jobs as gamma
 
 Progress = Callable[[str], None]
 LANDING_BATCH = 2000

@@ -26,14 +26,9 @@ from django.utils import timezone
 
 from ingest.changes import changed_wallets_push
 from ingest.models import IngestDeadLetter, IngestRun, Market, RunKind, RunStatus
-from ingest.sources.parsers import (
-    MalformedRow,
-    NotATrade,
-    ParsedFill,
-    ParsedMarket,
-    parse_gamma_market,
-    parse_trade,
-)
+from ingest.sources.data_api.parsing import NotATrade, ParsedFill, parse_trade
+from ingest.sources.gamma.parsing import ParsedMarket, parse_gamma_market
+from ingest.sources.values import MalformedRow
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

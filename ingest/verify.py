@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import requests
 
 from ingest.models import IngestCursor, TradeFill
-from ingest.sources.parsers import fill_idempotency_key
+from ingest.sources.data_api.parsing import fill_idempotency_key
 
 
 @dataclass

@@ -32,7 +32,7 @@ from ingest.models import (
     Wallet,
 )
 from ingest.services import trade_page_ingest
-from ingest.sources.offchain import EventDraft, offchain_events_upsert
+from ingest.sources.feeds.jobs import EventDraft, offchain_events_upsert
 
 pytestmark = pytest.mark.django_db
 

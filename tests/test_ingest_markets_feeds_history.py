@@ -24,7 +24,7 @@ from ingest.models import (
     Wallet,
 )
 from ingest.registry import INGEST_JOBS, ingest_job_execute
-from ingest.sources import gamma
+from ingest.sources.gamma import jobs as gamma
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -126,7 +126,7 @@ def test_a_crash_between_the_upsert_and_the_cursor_write_loses_and_duplicates_no
     cursor_before = _live_cursor()
     upstream.advance(60)
 
-    from ingest.sources import data_api
+    from ingest.sources.data_api import jobs as data_api
 
     def crash(*args, **kwargs):
         raise RuntimeError("worker died before moving the cursor")

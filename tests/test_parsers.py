@@ -17,18 +17,9 @@ from typing import Any
 
 import pytest
 
-from ingest.sources.parsers import (
-    MalformedRow,
-    NotATrade,
-    ParsedFill,
-    fill_idempotency_key,
-    parse_gamma_event,
-    parse_gamma_market,
-    parse_rfc3339_or_gamma_time,
-    parse_trade,
-    parse_trade_v2,
-    to_decimal,
-)
+from ingest.sources.data_api.parsing import NotATrade, ParsedFill, fill_idempotency_key, parse_trade, parse_trade_v2
+from ingest.sources.gamma.parsing import parse_gamma_event, parse_gamma_market
+from ingest.sources.values import MalformedRow, parse_rfc3339_or_gamma_time, to_decimal
 
 FIXTURES_DIR = Path(
     os.environ.get("ARBITRA_FIXTURES_DIR") or Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "polymarket"

@@ -10,7 +10,8 @@ BATCH = 5000
 
 
 def rekey(apps, schema_editor):
-    from ingest.sources.parsers import MalformedRow, NotATrade, fill_idempotency_key, parse_trade
+    from ingest.sources.data_api.parsing import NotATrade, fill_idempotency_key, parse_trade
+    from ingest.sources.values import MalformedRow
 
     TradeFill = apps.get_model("ingest", "TradeFill")
     LandingRecord = apps.get_model("ingest", "LandingRecord")

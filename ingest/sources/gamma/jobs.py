@@ -18,7 +18,7 @@ from ingest.http import SourceClient
 from ingest.jobs import JobOutcome
 from ingest.models import IngestCursor, IngestRun, Market, OffchainEvent, RunStatus
 from ingest.services import MarketChange, PageResult, market_page_ingest, wallets_queue_for_markets
-from ingest.sources.offchain import EventDraft, offchain_events_upsert
+from ingest.sources.feeds.jobs import EventDraft, offchain_events_upsert
 
 logger = logging.getLogger(__name__)
 
