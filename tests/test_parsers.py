@@ -32,6 +32,7 @@ SHARED_FILL_TX = "0x619b5c5d241d7c378edb5e823a12b613038a0da243a3136cf9ee2a955465
 V1_TO_V2_FIELD_NAMES = {
     "proxyWallet": "proxy_wallet",
     "transactionHash": "transaction_hash",
+    "asset": "token_id",
     "conditionId": "condition_id",
     "outcomeIndex": "outcome_index",
     "eventSlug": "event_slug",

@@ -24,6 +24,18 @@ class MalformedRow(ValueError):
         self.reason = reason
 
 
+class MalformedBody(Exception):
+    """A response body that is not the shape its endpoint promises (no envelope, a broken
+    pagination object, an error body where data was expected).
+
+    Not a `MalformedRow` (nor a ValueError) on purpose: a bad body says nothing about any row. It
+    is a transient upstream fault to retry, never a dead letter and never a reason to move a cursor.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
 
 UNIX_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 # 2100-01-01T00:00:00Z. Anything later is a unit mistake or garbage, never a real fill.
@@ -47,6 +59,17 @@ ONE: Final = Decimal(1)
 HALF: Final = Decimal("0.5")
 _MAX_DECIMAL_EXPONENT: Final = 60
 _MAX_TOKEN_ID_BITS: Final = 256
+# Decimal text of 2**256 - 1 (78 digits). Digit strings of equal length compare like the numbers.
+_LARGEST_TOKEN_ID_TEXT: Final = str(2**_MAX_TOKEN_ID_BITS - 1)
+# Protocol V2 condition ids are bytes31. The API serves them right-padded to 32 bytes (the bytes31
+# value in the high-order bytes, as Solidity widens bytesN) and answers 400 to the bare 62-hex form
+# (fixture data-v2-resolutions-62hex-invalid.json), so the 64-hex text is the one form every
+# endpoint takes back; a 62-hex id that turns up anyway is widened the same way.
+_CONDITION_ID_TEXT_PATTERN: Final = re.compile(r"0x[0-9a-f]{62}(?:[0-9a-f]{2})?")
+_BYTES31_HEX_LENGTH: Final = 2 + 62
+# Whole numbers sent as digit strings are length-capped, so int() never meets Python's
+# 4300-digit conversion limit; 18 digits hold any block number, offset or log index.
+_MAX_WHOLE_NUMBER_DIGITS: Final = 18
 _LARGEST_PLAIN_INT: Final = 10**_MAX_DECIMAL_EXPONENT
 
 
@@ -192,8 +215,23 @@ def parse_hex_id(value: object, *, field: str, pattern: re.Pattern[str], expecte
     return lowered
 
 
+def parse_condition_id(value: object, *, field: str) -> str:
+    """A condition id as 0x + 64 lower-case hex digits.
+
+    A 62-hex (bytes31, Protocol V2) id is right-padded with ``00`` to the 64-hex form the API
+    serves for it, so the same market never carries two ids.
+    """
+    lowered = require_text(value, field=field).lower()
+    if _CONDITION_ID_TEXT_PATTERN.fullmatch(lowered) is None:
+        raise MalformedRow(f"{field}: not 0x + 64 hex digits (nor a 62-hex bytes31 id): {show(value)}")
+    return lowered + "00" if len(lowered) == _BYTES31_HEX_LENGTH else lowered
+
+
 def parse_token_id(value: object, *, field: str) -> str:
-    """A CTF token id as decimal digits. Kept as text: the ids are ~77 digits, far past 64 bits."""
+    """A CTF token / Protocol V2 position id as decimal digits.
+
+    Kept as text: the ids are 75-78 digits, far past 64 bits. Anything past uint256 is refused.
+    """
     if type(value) is int:
         if value < 0 or value.bit_length() > _MAX_TOKEN_ID_BITS:
             raise MalformedRow(f"{field}: not a uint256 token id: {show(value)}")
@@ -201,7 +239,53 @@ def parse_token_id(value: object, *, field: str) -> str:
     text = require_text(value, field=field)
     if not (text.isascii() and text.isdigit()):
         raise MalformedRow(f"{field}: not a decimal token id: {show(value)}")
+    if len(text) >= len(_LARGEST_TOKEN_ID_TEXT) and (len(text) > len(_LARGEST_TOKEN_ID_TEXT) or text > _LARGEST_TOKEN_ID_TEXT):
+        raise MalformedRow(f"{field}: not a uint256 token id: {show(value)}")
     return text
+
+
+def optional_token_id(value: object, *, field: str) -> str | None:
+    """A token id, or None where the API says "none" with null or "" (rewards, rebates)."""
+    if value is None or value == "":
+        return None
+    return parse_token_id(value, field=field)
+
+
+def optional_condition_id(value: object, *, field: str) -> str | None:
+    """A condition id, or None where the API says "none" with null or "" (rewards, rebates)."""
+    if value is None or value == "":
+        return None
+    return parse_condition_id(value, field=field)
+
+
+def optional_decimal(value: object, *, field: str) -> Decimal | None:
+    """`to_decimal`, with null, missing and "" read as unknown."""
+    if value is None or value == "":
+        return None
+    return to_decimal(value, field=field)
+
+
+def parse_whole_number(value: object, *, field: str) -> int:
+    """A non-negative whole number sent as a JSON int, an integral float or a digit string."""
+    if type(value) is int:
+        number = value
+    elif (type(value) is str and 0 < len(value) <= _MAX_WHOLE_NUMBER_DIGITS and value.isascii() and value.isdigit()) or (
+        type(value) is float and value.is_integer() and abs(value) < 10.0**_MAX_WHOLE_NUMBER_DIGITS
+    ):
+        number = int(value)
+    elif value is None:
+        raise MalformedRow(f"{field}: missing")
+    else:
+        raise MalformedRow(f"{field}: not a whole number: {show(value)}")
+    if number < 0:
+        raise MalformedRow(f"{field}: negative: {show(value)}")
+    return number
+
+
+def optional_whole_number(value: object, *, field: str) -> int | None:
+    if value is None or value == "":
+        return None
+    return parse_whole_number(value, field=field)
 
 
 def parse_outcome_index(value: object, *, field: str) -> int | None:
@@ -223,6 +307,13 @@ def parse_outcome_index(value: object, *, field: str) -> int | None:
     if index > _LARGEST_OUTCOME_INDEX:
         raise MalformedRow(f"{field}: too large for an outcome index: {show(value)}")
     return index
+
+
+def optional_flag(value: object, *, field: str) -> bool | None:
+    """`parse_flag`, except that a missing flag stays unknown (None) instead of False."""
+    if value is None:
+        return None
+    return parse_flag(value, field=field)
 
 
 def parse_flag(value: object, *, field: str) -> bool:
@@ -266,3 +357,13 @@ def parse_rfc3339_or_gamma_time(value: object, *, field: str = "time") -> dateti
         return moment.astimezone(UTC)
     except OverflowError:
         raise MalformedRow(f"{field}: out of range: {show(value)}") from None
+
+
+def parse_unix_or_rfc3339_time(value: object, *, field: str) -> datetime | None:
+    """A UTC datetime from Unix seconds (a number or a digit string) or RFC 3339 text; None for
+    missing or "". The Data API sends both forms in the same field (`last_update_timestamp`)."""
+    if value is None or value == "":
+        return None
+    if type(value) is str and not value.strip().lstrip("-").replace(".", "", 1).isdigit():
+        return parse_rfc3339_or_gamma_time(value, field=field)
+    return datetime_from_unix_seconds(unix_seconds(value, field=field))

@@ -1,9 +1,12 @@
 """Data API fill rows → typed fills with their identity, or exactly why not.
 
-`parse_trade_v2` reads today's v2 rows (snake_case); `parse_trade` reads the retired v1 rows
-(camelCase), kept so that landing records stored from v1 stay readable by replay. `NotATrade`
-is separate from `MalformedRow` on purpose: REDEEM/REWARD/rebate rows of `/activity` are valid
-rows, just not fills, and are skipped, never dead-lettered.
+`parse_trade_v2` reads today's v2 rows (snake_case, the token under `token_id`); `parse_trade`
+reads the retired v1 rows (camelCase, `asset`), kept so that landing records stored from v1 stay
+readable by replay. `NotATrade` is separate from `MalformedRow` on purpose: REDEEM/REWARD/rebate
+rows of `/activity` are valid rows, just not fills, and are skipped, never dead-lettered.
+
+Condition ids are stored in their 64-hex form: Protocol V2 ids are bytes31, which the API serves
+right-padded with ``00`` (a 62-hex id is padded the same way, see `parse_condition_id`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from decimal import Decimal
 from typing import Any, Final
 
 from ingest.sources.values import (
-    CONDITION_ID_PATTERN,
     ONE,
     TX_HASH_PATTERN,
     WALLET_PATTERN,
@@ -25,6 +27,7 @@ from ingest.sources.values import (
     datetime_from_unix_seconds,
     number_with_key_text,
     optional_text,
+    parse_condition_id,
     parse_hex_id,
     parse_outcome_index,
     parse_token_id,
@@ -50,12 +53,12 @@ class NotATrade(Exception):
         self.activity_type = activity_type
 
 
-
 @dataclass(frozen=True)
 class ParsedFill:
     """One fill from Data API `/trades` (v1 or v2) or a TRADE row of `/activity`.
 
-    Not slotted: `_parse_fill` builds it through `__dict__` (see `_new_parsed_fill`).
+    `asset` is the outcome token (v1 `asset`, v2 `token_id`). Not slotted: `_parse_fill` builds it
+    through `__dict__` (see `_new_parsed_fill`).
     """
 
     idempotency_key: str
@@ -77,7 +80,6 @@ class ParsedFill:
     name: str | None
     profile_image: str | None
     is_activity: bool
-
 
 
 def _fill_key_from_canonical(
@@ -134,6 +136,7 @@ class _FillFieldNames:
 
     proxy_wallet: str
     transaction_hash: str
+    asset: str
     condition_id: str
     outcome_index: str
     event_slug: str
@@ -145,6 +148,7 @@ class _FillFieldNames:
 _V1_NAMES: Final = _FillFieldNames(
     proxy_wallet="proxyWallet",
     transaction_hash="transactionHash",
+    asset="asset",
     condition_id="conditionId",
     outcome_index="outcomeIndex",
     event_slug="eventSlug",
@@ -155,6 +159,7 @@ _V1_NAMES: Final = _FillFieldNames(
 _V2_NAMES: Final = _FillFieldNames(
     proxy_wallet="proxy_wallet",
     transaction_hash="transaction_hash",
+    asset="token_id",
     condition_id="condition_id",
     outcome_index="outcome_index",
     event_slug="event_slug",
@@ -173,7 +178,15 @@ def parse_trade(row: dict[str, Any]) -> ParsedFill:
 
 
 def parse_trade_v2(row: dict[str, Any]) -> ParsedFill:
-    """A fill from a Data API v2 row (snake_case: proxy_wallet, transaction_hash, …)."""
+    """A fill from a Data API v2 `/v2/trades` row, or a TRADE row of `/v2/activity`.
+
+    The 19 snake_case keys of a v2 row (`proxy_wallet, side, token_id, condition_id, size, price,
+    timestamp, …`); only the identifying ones, size, price and timestamp are required, the rest
+    may be absent (Polymarket's documentation prints trimmed rows). `outcome_index` 999 and ""
+    are "unknown", as are empty texts. `usdc_size` is size × price: `/v2/trades` sends no cash
+    amount. The key is the occurrence-0 key; number the rows of a page with `OccurrenceCounter`.
+    Raises `NotATrade` for other activity types and `MalformedRow` for anything unusable.
+    """
     return _parse_fill(row, _V2_NAMES)
 
 
@@ -210,13 +223,8 @@ def _parse_fill(row: dict[str, Any], names: _FillFieldNames) -> ParsedFill:
         pattern=TX_HASH_PATTERN,
         expected="0x + 64 hex digits",
     )
-    asset = parse_token_id(get("asset"), field="asset")
-    condition_id = parse_hex_id(
-        get(names.condition_id),
-        field=names.condition_id,
-        pattern=CONDITION_ID_PATTERN,
-        expected="0x + 64 hex digits",
-    )
+    asset = parse_token_id(get(names.asset), field=names.asset)
+    condition_id = parse_condition_id(get(names.condition_id), field=names.condition_id)
     wallet = parse_hex_id(
         get(names.proxy_wallet), field=names.proxy_wallet, pattern=WALLET_PATTERN, expected="0x + 40 hex digits"
     )

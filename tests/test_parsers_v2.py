@@ -1,0 +1,177 @@
+"""The Data API v2 and Protocol V2 parsers, checked against real recorded payloads.
+
+Pure Python: no database, no Django. The fixtures live in the shared workspace
+(`../shared/fixtures/polymarket/v2/`, see its README), found as tests/test_parsers.py finds them
+(`ARBITRA_FIXTURES_DIR` points elsewhere). Every recorded v2 file has a test that parses all of it.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from ingest.sources.data_api.parsing import parse_trade, parse_trade_v2
+from ingest.sources.values import MalformedRow, parse_condition_id, parse_token_id
+from tests.test_parsers import V1_TO_V2_FIELD_NAMES, load_fixture
+
+BTC_15M_CONDITION = "0xcd5f9f505e0c0182746aa65963f72f01e7463259e5ea9f56672c0fe3a37f348a"
+BTC_15M_UP_TOKEN = "25070934348813416902477876984955073880416401960631253331845590271167412497744"
+BTC_15M_DOWN_TOKEN = "111614563957165270026378011809694313565736745512637881727398424401624030147043"
+# A Protocol V2 canary market: its bytes31 condition id as served, right-padded to 64 hex.
+CANARY_CONDITION = "0x017791f201d5a788e0039e511fc1900e5f000000000000000000000000000000"
+V2_TRADE_KEYS = (
+    "proxy_wallet", "side", "token_id", "condition_id", "size", "price", "timestamp", "title", "slug", "icon",
+    "event_slug", "outcome", "outcome_index", "name", "pseudonym", "bio", "profile_image",
+    "profile_image_optimized", "transaction_hash",
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _isolated_app_redis():
+    """Overrides the suite-wide Redis flush of conftest.py: these tests are pure."""
+    return
+
+
+def recorded_trade_rows() -> list[dict[str, Any]]:
+    """The four real rows of the two recorded `/v2/trades` pages, in serving order."""
+    return [
+        row
+        for page in ("data-v2-trades-v1-page1.json", "data-v2-trades-v1-page2.json")
+        for row in load_fixture(f"v2/polymarket-bot-v2/{page}")["data"]
+    ]
+
+
+def a_v2_trade_row(**changes: Any) -> dict[str, Any]:
+    """The first real row of the recorded `/v2/trades` page 1, with some fields changed."""
+    row = copy.deepcopy(recorded_trade_rows()[0])
+    row.update(changes)
+    return row
+
+
+def as_v1(row: dict[str, Any]) -> dict[str, Any]:
+    """The v1 (camelCase) twin of a v2 row: what a stored v1 landing record holds for the fill."""
+    v2_to_v1 = {v2: v1 for v1, v2 in V1_TO_V2_FIELD_NAMES.items()}
+    return {v2_to_v1.get(name, name): value for name, value in row.items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# /v2/trades rows
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", ["data-v2-trades-v1-page1.json", "data-v2-trades-v1-page2.json"])
+def test_it_parses_every_row_of_a_recorded_v2_trades_page(page):
+    rows = load_fixture(f"v2/polymarket-bot-v2/{page}")["data"]
+
+    fills = [parse_trade_v2(row) for row in rows]
+
+    assert len(fills) == 2
+    for row, fill in zip(rows, fills, strict=True):
+        assert tuple(row) == V2_TRADE_KEYS  # all 19 keys, every one present
+        assert fill.asset == row["token_id"]
+        assert fill.condition_id == BTC_15M_CONDITION
+        assert fill.wallet == row["proxy_wallet"]
+        assert fill.transaction_hash == row["transaction_hash"]
+        assert fill.size == Decimal(row["size"])
+        assert fill.usdc_size == fill.size * fill.price  # /v2/trades sends no cash amount
+        assert fill.outcome_index == row["outcome_index"]
+        assert fill.is_activity is False
+
+
+def test_it_reads_the_hand_checked_values_of_the_first_recorded_v2_trade():
+    fill = parse_trade_v2(recorded_trade_rows()[0])
+
+    assert fill.asset == BTC_15M_UP_TOKEN
+    assert fill.size == Decimal(10)
+    assert fill.price == Decimal("0.95")
+    assert fill.side == "BUY"
+    assert fill.outcome == "Up"
+    assert fill.traded_at == datetime(2026, 10, 5, 23, 10, 34, tzinfo=UTC)
+    assert fill.market_slug == fill.event_slug == "btc-updown-15m-1791241200"
+    assert fill.name == "synthetic-name-p1-r1"
+    assert fill.profile_image is None  # "" and "" for both profile images
+
+
+def test_it_reads_a_78_digit_token_id_of_a_recorded_v2_trade():
+    fill = parse_trade_v2(recorded_trade_rows()[2])
+
+    assert fill.asset == BTC_15M_DOWN_TOKEN
+    assert len(fill.asset) == 78
+    assert fill.outcome_index == 1
+
+
+def test_it_takes_both_unknown_outcome_index_sentinels_as_unknown():
+    sdk_rows = load_fixture("v2/py-sdk/trades.json")
+    assert [row["outcome_index"] for row in sdk_rows] == [999, 999]
+
+    fills = [parse_trade_v2(row) for row in sdk_rows] + [parse_trade_v2(a_v2_trade_row(outcome_index=""))]
+
+    assert [fill.outcome_index for fill in fills] == [None, None, None]
+    assert [fill.outcome for fill in fills[:2]] == ["Yes", "No"]  # labelled although the index is not
+    assert fills[0].event_slug is None  # ""
+
+
+def test_it_parses_the_trimmed_trade_row_printed_in_polymarkets_documentation():
+    body = load_fixture("v2/doc-examples/docs-public-analytics__v2-trades-example.json")
+
+    (fill,) = [parse_trade_v2(row) for row in body["data"]]
+
+    assert fill.side == "SELL"
+    assert fill.asset == "7305630249804085635496399869905769372294302716159034447326228509068694952392"
+    assert fill.size == Decimal("6.96")
+    assert fill.outcome_index is None and fill.name is None  # keys trimmed from the example
+
+
+def test_it_no_longer_reads_a_v2_trade_without_its_token_id():
+    row = {name: value for name, value in a_v2_trade_row().items() if name != "token_id"}
+
+    with pytest.raises(MalformedRow, match=r"^token_id: missing$"):
+        parse_trade_v2(dict(row, asset=BTC_15M_UP_TOKEN))  # the v1 name is not read from a v2 row
+
+
+def test_it_stores_a_protocol_v2_condition_in_its_64_hex_form_and_pads_a_62_hex_one():
+    served = parse_trade_v2(a_v2_trade_row(condition_id=CANARY_CONDITION))
+    bare_bytes31 = parse_trade_v2(a_v2_trade_row(condition_id=CANARY_CONDITION[:-2].upper().replace("0X", "0x")))
+
+    assert served.condition_id == bare_bytes31.condition_id == CANARY_CONDITION
+    assert served.idempotency_key == bare_bytes31.idempotency_key  # the condition is not identity
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("0x" + "a" * 60, "condition_id: not 0x + 64 hex digits"),
+        ("0x" + "a" * 63, "condition_id: not 0x + 64 hex digits"),
+        ("0x" + "a" * 66, "condition_id: not 0x + 64 hex digits"),
+        ("0x" + "g" * 64, "condition_id: not 0x + 64 hex digits"),
+        ("", "condition_id: empty"),
+    ],
+)
+def test_it_rejects_a_condition_id_that_is_neither_64_nor_62_hex(value, reason):
+    with pytest.raises(MalformedRow, match=f"^{re.escape(reason)}"):
+        parse_trade_v2(a_v2_trade_row(condition_id=value))
+
+
+def test_it_accepts_token_ids_up_to_uint256_and_refuses_longer_ones():
+    largest = str(2**256 - 1)
+
+    assert parse_token_id(largest, field="token_id") == largest
+    assert parse_token_id("7" * 75, field="token_id") == "7" * 75
+    for too_large in (str(2**256), "9" * 79, "1" + "0" * 78):
+        with pytest.raises(MalformedRow, match=r"^token_id: not a uint256 token id"):
+            parse_token_id(too_large, field="token_id")
+
+
+def test_the_condition_id_parser_lowercases_and_pads_only_bytes31_ids():
+    assert parse_condition_id(BTC_15M_CONDITION.upper().replace("0X", "0x"), field="c") == BTC_15M_CONDITION
+    assert parse_condition_id("0x" + "ab" * 31, field="c") == "0x" + "ab" * 31 + "00"
+
+
+def test_a_v2_row_and_its_stored_v1_twin_are_the_same_fill():
+    for row in recorded_trade_rows() + load_fixture("v2/py-sdk/trades.json"):
+        assert parse_trade(as_v1(row)) == parse_trade_v2(row)
