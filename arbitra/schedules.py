@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,20 +28,13 @@ def periodic_jobs() -> list[PeriodicJob]:
 
 
 def _ingest_jobs() -> list[PeriodicJob]:
+    from ingest.registry import INGEST_JOBS
+
     return [
-        PeriodicJob("ingest.data_api.trades", "ingest.data_api.trades", settings.INGEST_TRADES_INTERVAL_SECONDS, "ingest"),
-        PeriodicJob("ingest.data_api.gaps", "ingest.data_api.gaps", settings.INGEST_BACKFILL_INTERVAL_SECONDS, "ingest"),
-        PeriodicJob(
-            "ingest.data_api.wallet_history",
-            "ingest.data_api.wallet_history",
-            settings.INGEST_BACKFILL_INTERVAL_SECONDS,
-            "ingest",
+        *(
+            PeriodicJob(job.task_name, job.task_name, job.job.every_seconds(), job.job.queue)
+            for job in INGEST_JOBS.values()
         ),
-        PeriodicJob("ingest.gamma.markets", "ingest.gamma.markets", settings.INGEST_MARKETS_INTERVAL_SECONDS, "ingest"),
-        PeriodicJob(
-            "ingest.gamma.pending_markets", "ingest.gamma.pending_markets", settings.INGEST_BACKFILL_INTERVAL_SECONDS, "ingest"
-        ),
-        PeriodicJob("ingest.offchain.feeds", "ingest.offchain.feeds", settings.INGEST_OFFCHAIN_INTERVAL_SECONDS, "ingest"),
         PeriodicJob("arbitra.heartbeat.ingest", "arbitra.heartbeat", 60, "ingest"),
         PeriodicJob("arbitra.heartbeat.compute", "arbitra.heartbeat", 60, "compute"),
     ]

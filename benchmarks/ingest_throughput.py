@@ -69,7 +69,7 @@ def main() -> None:
     from devtools.emulator import EmulatorConfig, World
     from devtools.emulator.world import VALID
     from ingest.http import json_body_decode
-    from ingest.services import trade_page_ingest
+    from ingest.sources.data_api.writing import trade_page_ingest
 
     # Enough virtual history at a raised rate to publish the requested number of fills.
     config = EmulatorConfig(seed=99, scenario="steady,multi_fill", clock="manual", history_seconds=0,

@@ -1,14 +1,18 @@
-"""Source clients built from settings: one shared limiter, breaker and retry policy per source."""
+"""Building a source's HTTP client from settings: one shared limiter, breaker and retry policy per source.
+
+Each source package names its own base URL and published rate limits (its `client.py`); what
+every client shares — timeouts, retries, the Redis-held budget and breaker — is set here once.
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
 
 from ingest.changes import redis_client
-from ingest.http import DATA_API_LIMITS, GAMMA_LIMITS, SourceClient, scale_limits
+from ingest.http import RateLimits, SourceClient, scale_limits
 
 
-def _client(*, source: str, base_url: str, limits) -> SourceClient:
+def source_client_build(*, source: str, base_url: str, limits: RateLimits) -> SourceClient:
     return SourceClient(
         source=source,
         base_url=base_url,
@@ -24,14 +28,7 @@ def _client(*, source: str, base_url: str, limits) -> SourceClient:
     )
 
 
-def data_api_client() -> SourceClient:
-    return _client(source="data_api", base_url=settings.POLYMARKET_DATA_API_URL, limits=DATA_API_LIMITS)
+def host_of(url: str) -> str:
+    from urllib.parse import urlsplit
 
-
-def gamma_client() -> SourceClient:
-    return _client(source="gamma", base_url=settings.POLYMARKET_GAMMA_API_URL, limits=GAMMA_LIMITS)
-
-
-def feed_client() -> SourceClient:
-    # Feeds live on many hosts; they share one modest budget and one breaker per process group.
-    return _client(source="feeds", base_url=settings.POLYMARKET_GAMMA_API_URL, limits={"/": (100, 10.0)})
+    return urlsplit(url).netloc or url

@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,10 +38,6 @@ logger = logging.getLogger(__name__)
 
 RateLimits = Mapping[str, tuple[int, float]]
 
-# Published Polymarket limits (ARCHITECTURE §7): path prefix -> (requests, per seconds).
-# "/" is the source-wide limit that applies where no more specific prefix matches.
-DATA_API_LIMITS: RateLimits = MappingProxyType({"/": (1000, 10.0), "/trades": (200, 10.0)})
-GAMMA_LIMITS: RateLimits = MappingProxyType({"/": (4000, 10.0), "/markets": (300, 10.0), "/events": (500, 10.0)})
 # For a source without published limits (e.g. an RSS feed): polite rather than fast.
 DEFAULT_SOURCE_LIMIT: tuple[int, float] = (100, 10.0)
 

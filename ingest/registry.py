@@ -1,54 +1,58 @@
-"""Every ingest job by name: what it runs and which source client it uses.
+"""The ONE list of ingest sources, and everything derived from it.
 
-Adding a source or stream is adding one entry here (plus its module under ingest/sources/).
+Jobs (`manage.py ingest`), Celery tasks (ingest.tasks), beat schedules (arbitra.schedules),
+replay targets (`manage.py replay`), dead-letter retries, metrics and the health page all read
+this list. Adding a source is adding its package under ingest/sources/ and one line here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from ingest.clients import data_api_client, feed_client, gamma_client
-from ingest.http import SourceClient
-from ingest.jobs import JobOutcome, JobRequest, job_run
+from ingest.frame import JobRequest, job_run
 from ingest.models import IngestRun, RunKind
-from ingest.sources.data_api import jobs as data_api
-from ingest.sources.feeds import jobs as offchain
-from ingest.sources.gamma import jobs as gamma
+from ingest.sources.base import DeadLetterRetry, RegisteredJob, ReplayTarget, Source
+from ingest.sources.data_api.source import SOURCE as DATA_API
+from ingest.sources.feeds.source import SOURCE as FEEDS
+from ingest.sources.gamma.source import SOURCE as GAMMA
+
+SOURCES: tuple[Source, ...] = (DATA_API, GAMMA, FEEDS)
 
 
-@dataclass(frozen=True)
-class IngestJob:
-    name: str
-    body: Callable[..., JobOutcome]
-    client_factory: Callable[[], SourceClient]
-    description: str
+def _registered_jobs() -> dict[str, RegisteredJob]:
+    jobs: dict[str, RegisteredJob] = {}
+    for source in SOURCES:
+        for job in source.jobs:
+            name = source.job_name(job)
+            if name in jobs:
+                raise ValueError(f"two sources declare the job {name}")
+            jobs[name] = RegisteredJob(name=name, source=source, job=job)
+    return jobs
 
 
-INGEST_JOBS: dict[str, IngestJob] = {
-    job.name: job
-    for job in [
-        IngestJob("data_api.trades", data_api.trades_live_ingest, data_api_client, "global trades feed, newest first"),
-        IngestJob("data_api.gaps", data_api.trades_gap_backfill, data_api_client, "close gaps left by the offset cap"),
-        IngestJob(
-            "data_api.wallet_history", data_api.wallet_history_backfill, data_api_client, "history of newly seen wallets"
-        ),
-        IngestJob("gamma.markets", gamma.markets_sync, gamma_client, "markets: open refresh, closed crawl, stragglers"),
-        IngestJob("gamma.pending_markets", gamma.pending_markets_fetch, gamma_client, "metadata of markets seen in trades"),
-        IngestJob("offchain.feeds", offchain.feeds_poll, feed_client, "operator-registered RSS/Atom feeds"),
-    ]
-}
+INGEST_JOBS: dict[str, RegisteredJob] = _registered_jobs()
+
+
+def replay_targets() -> dict[str, ReplayTarget]:
+    targets: dict[str, ReplayTarget] = {}
+    for source in SOURCES:
+        for target in source.replay_targets:
+            if target.name in targets:
+                raise ValueError(f"two sources declare the replay target {target.name}")
+            targets[target.name] = target
+    return targets
+
+
+def dead_letter_retry_for(source_name: str) -> DeadLetterRetry | None:
+    for source in SOURCES:
+        if source.name == source_name:
+            return source.dead_letter_retry
+    return None
+
+
+def source_named(source_name: str) -> Source | None:
+    return next((source for source in SOURCES if source.name == source_name), None)
 
 
 def ingest_job_execute(*, job_name: str, kind: str = RunKind.SCHEDULED, task_id: str = "") -> IngestRun:
     """Run one pass of a job under its lock; the run row records the outcome."""
     job = INGEST_JOBS[job_name]
-
-    def body(run: IngestRun) -> JobOutcome:
-        client = job.client_factory()
-        try:
-            return job.body(run=run, client=client)
-        finally:
-            client.close()
-
-    return job_run(JobRequest(job_name=f"ingest.{job_name}", kind=kind, task_id=task_id), body)
+    return job_run(JobRequest(job_name=job.task_name, kind=kind, task_id=task_id), job.execute)

@@ -1,4 +1,4 @@
-"""Celery tasks of the ingest queue: thin — name the job, run it, report the run."""
+"""Celery tasks of the ingest queue, one per registered job: thin — name the job, run it, report the run."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from ingest.registry import INGEST_JOBS, ingest_job_execute
 from ingest.services import dead_letters_retry_run
 
 
-def _make_job_task(job_name: str):
-    @shared_task(name=f"ingest.{job_name}", bind=True)
+def _make_job_task(job_name: str, task_name: str):
+    @shared_task(name=task_name, bind=True)
     def run_job(self) -> dict:
         # Every failure mode (upstream down, bad rows, lock held) is recorded on the run row, not
         # raised: a retry here would only race the next beat tick. Redelivery after a killed
@@ -21,7 +21,7 @@ def _make_job_task(job_name: str):
     return run_job
 
 
-JOB_TASKS = {job_name: _make_job_task(job_name) for job_name in INGEST_JOBS}
+JOB_TASKS = {job_name: _make_job_task(job_name, job.task_name) for job_name, job in INGEST_JOBS.items()}
 
 
 @shared_task(name="ingest.dead_letters.retry", bind=True, max_retries=60)

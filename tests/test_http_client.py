@@ -24,8 +24,6 @@ import pytest
 import redis
 
 from ingest.http import (
-    DATA_API_LIMITS,
-    GAMMA_LIMITS,
     CircuitOpen,
     SourceClient,
     ThrottleTimeout,
@@ -43,6 +41,8 @@ from ingest.ratelimit import (
     RedisConcurrencyLimiter,
     RedisTokenBucket,
 )
+from ingest.sources.data_api.client import DATA_API_LIMITS
+from ingest.sources.gamma.client import GAMMA_LIMITS
 from tests.services_plugin import _with_redis_db
 
 # A database of its own on the test run's Redis (see services_plugin), flushed around every test.
@@ -542,7 +542,7 @@ def test_json_body_decode_refuses_what_is_not_json():
 
 
 def test_landing_payload_text_round_trips_what_orjson_cannot_encode():
-    from ingest.services import payload_text
+    from ingest.frame import payload_text
 
     for payload in ({"size": 1.5, "name": "Zoë"}, {"big": 2**70}, [1, "two", None, True]):
         assert json.loads(payload_text(payload)) == payload

@@ -31,7 +31,7 @@ from ingest.models import (
     TradeFill,
     Wallet,
 )
-from ingest.services import trade_page_ingest
+from ingest.sources.data_api.writing import trade_page_ingest
 from ingest.sources.feeds.jobs import EventDraft, offchain_events_upsert
 
 pytestmark = pytest.mark.django_db
@@ -204,7 +204,7 @@ def test_retrying_a_fixed_dead_letter_resolves_it_and_stores_the_fill(admin_clie
 @contextlib.contextmanager
 def _retry_lock_held_by_another_session():
     """The dead-letter retry job's lock, held by a second session (advisory locks are per session)."""
-    from ingest.jobs import job_lock_key
+    from ingest.frame import job_lock_key
     from ingest.services import DEAD_LETTER_RETRY_JOB
 
     other = connection.copy()
@@ -217,7 +217,7 @@ def _retry_lock_held_by_another_session():
 
 
 def test_a_retry_while_another_retry_runs_says_so_and_touches_nothing(admin_client, private_redis):
-    from ingest.jobs import job_lock
+    from ingest.frame import job_lock
     from ingest.services import DEAD_LETTER_RETRY_JOB
 
     valid = _trade_rows()[0]

@@ -67,7 +67,7 @@ def test_it_records_a_gap_when_the_offset_cap_is_hit_and_the_backfill_closes_it(
 
 
 def test_a_second_runner_records_skipped_locked():
-    from ingest.jobs import JobOutcome, JobRequest, job_lock, job_run
+    from ingest.frame import JobOutcome, JobRequest, job_lock, job_run
 
     with job_lock("ingest.data_api.trades") as held:
         assert held

@@ -11,7 +11,6 @@ import pytest
 import requests
 from django.db import connection
 
-from ingest import services
 from ingest.changes import changed_wallets_pop
 from ingest.models import (
     IngestCursor,
@@ -25,6 +24,7 @@ from ingest.models import (
 )
 from ingest.registry import INGEST_JOBS, ingest_job_execute
 from ingest.sources.gamma import jobs as gamma
+from ingest.sources.gamma import writing as gamma_writing
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -100,7 +100,7 @@ def test_a_market_a_trade_page_adds_during_the_crawl_is_updated_not_a_failed_run
     crawl's locking read and its insert, and the whole Gamma run failed on the unique key."""
     upstream = emulator(seed=43, scenario="steady", history_seconds=60)
     raced: list[str] = []
-    original_values = services._market_values
+    original_values = gamma_writing._market_values
 
     def values_after_a_concurrent_trade_page(market):
         if not raced:
@@ -111,7 +111,7 @@ def test_a_market_a_trade_page_adds_during_the_crawl_is_updated_not_a_failed_run
             thread.join()
         return original_values(market)
 
-    monkeypatch.setattr(services, "_market_values", values_after_a_concurrent_trade_page)
+    monkeypatch.setattr(gamma_writing, "_market_values", values_after_a_concurrent_trade_page)
     run = ingest_job_execute(job_name="gamma.markets")
 
     assert run.status == RunStatus.SUCCEEDED, run.error_text

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection, transaction
 
 from ingest.models import LandingRecord, Market, TradeFill, Wallet
-from ingest.services import trade_page_ingest
+from ingest.sources.data_api.writing import trade_page_ingest
 from tests.test_parsers import SHARED_FILL_TX, load_fixture, trade_rows_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -85,7 +85,7 @@ def test_wallet_trade_times_come_from_the_fills_of_every_page_in_any_order():
 
 def test_a_landed_trade_record_is_found_by_its_key_and_market_records_stay_unique():
     from ingest.selectors import landing_records_matching
-    from ingest.services import market_page_ingest
+    from ingest.sources.gamma.writing import market_page_ingest
 
     rows = load_fixture("insiderwatch/trades.json")
     trade_page_ingest(run=None, rows=rows, queue_changes=False)

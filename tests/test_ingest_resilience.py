@@ -11,11 +11,11 @@ import pytest
 import requests
 from django.core.management import CommandError, call_command
 
-from ingest.clients import data_api_client
 from ingest.models import IngestCursor, IngestDeadLetter, IngestRun, RunKind, RunStatus, TradeFill
 from ingest.registry import INGEST_JOBS, ingest_job_execute
 from ingest.replay import replay_window
 from ingest.services import dead_letters_retry
+from ingest.sources.data_api.client import data_api_client
 from ingest.verify import fills_completeness_check
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from ingest.models import RunStatus
+from ingest.registry import replay_targets
 from ingest.replay import replay_window
 
 
@@ -22,7 +23,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("target", choices=["trades", "markets", "offchain"])
+        parser.add_argument("target", choices=sorted(replay_targets()), help="what to replay (from the sources)")
         parser.add_argument("--since", required=True, type=_utc, help="ISO-8601, inclusive (UTC if no offset)")
         parser.add_argument("--until", required=True, type=_utc, help="ISO-8601, exclusive (UTC if no offset)")
         parser.add_argument("--from-landing", action="store_true", help="re-derive facts from landed payloads")

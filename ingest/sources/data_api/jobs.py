@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from ingest.frame import JobOutcome, PageResult, follow_up_enqueue
 from ingest.http import (
     SourceClient,
     ThrottleTimeout,
@@ -28,9 +28,8 @@ from ingest.http import (
     UpstreamUnavailable,
     is_offset_cap_error,
 )
-from ingest.jobs import JobOutcome
 from ingest.models import IngestCursor, IngestGap, IngestRun, Market, RunStatus, Wallet
-from ingest.services import PageResult, trade_page_ingest, trade_page_preview
+from ingest.sources.data_api.writing import trade_page_ingest, trade_page_preview
 
 logger = logging.getLogger(__name__)
 
@@ -150,15 +149,6 @@ def _stats(outcome: PagingOutcome, client: SourceClient, **extra) -> dict:
     }
 
 
-def _backfill_soon() -> None:
-    from ingest.tasks import JOB_TASKS
-
-    try:
-        JOB_TASKS["data_api.gaps"].apply_async(countdown=1)
-    except Exception:  # a broker hiccup must not fail the live poll; beat runs the job anyway
-        logger.warning("could not enqueue the gap backfill now; beat will run it", exc_info=True)
-
-
 def trades_live_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
     """One poll of the global feed: read back to the cursor (minus lookback), then move the cursor.
 
@@ -199,7 +189,7 @@ def trades_live_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
         )
         # Market-scoped reads must page through everything newer than the gap, so the sooner
         # the backfill runs the fewer rows stand in its way: start it now, not at its next tick.
-        transaction.on_commit(_backfill_soon)
+        follow_up_enqueue(task_name="ingest.data_api.gaps")
     moved_to = None
     newest = outcome.first_page_newest
     if (reached_cursor or gap is not None) and newest is not None and (cursor_time is None or newest > cursor_time):

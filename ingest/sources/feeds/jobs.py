@@ -23,10 +23,10 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ingest.frame import JobOutcome
 from ingest.http import SourceClient, ThrottleTimeout, UpstreamBadPayload, UpstreamRejected, UpstreamUnavailable
-from ingest.jobs import JobOutcome
 from ingest.models import IngestDeadLetter, IngestRun, Market, OffchainEvent, OffchainFeed, RunStatus
-from ingest.services import wallets_queue_for_markets
+from ingest.sources.gamma.writing import wallets_queue_for_markets
 
 logger = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 
 from django.utils import timezone
 
+from ingest.frame import JobOutcome, PageResult
 from ingest.http import SourceClient
-from ingest.jobs import JobOutcome
 from ingest.models import IngestCursor, IngestRun, Market, OffchainEvent, RunStatus
-from ingest.services import MarketChange, PageResult, market_page_ingest, wallets_queue_for_markets
 from ingest.sources.feeds.jobs import EventDraft, offchain_events_upsert
+from ingest.sources.gamma.writing import MarketChange, market_page_ingest, wallets_queue_for_markets
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,31 @@
+"""The Data API source (v2): live trades, their gaps, wallet histories — and its replay and retries."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from ingest.sources.base import Job, ReplayTarget, Source
+from ingest.sources.data_api import jobs
+from ingest.sources.data_api.client import data_api_client, data_api_hosts
+from ingest.sources.data_api.replay import trades_replay
+from ingest.sources.data_api.writing import dead_letter_retry
+
+SOURCE = Source(
+    name="data_api",
+    description="Polymarket Data API v2: trades, activity, positions, resolutions",
+    client=data_api_client,
+    hosts=data_api_hosts,
+    jobs=(
+        Job("trades", jobs.trades_live_ingest, "global trades feed, newest first",
+            every_seconds=lambda: settings.INGEST_TRADES_INTERVAL_SECONDS),
+        Job("gaps", jobs.trades_gap_backfill, "close gaps the live feed could not prove complete",
+            every_seconds=lambda: settings.INGEST_BACKFILL_INTERVAL_SECONDS),
+        Job("wallet_history", jobs.wallet_history_backfill, "history of newly seen wallets",
+            every_seconds=lambda: settings.INGEST_BACKFILL_INTERVAL_SECONDS),
+    ),
+    replay_targets=(
+        ReplayTarget("trades", trades_replay, "fills of the window (condition-scoped reads, or --from-landing)",
+                     requeues_wallets=True),
+    ),
+    dead_letter_retry=dead_letter_retry,
+)

@@ -1,0 +1,307 @@
+"""Data API fill pages → landing + trade facts, in one transaction per page.
+
+Every write is an `INSERT … ON CONFLICT` over the fill's identity, so a page read twice (page
+overlap, a redelivered task, a replay) changes nothing the second time. Rows are sorted by key
+before writing: two workers upserting overlapping pages lock rows in the same order and cannot
+deadlock. Wallets that got genuinely new fills are pushed to the changed-wallet queue only after
+the transaction commits (ingest.frame.page_write), so compute never reads facts that could still
+roll back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+
+from ingest.frame import PageResult, bulk_cursor, dead_letters_write, page_write, payload_text, rows_split
+from ingest.models import IngestRun
+from ingest.sources.data_api.parsing import NotATrade, ParsedFill, parse_trade, parse_trade_v2
+
+
+def trade_rows_parse(
+    rows: Iterable[Any],
+    *,
+    parser: Callable[[dict], ParsedFill] = parse_trade,
+    window: tuple[datetime, datetime] | None = None,
+) -> tuple[list[tuple[ParsedFill, Any]], list[tuple[Any, str]], int]:
+    """Split rows into (fill, payload) pairs, rejects with their reason, and a count of skipped rows:
+    non-trades, and with `window` the fills outside the half-open [start, end)."""
+    parsed, rejects, skipped = rows_split(rows, parse=parser, skip=(NotATrade,))
+    if window is not None:
+        inside = [(fill, row) for fill, row in parsed if window[0] <= fill.traded_at < window[1]]
+        skipped += len(parsed) - len(inside)
+        parsed = inside
+    return parsed, rejects, skipped
+
+
+def trade_page_ingest(
+    *,
+    run: IngestRun | None,
+    rows: Sequence[Any],
+    source: str = "data_api",
+    stream: str = "trades",
+    parser: Callable[[dict], ParsedFill] = parse_trade,
+    queue_changes: bool = True,
+    window: tuple[datetime, datetime] | None = None,
+) -> PageResult:
+    """Land one page of trade rows and upsert their facts; malformed rows go to dead letters.
+
+    With `window` (replay), fills outside the half-open [start, end) are counted as skipped and
+    not written: a replay touches exactly its window.
+    """
+    parsed, rejects, skipped = trade_rows_parse(rows, parser=parser, window=window)
+    return trade_fills_write(
+        run=run, fetched=len(rows), parsed=parsed, rejects=rejects, skipped=skipped, source=source, stream=stream,
+        queue_changes=queue_changes,
+    )
+
+
+def trade_fills_write(
+    *,
+    run: IngestRun | None,
+    fetched: int,
+    parsed: list[tuple[ParsedFill, Any]],
+    rejects: list[tuple[Any, str]],
+    skipped: int = 0,
+    source: str = "data_api",
+    stream: str = "trades",
+    queue_changes: bool = True,
+) -> PageResult:
+    """Write parsed fills (and dead-letter the rejects) as one page transaction."""
+    # The same fill twice in one page must not make the multi-row INSERT touch one key twice:
+    # a v1 record landed twice, or a v2 fill met on two reads of one walk. Genuine identical
+    # fills of one transaction carry different occurrence numbers, so different keys.
+    unique: dict[str, tuple[ParsedFill, Any]] = {}
+    for fill, payload in parsed:
+        existing = unique.get(fill.idempotency_key)
+        # Keep the richer copy: a user-scoped row knows the outcome index the global feed blanks.
+        if existing is None or (existing[0].outcome_index is None and fill.outcome_index is not None):
+            unique[fill.idempotency_key] = (fill, payload)
+    fills = [unique[key][0] for key in sorted(unique)]
+
+    def write() -> PageResult:
+        result = PageResult(fetched=fetched, skipped=skipped, duplicates=len(parsed) - len(unique))
+        result.dead_lettered = dead_letters_write(run=run, source=source, stream=stream, rejects=rejects)
+        if fills:
+            _fills_write(cursor_fills=fills, payloads=[unique[f.idempotency_key][1] for f in fills],
+                         run=run, source=source, stream=stream, result=result)
+        return result
+
+    return page_write(write, queue_changes=queue_changes)
+
+
+def trade_page_preview(
+    *, rows: Sequence[Any], window: tuple[datetime, datetime] | None = None
+) -> PageResult:
+    """What trade_page_ingest would do, without writing anything (replay --dry-run)."""
+    parsed, rejects, skipped = trade_rows_parse(rows, window=window)
+    keys = {fill.idempotency_key for fill, _ in parsed}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT idempotency_key FROM trade_fill WHERE idempotency_key = ANY(%s)", [sorted(keys)])
+        stored = {row[0] for row in cursor.fetchall()}
+    times = [fill.traded_at for fill, _ in parsed]
+    return PageResult(
+        fetched=len(rows),
+        inserted=len(keys - stored),
+        duplicates=len(parsed) - len(keys - stored),
+        skipped=skipped,
+        dead_lettered=len(rejects),
+        newest_time=max(times) if times else None,
+        oldest_time=min(times) if times else None,
+    )
+
+
+# Staging: one COPY per page into a session-temporary table, then set-based upserts from it.
+# COPY moves a page to the server in one stream with no per-parameter quoting; every statement
+# below then joins the stage against unique indexes.
+_STAGE_TABLE_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS ingest_fill_stage (
+    k text, payload text, h text, token text, condition_id text, wallet text, side text,
+    size numeric, price numeric, usdc numeric, ts timestamptz, outcome text, outcome_index smallint,
+    pseudonym text, name text, image text, title text, slug text, event_slug text
+) ON COMMIT DELETE ROWS
+"""
+_STAGE_COLUMNS = (
+    "k, payload, h, token, condition_id, wallet, side, size, price, usdc, ts, outcome, outcome_index, "
+    "pseudonym, name, image, title, slug, event_slug"
+)
+
+
+# One row per wallet on the page, in address order: what its fills say about it.
+_STAGE_WALLETS = """
+    SELECT wallet, coalesce(max(pseudonym), ''), coalesce(max(name), ''), coalesce(max(image), ''), false,
+           min(ts), max(ts), now(), now()
+    FROM ingest_fill_stage {where} GROUP BY wallet ORDER BY wallet
+"""
+
+
+def _wallets_touch(cursor, *, new_wallets: list[str]) -> None:
+    """Move known wallets' first/last trade times and profile to what this page's fills say.
+
+    Last statement of the page transaction on purpose: the row locks it takes are held only until
+    the commit that follows, so concurrent pages sharing wallets barely wait for one another.
+    First/last trade times come from trade times, never insert time. The WHERE skips no-op
+    updates: most pages repeat known wallets, and a dead tuple per repeat would bloat the table.
+    Rows go in address order (the GROUP BY's ORDER BY): two pages lock shared wallets in the
+    same order and cannot deadlock.
+    """
+    cursor.execute(
+        f"""
+        INSERT INTO wallet AS w (address, pseudonym, name, profile_image, tracked, first_trade_at, last_trade_at,
+                                 created_at, updated_at)
+        {_STAGE_WALLETS.format(where="WHERE NOT (wallet = ANY(%s::text[]))")}
+        ON CONFLICT (address) DO UPDATE SET
+            first_trade_at = LEAST(w.first_trade_at, EXCLUDED.first_trade_at),
+            last_trade_at = GREATEST(w.last_trade_at, EXCLUDED.last_trade_at),
+            pseudonym = CASE WHEN EXCLUDED.pseudonym <> '' THEN EXCLUDED.pseudonym ELSE w.pseudonym END,
+            name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE w.name END,
+            profile_image = CASE WHEN EXCLUDED.profile_image <> '' THEN EXCLUDED.profile_image
+                                 ELSE w.profile_image END,
+            -- updated_at marks changes of what the wallet is (profile, first trade), not each
+            -- new fill: bumping it per page would defeat in-place (HOT) updates.
+            updated_at = CASE
+                WHEN w.first_trade_at IS DISTINCT FROM LEAST(w.first_trade_at, EXCLUDED.first_trade_at)
+                  OR (EXCLUDED.pseudonym <> '' AND EXCLUDED.pseudonym <> w.pseudonym)
+                  OR (EXCLUDED.name <> '' AND EXCLUDED.name <> w.name)
+                  OR (EXCLUDED.profile_image <> '' AND EXCLUDED.profile_image <> w.profile_image)
+                THEN now() ELSE w.updated_at END
+        WHERE w.first_trade_at IS DISTINCT FROM LEAST(w.first_trade_at, EXCLUDED.first_trade_at)
+           OR w.last_trade_at IS DISTINCT FROM GREATEST(w.last_trade_at, EXCLUDED.last_trade_at)
+           OR (EXCLUDED.pseudonym <> '' AND EXCLUDED.pseudonym <> w.pseudonym)
+           OR (EXCLUDED.name <> '' AND EXCLUDED.name <> w.name)
+           OR (EXCLUDED.profile_image <> '' AND EXCLUDED.profile_image <> w.profile_image)
+        """,
+        [new_wallets],
+        prepare=True,
+    )
+
+
+def _fills_write(
+    *, cursor_fills: list[ParsedFill], payloads: list[Any], run: IngestRun | None, source: str, stream: str,
+    result: PageResult,
+) -> None:
+    fills = cursor_fills
+    dumps = payload_text
+    with bulk_cursor() as cursor:
+        # Every statement below is prepared once per connection (prepare=True): Django leaves
+        # psycopg's automatic preparation off, and planning these statements again on every page
+        # is a fixed cost that a 500-row page (the upstream's limit) feels. An ANALYZE of the
+        # tables they read invalidates the cached plans, so plans follow the tables' growth.
+        cursor.execute(_STAGE_TABLE_DDL, prepare=True)
+        with cursor.copy(f"COPY ingest_fill_stage ({_STAGE_COLUMNS}) FROM STDIN") as copy:
+            for fill, payload in zip(fills, payloads, strict=True):
+                copy.write_row((
+                    fill.idempotency_key, dumps(payload), fill.transaction_hash, fill.asset, fill.condition_id,
+                    fill.wallet, fill.side, fill.size, fill.price, fill.usdc_size, fill.traded_at, fill.outcome,
+                    fill.outcome_index, fill.pseudonym, fill.name, (fill.profile_image or "")[:500], fill.title,
+                    (fill.market_slug or "")[:300], (fill.event_slug or "")[:300],
+                ))
+        # Markets first seen in a trade get a pending row at once (fills need it), carrying the
+        # title and slug the trade itself reported — real upstream text, never a placeholder —
+        # until the Gamma job fetches their metadata.
+        cursor.execute(
+            """
+            INSERT INTO market (condition_id, gamma_id, question, slug, description, category, tags, event_slug,
+                                event_title, outcomes, outcome_prices, volume, liquidity, active, closed, archived,
+                                uma_resolution_status, is_void, metadata_status, created_at, updated_at)
+            SELECT condition_id, '', coalesce(title, ''), coalesce(slug, ''), '', '', '[]', coalesce(event_slug, ''),
+                   '', '[]', '[]', 0, 0, true, false, false, '', false, 'pending', now(), now()
+            FROM (SELECT DISTINCT ON (condition_id) condition_id, title, slug, event_slug
+                  FROM ingest_fill_stage ORDER BY condition_id) AS page_market
+            WHERE NOT EXISTS (SELECT FROM market known WHERE known.condition_id = page_market.condition_id)
+            ON CONFLICT (condition_id) DO NOTHING
+            """,
+            prepare=True,
+        )
+        # User-scoped rows reveal which outcome a token is; the global feed blanks it.
+        cursor.execute(
+            """
+            INSERT INTO outcome_token (token_id, market_id, outcome_index, outcome)
+            SELECT DISTINCT ON (s.token) s.token, m.id, s.outcome_index, coalesce(s.outcome, '')
+            FROM ingest_fill_stage s JOIN market m ON m.condition_id = s.condition_id
+            WHERE s.outcome_index IS NOT NULL ORDER BY s.token
+            ON CONFLICT DO NOTHING
+            """,
+            prepare=True,
+        )
+        # Wallets first seen on this page get their row now (fills need its id). Known wallets are
+        # not touched here: updating them takes row locks, and a concurrent page sharing wallets
+        # would wait on those locks until this transaction commits (see _wallets_touch below).
+        # They are filtered out by a plain read first: an INSERT's conflict check on a row that a
+        # concurrent page is updating would wait for that page's commit.
+        cursor.execute(
+            f"""
+            INSERT INTO wallet (address, pseudonym, name, profile_image, tracked, first_trade_at, last_trade_at,
+                                created_at, updated_at)
+            {_STAGE_WALLETS.format(where="WHERE NOT EXISTS (SELECT FROM wallet known WHERE known.address = wallet)")}
+            ON CONFLICT (address) DO NOTHING
+            RETURNING address
+            """,
+            prepare=True,
+        )
+        new_wallets = [row[0] for row in cursor.fetchall()]
+        # A fill first seen on the global feed (outcome blanked) learns its outcome from a later
+        # user-scoped read or from the token map; it is never inserted twice. The raw record lands
+        # with the fill it stored or enriched: a duplicate (page overlap, lookback, redelivery)
+        # changes nothing and lands nothing, so the landing holds each upstream record once
+        # without a unique index of its own (see LandingRecord).
+        cursor.execute(
+            """
+            WITH written AS (
+                INSERT INTO trade_fill AS f (idempotency_key, source, transaction_hash, token_id, market_id, wallet_id,
+                                             side, size, price, usdc_size, traded_at, outcome, outcome_index,
+                                             ingested_at)
+                SELECT s.k, %(source)s, s.h, s.token, m.id, w.id, s.side, s.size, s.price, s.usdc, s.ts,
+                       coalesce(nullif(s.outcome, ''), t.outcome, ''), coalesce(s.outcome_index, t.outcome_index), now()
+                FROM ingest_fill_stage s
+                JOIN market m ON m.condition_id = s.condition_id
+                JOIN wallet w ON w.address = s.wallet
+                LEFT JOIN outcome_token t ON t.token_id = s.token
+                ORDER BY s.k
+                ON CONFLICT (idempotency_key) DO UPDATE
+                    SET outcome_index = EXCLUDED.outcome_index,
+                        outcome = CASE WHEN EXCLUDED.outcome <> '' THEN EXCLUDED.outcome ELSE f.outcome END
+                    WHERE f.outcome_index IS NULL AND EXCLUDED.outcome_index IS NOT NULL
+                RETURNING (xmax = 0) AS inserted, idempotency_key, wallet_id, market_id
+            ), landed AS (
+                INSERT INTO ingest_landing (source, stream, idempotency_key, payload, upstream_time, received_at, run_id)
+                SELECT %(source)s, %(stream)s, s.k, s.payload::json, s.ts, now(), %(run)s
+                FROM ingest_fill_stage s JOIN written ON written.idempotency_key = s.k
+                ORDER BY s.k
+            )
+            SELECT inserted, wallet_id, market_id FROM written
+            """,
+            {"source": source, "stream": stream, "run": run.pk if run else None},
+            prepare=True,
+        )
+        for inserted, wallet_id, market_id in cursor.fetchall():
+            if inserted:
+                result.inserted += 1
+                result.changed_wallet_ids.add(wallet_id)
+                result.changed_market_ids.add(market_id)
+            else:
+                result.enriched += 1
+        _wallets_touch(cursor, new_wallets=new_wallets)
+    # Rows already stored count as duplicates, including those that only learnt their outcome.
+    result.duplicates += len(fills) - result.inserted
+    times = [fill.traded_at for fill in fills]
+    result.newest_time = max(times)
+    result.oldest_time = min(times)
+
+
+
+def dead_letter_retry(*, run: IngestRun | None, rows: list[Any], stream: str) -> tuple[int, str]:
+    """Re-process dead-lettered fill rows: (rows still failing, the last reason).
+
+    v2 rows are recognised by their snake_case wallet key; v1 records (landed before the v2
+    move) by their camelCase one.
+    """
+    parser = parse_trade_v2 if all(isinstance(row, dict) and "proxy_wallet" in row for row in rows) else parse_trade
+    parsed, rejects, skipped = trade_rows_parse(rows, parser=parser)
+    if rejects:
+        return len(rejects), rejects[-1][1]
+    trade_fills_write(run=run, fetched=len(rows), parsed=parsed, rejects=[], skipped=skipped, stream=stream)
+    return 0, ""
