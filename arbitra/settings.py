@@ -9,12 +9,14 @@ A malformed value stops start-up with a message naming the variable.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
+
+from arbitra.configuration import ConfigurationError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Project-local state of the embedded services (database files, Redis AOF, generated secrets).
@@ -26,6 +28,11 @@ DEFAULT_DATABASE_URL = f"postgresql://postgres@127.0.0.1:{EMBEDDED_POSTGRES_PORT
 DEFAULT_REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
 
 env = environ.Env()
+_URL_EXAMPLES = {
+    "postgres": "postgresql://user@host:5432/arbitra",
+    "redis": "redis://host:6379/0",
+    "http": "https://data-api.polymarket.com",
+}
 
 
 class _Settings:
@@ -39,9 +46,9 @@ class _Settings:
         value = os.environ.get(name)
         if value is None or value.strip() == "":
             if self.production and required_in_production:
-                raise ImproperlyConfigured(f"{name} must be set when ARBITRA_ENV=production")
+                raise ConfigurationError(name, None, "a value (required when ARBITRA_ENV=production)")
             if default is None:
-                raise ImproperlyConfigured(f"{name} is not set")
+                raise ConfigurationError(name, None, "a value")
             return default
         return value.strip()
 
@@ -55,32 +62,51 @@ class _Settings:
             return True
         if value.lower() in falsy:
             return False
-        raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {value!r}")
+        raise ConfigurationError(name, value, "a boolean: true/false, 1/0, yes/no or on/off")
 
     def integer(self, name: str, default: int, *, minimum: int | None = None) -> int:
         value = self._raw(name, str(default), required_in_production=False)
+        expected = "an integer" if minimum is None else f"an integer ≥ {minimum}"
         try:
             number = int(value)
         except ValueError:
-            raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
+            raise ConfigurationError(name, value, expected) from None
         if minimum is not None and number < minimum:
-            raise ImproperlyConfigured(f"{name} must be ≥ {minimum}, got {number}")
+            raise ConfigurationError(name, value, expected)
         return number
 
-    def number(self, name: str, default: float) -> float:
+    def number(self, name: str, default: float, *, positive: bool = False, minimum: float | None = None) -> float:
         value = self._raw(name, str(default), required_in_production=False)
+        if positive:
+            expected = "a number > 0"
+        elif minimum is not None:
+            expected = f"a number ≥ {minimum:g}"
+        else:
+            expected = "a number"
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
-            raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
+            raise ConfigurationError(name, value, expected) from None
+        if not math.isfinite(number) or (positive and number <= 0) or (minimum is not None and number < minimum):
+            raise ConfigurationError(name, value, expected)
+        return number
+
+    def choice(self, name: str, default: str, *, choices: tuple[str, ...], normalise=str.lower) -> str:
+        value = normalise(self._raw(name, default, required_in_production=False))
+        if value not in choices:
+            raise ConfigurationError(name, value, "one of " + ", ".join(choices))
+        return value
 
     def url(self, name: str, default: str, *, schemes: tuple[str, ...], required_in_production: bool = True) -> str:
         value = self._raw(name, default, required_in_production=required_in_production)
+        example = _URL_EXAMPLES.get(schemes[0], f"{schemes[0]}://host")
         parts = urlsplit(value)
-        if parts.scheme not in schemes or not (parts.hostname or parts.path):
-            raise ImproperlyConfigured(
-                f"{name} must be a URL with scheme {' or '.join(schemes)}, got {value!r}"
-            )
+        try:
+            parts.port  # noqa: B018 - a non-numeric port raises here
+        except ValueError:
+            raise ConfigurationError(name, value, f"a URL with a numeric port, e.g. {example}") from None
+        if parts.scheme not in schemes or not (parts.hostname or parts.path.strip("/")):
+            raise ConfigurationError(name, value, f"a URL with scheme {' or '.join(schemes)}, e.g. {example}")
         return value
 
     def csv(self, name: str, default: str, *, required_in_production: bool = False) -> list[str]:
@@ -92,9 +118,30 @@ read = _Settings(env)
 PRODUCTION = read.production
 
 DEBUG = read.boolean("DEBUG", False)
-SECRET_KEY = read.string(
-    "SECRET_KEY", "arbitra-local-development-key-not-for-production", required_in_production=True
-)
+
+
+def _install_secret_key() -> str:
+    """Outside production, a key generated once per install and kept in the state folder: never a
+    key committed to the repository, which anyone could use to forge sessions."""
+    key_file = STATE_DIR / "secret_key"
+    with contextlib.suppress(OSError):
+        if key_file.is_file() and key_file.read_text(encoding="utf-8").strip():
+            return key_file.read_text(encoding="utf-8").strip()
+    import secrets
+
+    key = secrets.token_urlsafe(50)
+    try:
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as handle:
+            handle.write(key)
+    except FileExistsError:
+        return key_file.read_text(encoding="utf-8").strip()  # another process wrote it first
+    except OSError:
+        pass  # a read-only checkout: this process's key, sessions end with it
+    return key
+
+
+SECRET_KEY = read.string("SECRET_KEY", "", required_in_production=True) or _install_secret_key()
 ALLOWED_HOSTS = read.csv("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver", required_in_production=True)
 CSRF_TRUSTED_ORIGINS = read.csv("CSRF_TRUSTED_ORIGINS", "http://localhost:8000,http://127.0.0.1:8000")
 
@@ -129,6 +176,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "arbitra.middleware.RequestIdMiddleware",
+    "arbitra.middleware.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves admin and API-docs assets from gunicorn itself: no separate web server needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -196,27 +244,28 @@ with contextlib.suppress(OSError):
 WHITENOISE_USE_FINDERS = True
 
 # --- Logging -------------------------------------------------------------------------------
-LOG_LEVEL = read.string("LOG_LEVEL", "INFO").upper()
-LOG_FORMAT = read.string("LOG_FORMAT", "text").lower()
-if LOG_FORMAT not in {"text", "json"}:
-    raise ImproperlyConfigured(f"LOG_FORMAT must be 'text' or 'json', got {LOG_FORMAT!r}")
-if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-    raise ImproperlyConfigured(f"LOG_LEVEL must be a logging level name, got {LOG_LEVEL!r}")
+LOG_LEVEL = read.choice("LOG_LEVEL", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), normalise=str.upper)
+LOG_FORMAT = read.choice("LOG_FORMAT", "text", choices=("text", "json"))
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "arbitra.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "arbitra.logging.ContextFilter"},
+        # Watchlist fingerprints sent as ?fingerprint= never reach a log line.
+        "redact_fingerprint": {"()": "api.access_log.RedactFingerprintFilter"},
+    },
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(context_id)s] %(message)s"},
         "json": {"()": "arbitra.logging.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context", "redact_fingerprint"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "celery": {"level": LOG_LEVEL},
     },
 }
@@ -232,8 +281,17 @@ CELERY_TASK_TIME_LIMIT = read.integer("CELERY_TASK_TIME_LIMIT", 600, minimum=1)
 # Redis redelivers an unacknowledged message after the visibility timeout; it must exceed the
 # hard time limit, or a task still running would be handed to a second worker.
 CELERY_VISIBILITY_TIMEOUT = read.integer("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
+# The soft limit lets a task clean up before the hard one kills it.
+if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
+    raise ConfigurationError(
+        "CELERY_TASK_SOFT_TIME_LIMIT", str(CELERY_TASK_SOFT_TIME_LIMIT),
+        f"a value below CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})",
+    )
 if CELERY_VISIBILITY_TIMEOUT <= CELERY_TASK_TIME_LIMIT:
-    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must exceed CELERY_TASK_TIME_LIMIT")
+    raise ConfigurationError(
+        "CELERY_VISIBILITY_TIMEOUT", str(CELERY_VISIBILITY_TIMEOUT),
+        f"a value above CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})",
+    )
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_RESULT_EXPIRES = 24 * 3600
@@ -253,14 +311,22 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler behind a lock: a second beat waits instead of doubling every task.
+CELERY_BEAT_SCHEDULER = "arbitra.beat:SingleBeatScheduler"
 
 FLOWER_USER = read.string("FLOWER_USER", "admin")
-FLOWER_PASSWORD = read.string("FLOWER_PASSWORD", "", required_in_production=True)
+FLOWER_PASSWORD = read.string("FLOWER_PASSWORD", "")
+# A file holding the Flower password (a mounted secret) instead of the variable itself.
+FLOWER_PASSWORD_FILE = read.string("FLOWER_PASSWORD_FILE", "")
+if PRODUCTION and not (FLOWER_PASSWORD or FLOWER_PASSWORD_FILE):
+    raise ConfigurationError("FLOWER_PASSWORD", None, "a value or FLOWER_PASSWORD_FILE (required when ARBITRA_ENV=production)")
 FLOWER_PORT = read.integer("FLOWER_PORT", 5555, minimum=1)
 # Bearer token for /metrics scrapers; without one only loopback and staff sessions may read it.
 METRICS_TOKEN = read.string("METRICS_TOKEN", "", required_in_production=True)
 WEB_PORT = read.integer("WEB_PORT", 8000, minimum=1)
+for _port_variable, _port in (("FLOWER_PORT", FLOWER_PORT), ("WEB_PORT", WEB_PORT)):
+    if _port > 65535:
+        raise ConfigurationError(_port_variable, str(_port), "a TCP port from 1 to 65535")
 
 # --- Upstream sources ------------------------------------------------------------------------
 # While `manage.py up` runs the demo it names its emulator here (and removes the file when it
@@ -285,16 +351,16 @@ POLYMARKET_GAMMA_API_URL = read.url(
     "POLYMARKET_GAMMA_API_URL", _demo_upstream.get("POLYMARKET_GAMMA_API_URL", "https://gamma-api.polymarket.com"),
     schemes=("http", "https"), required_in_production=False,
 )
-HTTP_TIMEOUT_SECONDS = read.number("HTTP_TIMEOUT_SECONDS", 15.0)
+HTTP_TIMEOUT_SECONDS = read.number("HTTP_TIMEOUT_SECONDS", 15.0, positive=True)
 HTTP_MAX_ATTEMPTS = read.integer("HTTP_MAX_ATTEMPTS", 5, minimum=1)
-HTTP_BACKOFF_BASE_SECONDS = read.number("HTTP_BACKOFF_BASE_SECONDS", 0.5)
-HTTP_BACKOFF_MAX_SECONDS = read.number("HTTP_BACKOFF_MAX_SECONDS", 30.0)
+HTTP_BACKOFF_BASE_SECONDS = read.number("HTTP_BACKOFF_BASE_SECONDS", 0.5, minimum=0)
+HTTP_BACKOFF_MAX_SECONDS = read.number("HTTP_BACKOFF_MAX_SECONDS", 30.0, minimum=0)
 # Multiplies the published Polymarket limits; below 1 keeps a safety margin when several
 # deployments share one egress address.
-RATE_LIMIT_FACTOR = read.number("RATE_LIMIT_FACTOR", 1.0)
+RATE_LIMIT_FACTOR = read.number("RATE_LIMIT_FACTOR", 1.0, positive=True)
 SOURCE_CONCURRENCY = read.integer("SOURCE_CONCURRENCY", 4, minimum=1)
 CIRCUIT_BREAKER_THRESHOLD = read.integer("CIRCUIT_BREAKER_THRESHOLD", 5, minimum=1)
-CIRCUIT_BREAKER_RESET_SECONDS = read.number("CIRCUIT_BREAKER_RESET_SECONDS", 60.0)
+CIRCUIT_BREAKER_RESET_SECONDS = read.number("CIRCUIT_BREAKER_RESET_SECONDS", 60.0, positive=True)
 
 INGEST_TRADES_PAGE_SIZE = read.integer("INGEST_TRADES_PAGE_SIZE", 500, minimum=1)
 # The Data API refuses offsets past a moving cap (seen from 1,500 to 10,000); we stop before it.
@@ -342,7 +408,7 @@ ANOMALY_PRE_EVENT_MIN_USDC = read.number("ANOMALY_PRE_EVENT_MIN_USDC", 500)
 AI_API_URL = read.string("AI_API_URL", "")
 AI_API_KEY = read.string("AI_API_KEY", "")
 AI_MODEL = read.string("AI_MODEL", "gpt-4o-mini")
-AI_TIMEOUT_SECONDS = read.number("AI_TIMEOUT_SECONDS", 30.0)
+AI_TIMEOUT_SECONDS = read.number("AI_TIMEOUT_SECONDS", 30.0, positive=True)
 AI_MIN_TRADES = read.integer("AI_MIN_TRADES", 10, minimum=0)
 AI_CACHE_SECONDS = read.integer("AI_CACHE_SECONDS", 86400, minimum=0)
 AI_BATCH_SIZE = read.integer("AI_BATCH_SIZE", 20, minimum=1)
@@ -354,26 +420,19 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "api.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    # Per client (fingerprint, else IP), counted in the default cache = Redis, so every web
-    # process shares the same windows. Health probes are plain Django views and never throttled.
-    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.BurstRateThrottle", "api.throttling.SustainedRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {
-        "burst": read.string("API_THROTTLE_BURST", "30/second"),
-        "sustained": read.string("API_THROTTLE_SUSTAINED", "3000/hour"),
-    },
-    # Proxies in front of gunicorn that append to X-Forwarded-For; 0 trusts only the socket address,
-    # so a client cannot pick its own throttle identity by sending the header.
-    "NUM_PROXIES": read.integer("API_NUM_PROXIES", 0, minimum=0),
+    # Per client address (see api.throttling and the API_RATE_* settings), in Redis so every web
+    # process shares the buckets. Health probes are plain Django views and never throttled.
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ClientRateThrottle"],
     "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
-    # OPTIONS answers 405 in the envelope like any other unsupported method (CORS preflights are
+    # OPTIONS answers 200 with the envelope and the Allow header (CORS preflights are
     # answered by corsheaders before they reach a view).
-    "DEFAULT_METADATA_CLASS": None,
+    "DEFAULT_METADATA_CLASS": "api.metadata.AllowedMethodsMetadata",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -443,5 +502,59 @@ if PRODUCTION:
 # --- API -----------------------------------------------------------------------------------------
 # Totals of large lists (a million snapshots) are cached this long in Redis; 0 counts every time.
 API_COUNT_CACHE_SECONDS = read.integer("API_COUNT_CACHE_SECONDS", 30, minimum=0)
-# The homepage totals aggregate every snapshot: computed at most once per this many seconds.
-API_STATS_CACHE_SECONDS = read.integer("API_STATS_CACHE_SECONDS", 60, minimum=0)
+# The homepage totals aggregate every snapshot: computed at most once per this many seconds. Short,
+# so the numbers never look frozen; each answer carries `as_of`, the moment it was computed.
+API_STATS_CACHE_SECONDS = read.integer("API_STATS_CACHE_SECONDS", 5, minimum=0)
+
+# Request limits: bodies over API_MAX_BODY_BYTES are a 413 before they are read; more query
+# parameters or form fields than API_MAX_FIELDS a 400; JSON nested deeper than API_MAX_JSON_DEPTH
+# a 400; pages reaching past API_MAX_PAGING_DEPTH rows a 400 (narrow the list or sort it instead).
+API_MAX_BODY_BYTES = read.integer("API_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+DATA_UPLOAD_MAX_NUMBER_FIELDS = read.integer("API_MAX_FIELDS", 1000, minimum=10)
+API_MAX_JSON_DEPTH = read.integer("API_MAX_JSON_DEPTH", 20, minimum=2)
+API_MAX_PAGING_DEPTH = read.integer("API_MAX_PAGING_DEPTH", 10_000, minimum=200)
+
+# Rate limits per client address (api.throttling): a token bucket refilled at API_RATE_PER_SECOND
+# holding API_RATE_BURST; API_RATE_PER_HOUR adds an hourly cap (0 = none, as the original had).
+API_RATE_PER_SECOND = read.number("API_RATE_PER_SECOND", 30.0, positive=True)
+API_RATE_BURST = read.integer("API_RATE_BURST", 60, minimum=1)
+API_RATE_PER_HOUR = read.integer("API_RATE_PER_HOUR", 0, minimum=0)
+# Service clients (the frontend's server-side renderer), by token (X-Service-Token header or
+# "Authorization: Bearer …") or by address, have their own bucket and may pass the visitor's
+# address in X-Forwarded-For. TRUSTED_PROXIES (addresses or networks) are the proxies whose
+# X-Forwarded-For is believed; put a renderer that sits behind a proxy there too.
+API_SERVICE_TOKENS = read.csv("API_SERVICE_TOKENS", "")
+API_SERVICE_ADDRESSES = read.csv("API_SERVICE_ADDRESSES", "")
+TRUSTED_PROXIES = read.csv("TRUSTED_PROXIES", "")
+API_SERVICE_RATE_PER_SECOND = read.number("API_SERVICE_RATE_PER_SECOND", 300.0, positive=True)
+API_SERVICE_RATE_BURST = read.integer("API_SERVICE_RATE_BURST", 600, minimum=1)
+
+
+def _networks_checked(name: str, entries: list[str]) -> list[str]:
+    import ipaddress
+
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigurationError(name, entry, "addresses or networks, comma-separated (10.0.0.0/8,::1)") from None
+    return entries
+
+
+_networks_checked("API_SERVICE_ADDRESSES", API_SERVICE_ADDRESSES)
+_networks_checked("TRUSTED_PROXIES", TRUSTED_PROXIES)
+if any(len(token) < 16 for token in API_SERVICE_TOKENS):
+    raise ConfigurationError("API_SERVICE_TOKENS", "(a token)", "tokens of at least 16 characters")
+
+# State changes anonymous browsers may make. Acknowledging an alert: `anyone` (recorded with who
+# and when) or `staff`; each client may acknowledge API_ACK_PER_MINUTE alerts a minute.
+ANOMALY_ACK_POLICY = read.string("ANOMALY_ACK_POLICY", "anyone").lower()
+if ANOMALY_ACK_POLICY not in {"anyone", "staff"}:
+    raise ConfigurationError("ANOMALY_ACK_POLICY", ANOMALY_ACK_POLICY, "anyone or staff")
+API_ACK_PER_MINUTE = read.integer("API_ACK_PER_MINUTE", 10, minimum=1)
+# `force=true` on an AI report writes at most one new report per wallet per
+# AI_FORCE_WALLET_INTERVAL_SECONDS and AI_FORCE_PER_CLIENT_PER_HOUR per client; beyond that the
+# cached report is returned with the reason. Staff are not bounded.
+AI_FORCE_WALLET_INTERVAL_SECONDS = read.integer("AI_FORCE_WALLET_INTERVAL_SECONDS", 600, minimum=0)
+AI_FORCE_PER_CLIENT_PER_HOUR = read.integer("AI_FORCE_PER_CLIENT_PER_HOUR", 6, minimum=0)

@@ -445,7 +445,7 @@ class EmbeddedPostgres(_EmbeddedServer):
     the server log. The server listens on 127.0.0.1 only, with trust authentication, because it
     is a developer's private instance; Unix sockets are off so no path-length or /tmp
     permission problem can stop it. Superuser ``postgres``; database ``arbitra`` is created
-    when missing.
+    when missing (another name with ``database=``).
     """
 
     _label = "PostgreSQL"
@@ -454,17 +454,18 @@ class EmbeddedPostgres(_EmbeddedServer):
     _stop_signal = signal.SIGINT
     _escalation = (signal.SIGQUIT, signal.SIGKILL)
 
-    def __init__(self, *, data_dir: Path, port: int = 54329) -> None:
+    def __init__(self, *, data_dir: Path, port: int = 54329, database: str = POSTGRES_DATABASE) -> None:
         """Describe the server; nothing touches the disk or starts until `start()`."""
         super().__init__(data_dir=data_dir, port=port)
+        self.database = database
         self.pgdata = self.data_dir / "pgdata"
         self._bin_dir: Path | None = None
         self._account: _Account | None = None
 
     @property
     def url(self) -> str:
-        """DATABASE_URL of the ``arbitra`` database."""
-        return self._url(POSTGRES_DATABASE)
+        """DATABASE_URL of the database this server was described with (``arbitra`` by default)."""
+        return self._url(self.database)
 
     @property
     def log_path(self) -> Path:
@@ -576,9 +577,9 @@ class EmbeddedPostgres(_EmbeddedServer):
         from psycopg import sql
 
         with psycopg.connect(self._url("postgres"), autocommit=True, connect_timeout=5) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (POSTGRES_DATABASE,)).fetchone()
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
             if exists is None:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(POSTGRES_DATABASE)))
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
 
     def stop(self) -> None:
         """Fast shutdown (sessions rolled back, checkpoint written); waits for every backend to exit."""
