@@ -112,8 +112,8 @@ def test_the_global_feed_blanks_outcome_index_and_event_slug_but_scoped_reads_ca
 def test_rows_have_the_recorded_data_api_shape(demo: EmulatorServer) -> None:
     fixture = Path(__file__).resolve().parents[2] / "shared/fixtures/polymarket/polymarket-smart-money/trades.json"
     rows = [row for row in get(demo, "/trades", limit=200).json() if not is_malformed(row)]
-    if fixture.exists():
-        assert list(rows[0]) == list(json.loads(fixture.read_text())[0])
+    assert fixture.exists(), f"recorded fixture {fixture} missing: check out ../shared/fixtures beside the project"
+    assert list(rows[0]) == list(json.loads(fixture.read_text())[0])
     assert any(isinstance(row["size"], int) for row in rows)
     assert any(isinstance(row["size"], float) for row in rows)
     assert all(re.fullmatch(r"0x[0-9a-f]{64}", row["transactionHash"]) for row in rows)

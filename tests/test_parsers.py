@@ -50,9 +50,13 @@ def _isolated_app_redis():
 
 
 def load_fixture(relative_path: str) -> Any:
-    # Skip only when the shared fixtures are not there at all; a missing file inside them fails.
+    # Missing fixtures fail the run: a skip would let a suite that tested nothing pass.
     if not FIXTURES_DIR.is_dir():
-        pytest.skip(f"Polymarket fixtures not found at {FIXTURES_DIR} (set ARBITRA_FIXTURES_DIR)")
+        pytest.fail(
+            f"Polymarket fixtures not found at {FIXTURES_DIR}: check out the shared workspace beside the project "
+            "(../shared/fixtures) or set ARBITRA_FIXTURES_DIR",
+            pytrace=False,
+        )
     return json.loads((FIXTURES_DIR / relative_path).read_text(encoding="utf-8"))
 
 
