@@ -14,6 +14,7 @@ import logging
 import math
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -132,6 +133,21 @@ def is_offset_cap_error(exc: BaseException) -> bool:
     )
 
 
+def _is_transient(response: requests.Response) -> bool:
+    """Will asking again help? A v2 error body says so itself (`retryable`); a CDN's HTML page in
+    front of the API (a Cloudflare 403 "Access denied", a proxy error) is the edge's trouble, not
+    an answer of the API; otherwise the status decides."""
+    status = response.status_code
+    if status < 400:
+        return False
+    retryable = _v2_retryable_flag(response)
+    if retryable is not None:
+        return retryable
+    if status in RETRYABLE_STATUSES or status in CLOUDFLARE_TRANSIENT_STATUSES:
+        return True
+    return status == 403 and _looks_like_html(response)
+
+
 class _RetryableStatus(Exception):
     """Internal: carries a retryable response out of one attempt into tenacity."""
 
@@ -185,8 +201,35 @@ def scale_limits(limits: RateLimits, factor: float) -> dict[str, tuple[int, floa
     return {prefix: (max(1, int(count * factor)), per) for prefix, (count, per) in limits.items()}
 
 
+def trace_id_of(response: requests.Response) -> str:
+    """The upstream's trace id for this response: the `x-trace-id` header, else a v2 error body's
+    `trace_id`. Kept in run errors and dead letters so an incident can be quoted to Polymarket."""
+    header = response.headers.get("x-trace-id", "")
+    if header:
+        return header.strip()[:100]
+    body = SourceClient._json_or_none(response)
+    if isinstance(body, dict) and isinstance(body.get("trace_id"), str):
+        return body["trace_id"][:100]
+    return ""
+
+
 def _body_snippet(response: requests.Response) -> str:
-    return response.text[:_BODY_SNIPPET_CHARS]
+    trace_id = trace_id_of(response)
+    prefix = f"[trace {trace_id}] " if trace_id else ""
+    return prefix + response.text[:_BODY_SNIPPET_CHARS]
+
+
+def _looks_like_html(response: requests.Response) -> bool:
+    content_type = response.headers.get("Content-Type", "").lower()
+    return "text/html" in content_type or response.content[:100].lstrip()[:1] == b"<"
+
+
+def _v2_retryable_flag(response: requests.Response) -> bool | None:
+    """The `retryable` member of a Data API v2 error body, when the body is one."""
+    body = SourceClient._json_or_none(response)
+    if isinstance(body, dict) and isinstance(body.get("retryable"), bool) and "code" in body:
+        return bool(body["retryable"])
+    return None
 
 
 def _normalise_prefix(prefix: str) -> str:
@@ -278,24 +321,34 @@ class SourceClient:
     # --- public API ----------------------------------------------------------------------------
 
     def get_json(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
-        """GET `path` and return its decoded JSON body."""
-        url, response = self._get(path, params=params, headers={"Accept": "application/json"})
-        if not 200 <= response.status_code < 300:
-            raise UpstreamBadPayload(
-                url=url,
-                status=response.status_code,
-                body_snippet=_body_snippet(response),
-                reason="expected a 2xx JSON response",
-            )
-        try:
-            return json_body_decode(response.content)
-        except ValueError as exc:
-            raise UpstreamBadPayload(
-                url=url,
-                status=response.status_code,
-                body_snippet=_body_snippet(response),
-                reason=f"invalid JSON: {exc}",
-            ) from exc
+        """GET `path` and return its decoded JSON body.
+
+        A 2xx whose body is not JSON — an HTML page from the CDN, a body cut short — is a transient
+        fault of the path to the upstream, never data: it is asked again (same back-off as a 503)
+        and, if it persists, raised as UpstreamBadPayload for the caller to stop without moving
+        anything.
+        """
+        for attempt in range(1, self.max_attempts + 1):
+            url, response = self._get(path, params=params, headers={"Accept": "application/json"})
+            failure = ""
+            if not 200 <= response.status_code < 300:
+                failure = "expected a 2xx JSON response"
+            else:
+                try:
+                    return json_body_decode(response.content)
+                except ValueError as exc:
+                    failure = f"invalid JSON: {exc}"
+            with self._stats_lock:
+                self._bad_bodies += 1
+            if attempt == self.max_attempts:
+                break
+            delay = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+            logger.warning("%s %s: %s on attempt %d of %d, asking again in %.2fs", self.source, path, failure,
+                           attempt, self.max_attempts, delay)
+            time.sleep(delay)
+        raise UpstreamBadPayload(
+            url=url, status=response.status_code, body_snippet=_body_snippet(response), reason=failure
+        )
 
     def get_text(
         self,
@@ -330,6 +383,7 @@ class SourceClient:
                 "requests": self._requests,
                 "retries": self._retries,
                 "transport_errors": self._transport_errors,
+                "bad_bodies": self._bad_bodies,
                 "circuit_open": self._circuit_open,
                 "throttled_waits_seconds": round(self._throttled_waits_seconds, 3),
                 "slot_waits_seconds": round(self._slot_waits_seconds, 3),
@@ -341,6 +395,7 @@ class SourceClient:
             self._requests = 0
             self._retries = 0
             self._transport_errors = 0
+            self._bad_bodies = 0
             self._circuit_open = 0
             self._throttled_waits_seconds = 0.0
             self._slot_waits_seconds = 0.0
@@ -441,7 +496,7 @@ class SourceClient:
         status = response.status_code
         with self._stats_lock:
             self._statuses[status] += 1
-        if status in RETRYABLE_STATUSES or status in CLOUDFLARE_TRANSIENT_STATUSES:
+        if _is_transient(response):
             retry_after = (
                 parse_retry_after(response.headers.get("Retry-After")) if status in RETRY_AFTER_STATUSES else None
             )

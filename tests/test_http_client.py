@@ -309,16 +309,57 @@ def test_the_offset_cap_message_is_matched_whatever_its_case():
     assert is_offset_cap_error(UpstreamRejected(400, "Max Historical Activity Offset of 1500 EXCEEDED", None))
 
 
-def test_invalid_json_in_a_200_raises_bad_payload_without_retrying(make_client, upstream):
-    upstream.script(Reply(200, "<html>not json</html>", headers={"Content-Type": "text/html"}))
-    client = make_client()
+def test_an_html_page_in_a_200_is_asked_again_and_raised_as_a_bad_payload_when_it_persists(make_client, upstream):
+    upstream.fallback = Reply(200, "<html>not json</html>", headers={"Content-Type": "text/html"})
+    client = make_client(max_attempts=3)
 
     with pytest.raises(UpstreamBadPayload) as raised:
         client.get_json("/markets")
 
     assert raised.value.status == 200
     assert raised.value.body_snippet == "<html>not json</html>"
-    assert len(upstream.hits) == 1
+    assert len(upstream.hits) == 3
+    assert client.stats["bad_bodies"] == 3
+
+
+def test_a_body_cut_short_is_asked_again_and_the_good_answer_is_returned(make_client, upstream):
+    upstream.script(Reply(200, b'{"data": [{"size": 1'), Reply(200, {"data": [{"size": 1}]}))
+    client = make_client(max_attempts=3)
+
+    assert client.get_json("/v2/trades") == {"data": [{"size": 1}]}
+    assert len(upstream.hits) == 2
+
+
+def test_a_cdn_html_403_is_transient_but_an_api_403_is_not(make_client, upstream):
+    upstream.script(
+        Reply(403, "<html><title>Access denied</title></html>", headers={"Content-Type": "text/html"}),
+        Reply(200, {"data": []}),
+    )
+    client = make_client(max_attempts=3)
+    assert client.get_json("/v2/trades") == {"data": []}
+
+    upstream.script(Reply(403, {"error": "forbidden", "code": "forbidden", "retryable": False, "trace_id": "t-403"}))
+    with pytest.raises(UpstreamRejected) as raised:
+        client.get_json("/v2/trades")
+    assert raised.value.status == 403
+
+
+def test_a_v2_error_body_decides_whether_to_retry_and_its_trace_id_is_kept(make_client, upstream):
+    upstream.script(Reply(500, {"error": "boom", "code": "internal", "retryable": False, "trace_id": "abc123"}))
+    client = make_client(max_attempts=3)
+
+    with pytest.raises(UpstreamUnavailable) as raised:
+        client.get_json("/v2/trades")
+
+    assert len(upstream.hits) == 1, "retryable: false is not asked again"
+    assert "[trace abc123]" in str(raised.value)
+
+    upstream.script(
+        Reply(503, {"error": "busy", "code": "dependency_unavailable", "retryable": True, "trace_id": "x"},
+              headers={"Retry-After": "0", "x-trace-id": "hdr-1"}),
+        Reply(200, {"data": []}),
+    )
+    assert client.get_json("/v2/trades") == {"data": []}
 
 
 # --- Circuit breaker ------------------------------------------------------------------------------
