@@ -8,6 +8,8 @@ Pure Python: no database, no Django. The fixtures live in the shared workspace
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from ingest.sources.data_api.parsing import parse_trade, parse_trade_v2
-from ingest.sources.values import MalformedRow, parse_condition_id, parse_token_id
+from ingest.sources.data_api.parsing import OccurrenceCounter, fill_idempotency_key, parse_trade, parse_trade_v2
+from ingest.sources.values import MalformedBody, MalformedRow, parse_condition_id, parse_token_id
 from tests.test_parsers import V1_TO_V2_FIELD_NAMES, load_fixture
 
 BTC_15M_CONDITION = "0xcd5f9f505e0c0182746aa65963f72f01e7463259e5ea9f56672c0fe3a37f348a"
@@ -81,6 +83,7 @@ def test_it_parses_every_row_of_a_recorded_v2_trades_page(page):
         assert fill.usdc_size == fill.size * fill.price  # /v2/trades sends no cash amount
         assert fill.outcome_index == row["outcome_index"]
         assert fill.is_activity is False
+        assert fill.occurrence == 0
 
 
 def test_it_reads_the_hand_checked_values_of_the_first_recorded_v2_trade():
@@ -175,3 +178,186 @@ def test_the_condition_id_parser_lowercases_and_pads_only_bytes31_ids():
 def test_a_v2_row_and_its_stored_v1_twin_are_the_same_fill():
     for row in recorded_trade_rows() + load_fixture("v2/py-sdk/trades.json"):
         assert parse_trade(as_v1(row)) == parse_trade_v2(row)
+
+
+# --------------------------------------------------------------------------------------------------
+# Fills as a multiset: the occurrence within a transaction
+# --------------------------------------------------------------------------------------------------
+
+# Keys computed by the parser as it was before fills were counted as a multiset (commit 3f42316):
+# occurrence 0 must go on producing exactly these, so that no stored fill needs a new key.
+KEY_OF_STORED_V1_FILL = "1787241322-e0182272b1c2144d03703673b64e806bc38d1b1a47279b77f9c9e"
+KEYS_OF_RECORDED_PAGE_1 = [
+    "1791241834-1d07253b435be6882ee807a117ba1d62ffd98aa17721b9936b12f",
+    "1791241832-8d489bfc55bc343e69a0f8fdf3938f67c67bed645051b2eafa2bf",
+]
+
+
+def numbered_keys(rows: list[dict[str, Any]], counter: OccurrenceCounter | None = None) -> list[str]:
+    counter = counter or OccurrenceCounter()
+    return [fill.idempotency_key for fill in counter.numbered(parse_trade_v2(row) for row in rows)]
+
+
+def a_page_with_identical_fills() -> list[dict[str, Any]]:
+    """Newest first: two seconds, each with a transaction holding identical fills, and others."""
+    first, second = recorded_trade_rows()[:2]  # seconds 1791241834 and 1791241832
+    return [
+        first,
+        copy.deepcopy(first),  # the same wallet, token, side, price and size in the same transaction
+        a_v2_trade_row(size=11),  # same transaction, another size: not identical
+        second,
+        copy.deepcopy(second),
+        copy.deepcopy(second),
+        dict(copy.deepcopy(second), transaction_hash="0x" + "ab" * 32),  # identical but another transaction
+    ]
+
+
+def test_occurrence_0_is_exactly_the_key_a_stored_v1_fill_already_carries():
+    stored_v1_row = load_fixture("insiderwatch/trades.json")[0]
+    v2_twin = {V1_TO_V2_FIELD_NAMES.get(name, name): value for name, value in stored_v1_row.items()}
+
+    from_landing = parse_trade(stored_v1_row)
+    (from_v2_feed,) = OccurrenceCounter().numbered([parse_trade_v2(v2_twin)])
+
+    assert from_landing.idempotency_key == KEY_OF_STORED_V1_FILL
+    assert from_v2_feed.occurrence == 0
+    assert from_v2_feed.idempotency_key == KEY_OF_STORED_V1_FILL
+    assert (
+        fill_idempotency_key(
+            transaction_hash=from_landing.transaction_hash,
+            asset=from_landing.asset,
+            wallet=from_landing.wallet,
+            side=from_landing.side,
+            size=from_landing.size,
+            price=from_landing.price,
+            timestamp=from_landing.traded_at,
+        )
+        == fill_idempotency_key(
+            transaction_hash=from_landing.transaction_hash,
+            asset=from_landing.asset,
+            wallet=from_landing.wallet,
+            side=from_landing.side,
+            size=from_landing.size,
+            price=from_landing.price,
+            timestamp=from_landing.traded_at,
+            occurrence=0,
+        )
+        == KEY_OF_STORED_V1_FILL
+    )
+
+
+def test_the_recorded_v2_page_keeps_the_keys_its_fills_had_before_the_multiset():
+    rows = load_fixture("v2/polymarket-bot-v2/data-v2-trades-v1-page1.json")["data"]
+
+    assert numbered_keys(rows) == KEYS_OF_RECORDED_PAGE_1
+    assert [parse_trade(as_v1(row)).idempotency_key for row in rows] == KEYS_OF_RECORDED_PAGE_1
+
+
+def test_it_numbers_identical_fills_of_one_transaction_0_1_2_and_gives_each_its_own_key():
+    fills = OccurrenceCounter().numbered(parse_trade_v2(row) for row in a_page_with_identical_fills())
+
+    assert [fill.occurrence for fill in fills] == [0, 1, 0, 0, 1, 2, 0]
+    assert len({fill.idempotency_key for fill in fills}) == 7
+    assert fills[0].idempotency_key == parse_trade_v2(recorded_trade_rows()[0]).idempotency_key
+    assert fills[1] == dataclasses.replace(fills[0], occurrence=1, idempotency_key=fills[1].idempotency_key)
+    assert fills[5].idempotency_key == fill_idempotency_key(
+        transaction_hash=fills[5].transaction_hash,
+        asset=fills[5].asset,
+        wallet=fills[5].wallet,
+        side=fills[5].side,
+        size=fills[5].size,
+        price=fills[5].price,
+        timestamp=fills[5].traded_at,
+        occurrence=2,
+    )
+    assert all(fill.idempotency_key[:10] == str(int(fill.traded_at.timestamp())) for fill in fills)
+
+
+def test_re_reading_the_same_rows_gives_the_same_keys():
+    assert numbered_keys(a_page_with_identical_fills()) == numbered_keys(a_page_with_identical_fills())
+
+
+def test_a_walk_split_across_two_pages_with_its_state_stored_as_json_gives_the_keys_of_one_page():
+    rows = a_page_with_identical_fills()
+    in_one_page = numbered_keys(rows)
+
+    for boundary in range(len(rows) + 1):
+        first_page = OccurrenceCounter()
+        keys = numbered_keys(rows[:boundary], first_page)
+        stored = json.loads(json.dumps(first_page.state()))  # kept with the cursor, e.g. in a JSON column
+        keys += numbered_keys(rows[boundary:], OccurrenceCounter.from_state(stored))
+
+        assert keys == in_one_page, f"split before row {boundary}"
+
+
+def test_a_fresh_counter_at_a_page_boundary_would_collapse_the_second_fill_which_is_why_state_is_kept():
+    rows = a_page_with_identical_fills()
+
+    keys = numbered_keys(rows[:1]) + numbered_keys(rows[1:2])
+
+    assert keys[0] == keys[1]  # the second identical fill would be absorbed as a duplicate
+
+
+def test_the_state_holds_only_the_second_being_read():
+    counter = OccurrenceCounter()
+    counter.numbered(parse_trade_v2(row) for row in a_page_with_identical_fills())
+
+    state = counter.state()
+
+    assert state["second"] == "1791241832"
+    assert state["direction"] == -1  # newest first
+    assert sorted(state["counts"].values()) == [1, 3]
+
+
+def test_an_ascending_walk_is_numbered_like_a_descending_one():
+    rows = a_page_with_identical_fills()
+
+    assert sorted(numbered_keys(rows[::-1])) == sorted(numbered_keys(rows))
+
+
+def test_it_refuses_rows_that_go_back_against_the_direction_of_the_walk():
+    first, second = recorded_trade_rows()[:2]
+
+    with pytest.raises(MalformedBody, match=r"^rows out of serving order: second 1791241834 after 1791241832"):
+        numbered_keys([first, second, copy.deepcopy(first)])
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"version": 2, "second": "", "direction": 0, "counts": {}},
+        {"second": "", "direction": 0, "counts": {}},
+        {"version": 1, "second": "17912418", "direction": 0, "counts": {}},
+        {"version": 1, "second": "1791241832", "direction": 2, "counts": {}},
+        {"version": 1, "second": "1791241832", "direction": -1, "counts": {"1791241831-abc": 1}},
+        {"version": 1, "second": "1791241832", "direction": -1, "counts": {"1791241832-abc": 0}},
+        {"version": 1, "second": "", "direction": 0, "counts": {"-abc": 1}},
+        ["not", "a", "state"],
+    ],
+)
+def test_it_refuses_an_occurrence_state_it_did_not_write(state):
+    with pytest.raises(ValueError, match=r"^occurrence state"):
+        OccurrenceCounter.from_state(state)
+
+
+def test_no_stored_state_is_a_fresh_counter():
+    assert OccurrenceCounter.from_state(None).state() == OccurrenceCounter().state()
+
+
+def test_it_refuses_to_number_a_fill_twice_or_key_a_negative_occurrence():
+    numbered = OccurrenceCounter().numbered(parse_trade_v2(row) for row in a_page_with_identical_fills())
+
+    with pytest.raises(ValueError, match=r"^already numbered"):
+        OccurrenceCounter().number(numbered[1])
+    with pytest.raises(ValueError, match=r"^occurrence: not a non-negative int"):
+        numbered[0].with_occurrence(-1)
+
+
+def test_the_25_maduro_fills_keep_their_keys_none_being_identical():
+    rows = load_fixture("insiderwatch/trades_maduro.json")
+    fills = [parse_trade(row) for row in rows]
+
+    numbered = OccurrenceCounter().numbered(fills)
+
+    assert [fill.occurrence for fill in numbered] == [0] * 25
+    assert [fill.idempotency_key for fill in numbered] == [fill.idempotency_key for fill in fills]

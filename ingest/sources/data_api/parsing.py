@@ -12,16 +12,18 @@ right-padded with ``00`` (a 62-hex id is padded the same way, see `parse_conditi
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Protocol, Self, TypeVar
 
 from ingest.sources.values import (
     ONE,
     TX_HASH_PATTERN,
     WALLET_PATTERN,
     ZERO,
+    MalformedBody,
     MalformedRow,
     canonical_number,
     datetime_from_unix_seconds,
@@ -57,8 +59,10 @@ class NotATrade(Exception):
 class ParsedFill:
     """One fill from Data API `/trades` (v1 or v2) or a TRADE row of `/activity`.
 
-    `asset` is the outcome token (v1 `asset`, v2 `token_id`). Not slotted: `_parse_fill` builds it
-    through `__dict__` (see `_new_parsed_fill`).
+    `asset` is the outcome token (v1 `asset`, v2 `token_id`). `occurrence` numbers the fills of
+    one transaction that are identical in all seven identifying fields, in serving order (0 for the
+    first; see `OccurrenceCounter`). Not slotted: `_parse_fill` builds it through `__dict__` (see
+    `_new_parsed_fill`).
     """
 
     idempotency_key: str
@@ -80,10 +84,41 @@ class ParsedFill:
     name: str | None
     profile_image: str | None
     is_activity: bool
+    occurrence: int = 0
+
+    def with_occurrence(self, occurrence: int) -> ParsedFill:
+        """The same fill as the `occurrence`-th identical fill of its transaction, with that key.
+
+        The key is rebuilt from the typed fields, exactly as `fill_idempotency_key` builds it from
+        stored values, so anyone holding a stored fill and its occurrence can recompute it.
+        """
+        fill = object.__new__(ParsedFill)
+        fill.__dict__.update(
+            self.__dict__,
+            occurrence=occurrence,
+            idempotency_key=fill_idempotency_key(
+                transaction_hash=self.transaction_hash,
+                asset=self.asset,
+                wallet=self.wallet,
+                side=self.side,
+                size=self.size,
+                price=self.price,
+                timestamp=self.traded_at,
+                occurrence=occurrence,
+            ),
+        )
+        return fill
 
 
 def _fill_key_from_canonical(
-    transaction_hash: str, asset: str, wallet: str, side: str, size: str, price: str, timestamp: str
+    transaction_hash: str,
+    asset: str,
+    wallet: str,
+    side: str,
+    size: str,
+    price: str,
+    timestamp: str,
+    occurrence: int = 0,
 ) -> str:
     """`<10-digit Unix seconds>-<53 hex digits of sha256>`: 64 characters, sortable by time.
 
@@ -91,8 +126,13 @@ def _fill_key_from_canonical(
     grow at their recent end like a time index, instead of taking every insert on a random page:
     at tens of millions of fills that is the difference between a hot index and one that thrashes
     the buffer cache and writes a full page image to the WAL per fill. 212 bits of hash remain.
+
+    Occurrence 0 hashes exactly the text every stored fill was keyed with before fills were
+    counted as a multiset, so no stored fill needs a new key; occurrence n > 0 appends ``|n``.
     """
     canonical = "|".join((_IDEMPOTENCY_KEY_VERSION, transaction_hash, asset, wallet, side, size, price, timestamp))
+    if occurrence:
+        canonical = f"{canonical}|{occurrence}"
     seconds = timestamp.partition(".")[0].zfill(10)
     return f"{seconds}-{hashlib.sha256(canonical.encode()).hexdigest()[:53]}"
 
@@ -106,6 +146,7 @@ def fill_idempotency_key(
     size: Decimal | int | float | str,
     price: Decimal | int | float | str,
     timestamp: int | float | str | Decimal | datetime,
+    occurrence: int = 0,
 ) -> str:
     """The identity of a fill: its second, then sha256 over exactly these seven fields, canonicalised.
 
@@ -114,7 +155,13 @@ def fill_idempotency_key(
     user-scoped reads fill them in for the very same fill. Numbers are compared by value
     (3 == 3.0 == "3" == 3.00); hash and wallet by lower case; side by upper case. `timestamp` is
     Unix seconds, or a datetime (naive means UTC) as stored in the database.
+
+    Two fills of one transaction can be identical in all seven fields and are still two fills:
+    `occurrence` is the index of this one among them as served (see `OccurrenceCounter`).
+    Occurrence 0 is the key fills always had.
     """
+    if type(occurrence) is not int or occurrence < 0:
+        raise ValueError(f"occurrence: not a non-negative int: {occurrence!r}")
     if isinstance(timestamp, datetime):
         timestamp_text = canonical_number(unix_seconds_of_datetime(timestamp))
     else:
@@ -127,7 +174,122 @@ def fill_idempotency_key(
         canonical_number(to_decimal(size, field="size")),
         canonical_number(to_decimal(price, field="price")),
         timestamp_text,
+        occurrence,
     )
+
+
+class _Numbered(Protocol):
+    """What `OccurrenceCounter` numbers: a parsed row with a time-prefixed key and an occurrence."""
+
+    @property
+    def idempotency_key(self) -> str: ...
+
+    @property
+    def occurrence(self) -> int: ...
+
+    def with_occurrence(self, occurrence: int) -> Self: ...
+
+
+_NumberedT = TypeVar("_NumberedT", bound=_Numbered)
+_OCCURRENCE_STATE_VERSION: Final = 1
+_KEY_SECONDS_LENGTH: Final = 10
+
+
+class OccurrenceCounter:
+    """Numbers identical rows of one walk in serving order: the nth identical fill gets occurrence n.
+
+    Rows are identical when their occurrence-0 keys are (for fills: the same transaction, token,
+    wallet, side, size, price and second). Identical rows share their second, and Data API walks
+    are served in time order (`/v2/trades` newest first, `/v2/activity` either way), so only the
+    second being read needs counting: the counts start afresh when the second changes. A second
+    can straddle a page boundary or an interrupted walk, hence `state()` / `from_state()`: store
+    the state with the walk's cursor and restore it with the cursor, and the rows of the next
+    page are numbered as if the walk had never stopped.
+
+    Use one counter per walk (one set of filters), fed every row the walk serves — including rows
+    that turn out to be duplicates of stored ones — and never rows of another walk. A walk that
+    restarts from its head starts a fresh counter. Rows that go back in time against the walk's
+    own direction would be numbered wrongly, so they raise `MalformedBody` (retry the walk).
+    """
+
+    __slots__ = ("_counts", "_direction", "_second")
+
+    def __init__(self) -> None:
+        self._second = ""
+        self._counts: dict[str, int] = {}
+        # 0 until the walk has moved from one second to another; then -1 (newest first) or +1.
+        self._direction = 0
+
+    def occurrence_of(self, key: str) -> int:
+        """How many rows with this occurrence-0 key came before this one (and count this one)."""
+        second = key[:_KEY_SECONDS_LENGTH]
+        if second != self._second:
+            self._turn_to(second)
+        seen = self._counts.get(key, 0)
+        self._counts[key] = seen + 1
+        return seen
+
+    def number(self, item: _NumberedT) -> _NumberedT:
+        """The row with its occurrence and the key of that occurrence (the row itself for 0)."""
+        if item.occurrence:
+            raise ValueError(f"already numbered (occurrence {item.occurrence}): {item.idempotency_key}")
+        # occurrence_of, inlined: this runs once per fill on the ingest hot path.
+        key = item.idempotency_key
+        if key[:_KEY_SECONDS_LENGTH] != self._second:
+            self._turn_to(key[:_KEY_SECONDS_LENGTH])
+        counts = self._counts
+        seen = counts.get(key, 0)
+        counts[key] = seen + 1
+        return item.with_occurrence(seen) if seen else item
+
+    def numbered(self, items: Iterable[_NumberedT]) -> list[_NumberedT]:
+        """Every row of `items` (in serving order) numbered; the counter carries on afterwards."""
+        return [self.number(item) for item in items]
+
+    def state(self) -> dict[str, Any]:
+        """JSON-ready state: the second being counted and the count of each key seen in it."""
+        return {
+            "version": _OCCURRENCE_STATE_VERSION,
+            "second": self._second,
+            "direction": self._direction,
+            "counts": dict(self._counts),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any] | None) -> OccurrenceCounter:
+        """A counter that carries on from `state()`; None (no stored state) is a fresh one.
+
+        Raises ValueError for a state this code did not write: guessing would renumber fills.
+        """
+        counter = cls()
+        if state is None:
+            return counter
+        if not isinstance(state, Mapping) or state.get("version") != _OCCURRENCE_STATE_VERSION:
+            raise ValueError(f"occurrence state: not a version-{_OCCURRENCE_STATE_VERSION} state: {show(state)}")
+        second, direction, counts = state.get("second"), state.get("direction"), state.get("counts")
+        if type(second) is not str or not (second == "" or (len(second) == _KEY_SECONDS_LENGTH and second.isdigit())):
+            raise ValueError(f"occurrence state: second: not 10 digits: {show(second)}")
+        if direction not in (-1, 0, 1) or type(direction) is not int:
+            raise ValueError(f"occurrence state: direction: not -1, 0 or 1: {show(direction)}")
+        if not isinstance(counts, Mapping) or not all(
+            type(key) is str and key.startswith(second) and type(count) is int and count > 0 for key, count in counts.items()
+        ):
+            raise ValueError(f"occurrence state: counts: not positive counts of keys of second {second}: {show(counts)}")
+        if counts and not second:
+            raise ValueError("occurrence state: counts without a second")
+        counter._second, counter._direction, counter._counts = second, direction, dict(counts)
+        return counter
+
+    def _turn_to(self, second: str) -> None:
+        if self._second:
+            # Zero-padded 10-digit seconds compare as text exactly as they do as numbers.
+            direction = 1 if second > self._second else -1
+            if self._direction and direction != self._direction:
+                order = "newest first" if self._direction < 0 else "oldest first"
+                raise MalformedBody(f"rows out of serving order: second {second} after {self._second} in a walk served {order}")
+            self._direction = direction
+        self._second = second
+        self._counts = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +355,7 @@ def parse_trade_v2(row: dict[str, Any]) -> ParsedFill:
 def _new_parsed_fill(**fields: Any) -> ParsedFill:
     """A ParsedFill without the frozen-dataclass __init__.
 
-    That __init__ sets each of the 19 fields through object.__setattr__ and costs ~1.6 µs, a fifth
+    That __init__ sets each of the 20 fields through object.__setattr__ and costs ~1.6 µs, a fifth
     of the whole parse on the ingest hot path; one dict update costs ~0.2 µs. Callers pass every
     field by name (a test checks the instance carries exactly the dataclass's fields).
     """
@@ -287,4 +449,5 @@ def _parse_fill(row: dict[str, Any], names: _FillFieldNames) -> ParsedFill:
         name=optional_text(get("name"), field="name"),
         profile_image=profile_image,
         is_activity=is_activity,
+        occurrence=0,
     )
