@@ -11,7 +11,8 @@ from django.http import JsonResponse
 from rest_framework.response import Response
 
 # The contract's codes by HTTP status. Statuses DRF can produce that the contract does not name
-# (406, 415) are the caller's fault too and share `bad_request`.
+# (406, 413, 415) are the caller's fault too and share `bad_request`; 503 (a backing service
+# down) is `unavailable`.
 CODE_BY_STATUS = {
     400: "bad_request",
     401: "forbidden",
@@ -19,9 +20,11 @@ CODE_BY_STATUS = {
     404: "not_found",
     405: "method_not_allowed",
     406: "bad_request",
+    413: "bad_request",
     415: "bad_request",
     429: "rate_limited",
     500: "internal_error",
+    503: "unavailable",
 }
 ERROR_CODES = sorted(set(CODE_BY_STATUS.values()))
 INTERNAL_ERROR_MESSAGE = "internal error"

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django.views import defaults
 from rest_framework import exceptions
@@ -56,10 +58,27 @@ def api_exception_handler(exc, context):
         set_rollback()
         return Response(error_body(request, status=exc.status_code, message=message), status=exc.status_code, headers=headers)
 
+    if isinstance(exc, RequestDataTooBig):
+        return _refused(request, 413, f"request body over {settings.API_MAX_BODY_BYTES} bytes")
+    if isinstance(exc, TooManyFieldsSent):
+        return _refused(request, 400, f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields")
+    if isinstance(exc, SuspiciousOperation):
+        return _refused(request, 400, "bad request")
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The connection failed (PostgreSQL down or restarting, no free slots, a statement
+        # timeout): the client may retry, nothing of it is the client's fault or a bug of ours.
+        logger.warning("PostgreSQL unreachable while serving %s: %s", getattr(request, "path", "?"), exc)
+        return _refused(request, 503, "database unavailable; try again shortly")
+
     # Anything else is a bug or an outage: log it in full, answer nothing of it.
     logger.exception("unhandled error in %s", getattr(request, "path", "?"))
     set_rollback()
     return Response(error_body(request, status=500, message=INTERNAL_ERROR_MESSAGE), status=500)
+
+
+def _refused(request, status: int, message: str) -> Response:
+    set_rollback()
+    return Response(error_body(request, status=status, message=message), status=status)
 
 
 def _is_api(request) -> bool:

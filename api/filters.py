@@ -13,7 +13,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 
 from ingest.models import Market, Wallet
-from scoring.models import AlertType, Anomaly, FeedEvent, FeedEventType, PoolTier, Severity, StrategyType, WalletSnapshot
+from scoring.models import Anomaly, FeedEvent, FeedEventType, PoolTier, WalletSnapshot
 
 _ADDRESS_PREFIX = re.compile(r"^0x[0-9a-f]{0,40}$")
 
@@ -39,7 +39,8 @@ class WalletFilter(django_filters.FilterSet):
 class PotentialFilter(django_filters.FilterSet):
     min_trades = django_filters.NumberFilter(field_name="total_trades", lookup_expr="gte")
     min_realized_pnl = django_filters.NumberFilter(field_name="realized_pnl", lookup_expr="gte")
-    strategy_type = django_filters.ChoiceFilter(choices=StrategyType.choices)
+    # Free text (api.params.FreeTextFilterField): a label no wallet has matches no row.
+    strategy_type = django_filters.CharFilter()
     pool_tier = django_filters.ChoiceFilter(choices=PoolTier.choices)
     has_ai_report = django_filters.BooleanFilter()
 
@@ -49,7 +50,7 @@ class PotentialFilter(django_filters.FilterSet):
 
 
 class LeaderboardFilter(django_filters.FilterSet):
-    strategy_type = django_filters.ChoiceFilter(choices=StrategyType.choices)
+    strategy_type = django_filters.CharFilter()
     pool_tier = django_filters.ChoiceFilter(choices=PoolTier.choices)
 
     class Meta:
@@ -85,9 +86,14 @@ class MarketFilter(django_filters.FilterSet):
         return queryset
 
 
+class CharInFilter(django_filters.BaseInFilter, django_filters.CharFilter):
+    pass
+
+
 class AnomalyFilter(django_filters.FilterSet):
-    severity = django_filters.ChoiceFilter(choices=Severity.choices)
-    type = django_filters.ChoiceFilter(field_name="alert_type", choices=AlertType.choices)
+    # Comma-separated levels: api.params.SeverityFilterField turns 3 into "high,critical".
+    severity = CharInFilter(field_name="severity")
+    type = django_filters.CharFilter(field_name="alert_type")
     acknowledged = django_filters.BooleanFilter()
     wallet_id = django_filters.NumberFilter()
 

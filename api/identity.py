@@ -14,7 +14,9 @@ from rest_framework.exceptions import ValidationError
 FINGERPRINT_HEADER = "X-User-Fingerprint"
 FINGERPRINT_QUERY = "fingerprint"
 FINGERPRINT_COOKIE = "user_fingerprint"
-_ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:=+/-]{1,128}$")
+# At least 16 characters: a watchlist is only as private as its fingerprint is hard to guess.
+FINGERPRINT_MIN_LENGTH = 16
+_ACCEPTABLE = re.compile(rf"^[A-Za-z0-9._:=+/-]{{{FINGERPRINT_MIN_LENGTH},128}}$")
 
 
 def fingerprint_raw(request) -> str:
@@ -34,7 +36,9 @@ def fingerprint_optional(request) -> str | None:
     if not value:
         return None
     if not _ACCEPTABLE.match(value):
-        raise ValidationError({"fingerprint": "must be 1-128 characters of letters, digits and . _ : = + / -"})
+        raise ValidationError(
+            {"fingerprint": f"must be {FINGERPRINT_MIN_LENGTH}-128 characters of letters, digits and . _ : = + / -"}
+        )
     return value
 
 

@@ -7,11 +7,12 @@ ignoring a filter would show the user a list they did not ask for.
 
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from ingest.models import RunStatus
-from scoring.models import AlertType, FeedEventType, InfoEdgeLevel, PoolTier, Severity, StrategyType
+from scoring.models import FeedEventType, InfoEdgeLevel, PoolTier, Severity
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 200
@@ -57,11 +58,52 @@ class LenientChoiceField(serializers.ChoiceField):
         return value if value in self.choices else self.fallback
 
 
+class FreeTextFilterField(serializers.CharField):
+    """A filter a person types (a type, a style, a category): any text is accepted and a value no
+    row has answers an empty list, as the frontend's original backend did, instead of a 400."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 120)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(data).strip().lower()
+
+
+# The frontend colours alerts by a number and its filter sends 1, 2, 3; "critical" is the top of
+# the scale too, so 3 selects both.
+SEVERITY_NUMBERS = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 3}
+SEVERITIES_BY_NUMBER = {1: [Severity.LOW], 2: [Severity.MEDIUM], 3: [Severity.HIGH, Severity.CRITICAL]}
+
+
+class SeverityFilterField(serializers.Field):
+    """1-3 (1 low, 2 medium, 3 high and critical) or a level's name; the levels it selects, comma-separated."""
+
+    default_error_messages = {"invalid": "must be 1, 2, 3 or one of low, medium, high, critical"}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        text = str(data).strip().lower()
+        if text.isdigit() and int(text) in SEVERITIES_BY_NUMBER:
+            return ",".join(str(level) for level in SEVERITIES_BY_NUMBER[int(text)])
+        if text in Severity.values:
+            return text
+        self.fail("invalid")
+
+    def to_representation(self, value):
+        return value
+
+
 class PagingParams(serializers.Serializer):
     page = CoercedPositiveIntegerField(
         fallback=1,
         cap=MAX_PAGE,
-        help_text=f"1-based page number; an invalid value or one ≤ 0 reads as 1 (at most {MAX_PAGE:,}).",
+        help_text="1-based page number; an invalid value or one ≤ 0 reads as 1. Pages start at most "
+        "API_MAX_PAGING_DEPTH items deep (10,000 by default): a deeper page is a 400.",
     )
     page_size = CoercedPositiveIntegerField(
         fallback=DEFAULT_PAGE_SIZE,
@@ -69,6 +111,20 @@ class PagingParams(serializers.Serializer):
         help_text=f"Items per page (default {DEFAULT_PAGE_SIZE}, at most {MAX_PAGE_SIZE}); an invalid value or one ≤ 0 "
         f"reads as {DEFAULT_PAGE_SIZE}.",
     )
+
+    def validate(self, values):
+        # OFFSET makes PostgreSQL walk and drop every row before the page: a crawler asking for
+        # page 2,500 of 200 held a web worker for five seconds. Past the documented depth the
+        # answer is a 400 that says how to get there instead (filters narrow, sorting reverses).
+        depth = settings.API_MAX_PAGING_DEPTH
+        if values["page"] > 1 and (values["page"] - 1) * values["page_size"] >= depth:
+            raise ValidationError(
+                {
+                    "page": f"pages reach at most {depth:,} items deep ({depth // values['page_size']:,} pages of "
+                    f"{values['page_size']}); narrow the list with its filters or reverse its order"
+                }
+            )
+        return values
 
 
 ORDER_HELP = "Sort direction; anything but `asc` reads as `desc`. Ties are broken by id in the same direction."
@@ -107,7 +163,7 @@ class PotentialParams(PagingParams, sorting(POTENTIAL_SORTS, "smart_score")):
         coerce_to_string=False,
         help_text="Minimum realised PnL in USDC (default 0).",
     )
-    strategy_type = serializers.ChoiceField(StrategyType.choices, required=False)
+    strategy_type = FreeTextFilterField(help_text="Strategy label (e.g. arbitrage); a label no wallet has gives an empty list.")
     pool_tier = serializers.ChoiceField(PoolTier.choices, required=False)
     has_ai_report = serializers.BooleanField(required=False, allow_null=True, default=None)
 
@@ -120,7 +176,7 @@ MARKET_STATUSES = [(0, "pending"), (1, "active"), (2, "closed"), (3, "resolved")
 
 
 class MarketListParams(PagingParams, sorting(["id", "created_at", "updated_at", "volume", "liquidity"], "id")):
-    category = serializers.CharField(required=False, max_length=120)
+    category = FreeTextFilterField(help_text="Category, case-insensitive; one no market has gives an empty list.")
     status = serializers.ChoiceField(
         MARKET_STATUSES,
         required=False,
@@ -132,7 +188,7 @@ class MarketListParams(PagingParams, sorting(["id", "created_at", "updated_at", 
 
 class LeaderboardParams(PagingParams, sorting(["smart_score", "scored_at"], "smart_score")):
     pool_tier = serializers.ChoiceField(PoolTier.choices, required=False)
-    strategy_type = serializers.ChoiceField(StrategyType.choices, required=False)
+    strategy_type = FreeTextFilterField(help_text="Strategy label; a label no wallet has gives an empty list.")
 
 
 class HighlightsParams(serializers.Serializer):
@@ -140,8 +196,8 @@ class HighlightsParams(serializers.Serializer):
 
 
 class AnomalyListParams(PagingParams):
-    severity = serializers.ChoiceField(Severity.choices, required=False)
-    type = serializers.ChoiceField(AlertType.choices, required=False, help_text="Alert type.")
+    severity = SeverityFilterField(help_text="1 low, 2 medium, 3 high (and critical), or the level's name.")
+    type = FreeTextFilterField(help_text="Alert type, as typed; a type no alert has gives an empty list.")
     acknowledged = serializers.BooleanField(required=False, allow_null=True, default=None)
     wallet_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
 

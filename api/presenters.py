@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from api.envelope import DISCLOSURES, DISCLOSURES_ZH
 from ingest.models import Wallet
-from scoring.models import WalletSnapshot
+from scoring.models import InfoEdgeLevel, WalletSnapshot
 
 SUITABLE_FOR_ZH = {"watch_only": "仅观察", "conservative": "稳健型", "balanced": "平衡型", "aggressive": "进取型"}
 RISK_ZH = {"low": "低", "medium": "中", "high": "高"}
@@ -28,6 +28,50 @@ def snapshot_or_default(wallet: Wallet, snapshot: WalletSnapshot | None) -> Wall
     empty.scored_at = None
     empty.last_analyzed_at = None
     return empty
+
+
+def computed_at(snapshot: WalletSnapshot):
+    """When the wallet's figures were last computed; before the first computation, when its
+    record last changed (cards show a time, never null)."""
+    return snapshot.last_analyzed_at or snapshot.wallet.updated_at
+
+
+def info_edge(snapshot: WalletSnapshot) -> dict:
+    """The information-edge figures as numbers, whatever the scoring layer stored.
+
+    Without samples (or with a statistic missing) there is nothing to measure: Δt, spread and z
+    read 0 and the label is `insufficient_data`. The p-value reads 1 then, not 0: a p-value of 0
+    would claim the strongest possible evidence of an edge.
+    """
+    values = {
+        "mean_delta_minutes": snapshot.info_edge_mean_minutes,
+        "stddev_minutes": snapshot.info_edge_stddev_minutes,
+        "z_score": snapshot.info_edge_z,
+        "p_value": snapshot.info_edge_p,
+    }
+    samples = int(snapshot.info_edge_samples or 0)
+    measured = samples > 0 and all(value is not None for value in values.values())
+    label = snapshot.info_edge_level if measured else InfoEdgeLevel.INSUFFICIENT_DATA
+    numbers = {name: float(value) if value is not None else 0.0 for name, value in values.items()}
+    if snapshot.info_edge_p is None or samples == 0:
+        numbers["p_value"] = 1.0
+    if samples == 0:
+        numbers.update(mean_delta_minutes=0.0, stddev_minutes=0.0, z_score=0.0)
+    return {"wallet_id": snapshot.wallet_id, **numbers, "samples": samples, "label": label}
+
+
+def percent(ratio: float) -> str:
+    return f"{ratio * 100:.0f}%"
+
+
+def return_range(returns: list[float]) -> str:
+    """A pack's expected return for display: "15%-30%", or one figure when the members agree."""
+    low, high = percent(min(returns)), percent(max(returns))
+    return low if low == high else f"{low}-{high}"
+
+
+def drawdown_bound(ratio: float) -> str:
+    return f"<{percent(ratio)}"
 
 
 def _usdc(value: Decimal) -> str:
@@ -78,6 +122,7 @@ def decision_card(snapshot: WalletSnapshot) -> dict:
         )
     return {
         "wallet_id": snapshot.wallet_id,
+        "pool_tier": snapshot.pool_tier,
         "suitable_for": snapshot.suitable_for,
         "risk_level": snapshot.risk_level,
         "suggested_position": snapshot.suggested_position,
@@ -87,7 +132,7 @@ def decision_card(snapshot: WalletSnapshot) -> dict:
         "recommendation_zh": recommendation_zh,
         "disclaimer": " ".join(DISCLOSURES),
         "disclaimer_zh": "".join(DISCLOSURES_ZH),
-        "last_updated": snapshot.last_analyzed_at,
+        "last_updated": computed_at(snapshot),
     }
 
 
@@ -124,6 +169,7 @@ EXPLANATIONS = {
 
 
 def explanations(snapshot: WalletSnapshot) -> dict:
+    edge = info_edge(snapshot)
     values = {
         "layer1": {
             "realized_pnl": float(snapshot.realized_pnl),
@@ -143,12 +189,7 @@ def explanations(snapshot: WalletSnapshot) -> dict:
             "risk_level": snapshot.risk_level,
             "momentum": snapshot.momentum,
         },
-        "layer3": {
-            "mean_delta_minutes": snapshot.info_edge_mean_minutes,
-            "samples": snapshot.info_edge_samples,
-            "p_value": snapshot.info_edge_p,
-            "label": snapshot.info_edge_level,
-        },
+        "layer3": {name: edge[name] for name in ("mean_delta_minutes", "samples", "p_value", "label")},
     }
     layers = {
         layer: {name: {"value": values[layer][name], "explanation": text} for name, text in texts.items()}
@@ -156,6 +197,7 @@ def explanations(snapshot: WalletSnapshot) -> dict:
     }
     return {
         "wallet_id": snapshot.wallet_id,
+        "address": snapshot.wallet.address,
         **layers,
         "disclosures": DISCLOSURES,
         "generated_at": timezone.now(),

@@ -85,13 +85,21 @@ def not_found(message: str) -> OpenApiResponse:
     return _error(f"`{message}`.", "not_found", message)
 
 
-COMMON_ERRORS = {429: RATE_LIMITED, 500: SERVER_ERROR}
+TOO_LARGE = _error("The request body is over API_MAX_BODY_BYTES (64 KB by default).", "bad_request", "request body over …")
+UNSUPPORTED_MEDIA = _error("The body's Content-Type is not JSON, a form or multipart.", "bad_request", "Unsupported media type …")
+UNAVAILABLE = _error("PostgreSQL is unreachable; retry shortly.", "unavailable", "database unavailable; try again shortly")
+# Every route: more than API_MAX_FIELDS query parameters or a malformed Content-Length is a 400,
+# a body over the limit a 413, a rate limit a 429, a database outage a 503.
+COMMON_ERRORS = {400: BAD_REQUEST, 413: TOO_LARGE, 429: RATE_LIMITED, 500: SERVER_ERROR, 503: UNAVAILABLE}
+# Routes that read a body.
+BODY_ERRORS = {"e415": UNSUPPORTED_MEDIA}
 
 
 def responses(ok_status: int | dict, ok=None, **errors) -> dict:
     """Success response(s) plus the errors every endpoint can answer, plus the given ones."""
     documented = ok_status if isinstance(ok_status, dict) else {ok_status: ok}
-    return {**documented, **{int(status.removeprefix("e")): response for status, response in errors.items()}, **COMMON_ERRORS}
+    given = {int(status.removeprefix("e")): response for status, response in errors.items()}
+    return {**documented, **COMMON_ERRORS, **given}
 
 
 FINGERPRINT_PARAMETERS = [
@@ -100,8 +108,9 @@ FINGERPRINT_PARAMETERS = [
         str,
         OpenApiParameter.HEADER,
         required=False,
-        description="Anonymous watchlist identity (1-128 of A-Z a-z 0-9 . _ : = + / -). Looked up first.",
-        pattern=r"^[A-Za-z0-9._:=+/-]{1,128}$",
+        description="Anonymous watchlist identity (16-128 of A-Z a-z 0-9 . _ : = + / -). Looked up first; never "
+        "written to access logs.",
+        pattern=r"^[A-Za-z0-9._:=+/-]{16,128}$",
     ),
     OpenApiParameter(
         FINGERPRINT_QUERY,
@@ -109,7 +118,7 @@ FINGERPRINT_PARAMETERS = [
         OpenApiParameter.QUERY,
         required=False,
         description=f"Used when the {FINGERPRINT_HEADER} header is absent; then the `{FINGERPRINT_COOKIE}` cookie.",
-        pattern=r"^[A-Za-z0-9._:=+/-]{1,128}$",
+        pattern=r"^[A-Za-z0-9._:=+/-]{16,128}$",
     ),
 ]
 

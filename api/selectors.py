@@ -79,6 +79,22 @@ def page_of(queryset: QuerySet, *, page: int, page_size: int, cached_count: bool
     return Page(items=items, page=page, page_size=page_size, total=total)
 
 
+def last_report_times_attach(snapshots: list[WalletSnapshot]) -> list[WalletSnapshot]:
+    """Set `last_report_at` (time of the wallet's latest AI report, None without one) on each
+    snapshot of a page: one grouped read over the (wallet, created_at) index for the whole page,
+    not a subquery per row that every COUNT of the list would carry too."""
+    with_reports = [snapshot.wallet_id for snapshot in snapshots if snapshot.has_ai_report]
+    latest = dict(
+        AiReport.objects.filter(wallet_id__in=with_reports)
+        .values("wallet_id")
+        .annotate(latest=Max("created_at"))
+        .values_list("wallet_id", "latest")
+    ) if with_reports else {}
+    for snapshot in snapshots:
+        snapshot.last_report_at = latest.get(snapshot.wallet_id)
+    return snapshots
+
+
 def _ordered(queryset: QuerySet, column: str, *, order: str, tie_breaker: str) -> QuerySet:
     """Sort by one column with the id as a stable tie-breaker in the same direction, which lets
     PostgreSQL walk a (column, id) index backwards or forwards."""
@@ -116,7 +132,9 @@ def wallet_potential_list(*, filters: dict, sort_by: str, order: str, page: int,
     snapshots = WalletSnapshot.objects.select_related("wallet").defer(*WALLET_VIEW_DEFERRED)
     snapshots = filtered(PotentialFilter, filters, snapshots)
     snapshots = _ordered(snapshots, POTENTIAL_SORT_COLUMNS[sort_by], order=order, tie_breaker="wallet_id")
-    return page_of(snapshots, page=page, page_size=page_size, cached_count=True)
+    result = page_of(snapshots, page=page, page_size=page_size, cached_count=True)
+    last_report_times_attach(result.items)
+    return result
 
 
 def wallet_snapshot_get(*, wallet_id: int) -> WalletSnapshot | None:
@@ -124,7 +142,8 @@ def wallet_snapshot_get(*, wallet_id: int) -> WalletSnapshot | None:
     wallet = wallet_get(wallet_id=wallet_id)
     if wallet is None:
         return None
-    return presenters.snapshot_or_default(wallet, getattr(wallet, "snapshot", None))
+    snapshot = presenters.snapshot_or_default(wallet, getattr(wallet, "snapshot", None))
+    return last_report_times_attach([snapshot])[0]
 
 
 RECENT_EVENTS = 10
@@ -170,13 +189,17 @@ def wallet_share_card_get(*, wallet_id: int) -> dict | None:
         "trading_pnl": snapshot.trading_pnl,
         "total_pnl": snapshot.total_pnl,
         "smart_score": snapshot.smart_score,
+        "info_edge_level": presenters.info_edge(snapshot)["label"],
         "strategy_type": snapshot.strategy_type,
         "pool_tier": snapshot.pool_tier,
+        "has_ai_report": snapshot.has_ai_report,
+        "nl_summary": summary,
         "ai_summary": summary,
         "ai_summary_source": source,
         "follower_count": followers,
+        "new_followers_7d": followers_7d,
         "followers_7d": followers_7d,
-        "updated_at": snapshot.last_analyzed_at,
+        "updated_at": presenters.computed_at(snapshot),
     }
 
 
@@ -218,6 +241,7 @@ def watchlist_list(*, fingerprint: str | None, page: int, page_size: int) -> Pag
         snapshot.watchlist_id = entry.id
         snapshot.watchlisted_at = entry.created_at
         items.append(snapshot)
+    last_report_times_attach(items)
     return Page(items=items, page=result.page, page_size=result.page_size, total=result.total)
 
 
@@ -276,8 +300,10 @@ class PortfolioView:
     name_zh: str
     description: str
     risk_level: str
-    expected_return: float
-    max_drawdown: float
+    expected_return_value: float
+    max_drawdown_value: float
+    expected_return: str
+    max_drawdown: str
     wallets: list[Wallet]
     source: str
 
@@ -328,8 +354,10 @@ def portfolio_list() -> list[PortfolioView]:
                 name_zh=pack.name_zh,
                 description=pack.description,
                 risk_level=pack.risk_level,
-                expected_return=float(pack.expected_return),
-                max_drawdown=float(pack.max_drawdown),
+                expected_return_value=float(pack.expected_return),
+                max_drawdown_value=float(pack.max_drawdown),
+                expected_return=presenters.percent(float(pack.expected_return)),
+                max_drawdown=presenters.drawdown_bound(float(pack.max_drawdown)),
                 wallets=[member.wallet for member in pack.members.all()],
                 source="managed",
             )
@@ -356,8 +384,10 @@ def _portfolios_derived() -> list[PortfolioView]:
                 name_zh=name_zh,
                 description=description,
                 risk_level=risk,
-                expected_return=round(sum(returns) / len(returns), 6),
-                max_drawdown=round(min(1.0, max(drawdowns)), 6),
+                expected_return_value=round(sum(returns) / len(returns), 6),
+                max_drawdown_value=round(min(1.0, max(drawdowns)), 6),
+                expected_return=presenters.return_range(returns),
+                max_drawdown=presenters.drawdown_bound(min(1.0, max(drawdowns))),
                 wallets=[member.wallet for member in members],
                 source="derived",
             )
@@ -438,17 +468,17 @@ def stats_overview_get() -> dict:
 def ops_highlights_get(*, limit: int) -> dict:
     now = timezone.now()
     snapshots = WalletSnapshot.objects.select_related("wallet").defer(*WALLET_VIEW_DEFERRED)
+    top_realized = list(snapshots.filter(realized_pnl_24h__gt=0).order_by("-realized_pnl_24h", "-wallet_id")[:limit])
+    top_confidence = list(
+        snapshots.filter(has_ai_report=True, ai_confidence__isnull=False).order_by("-ai_confidence", "-wallet_id")[:limit]
+    )
     return {
         "as_of": now,
         # By trade time of the first crossing (the partial index on potential_reached_at), not by
         # when a row was inserted.
         "new_potential_wallets_24h": WalletSnapshot.objects.filter(potential_reached_at__gte=now - timedelta(hours=24)).count(),
-        "top_realized_pnl_24h": list(
-            snapshots.filter(realized_pnl_24h__gt=0).order_by("-realized_pnl_24h", "-wallet_id")[:limit]
-        ),
-        "top_ai_confidence": list(
-            snapshots.filter(has_ai_report=True, ai_confidence__isnull=False).order_by("-ai_confidence", "-wallet_id")[:limit]
-        ),
+        "top_realized_pnl_24h": last_report_times_attach(top_realized),
+        "top_ai_confidence": last_report_times_attach(top_confidence),
     }
 
 

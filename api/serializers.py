@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api import presenters
-from api.params import MARKET_STATUSES
+from api.params import MARKET_STATUSES, SEVERITY_NUMBERS
 from ingest.models import RunKind, RunStatus
 from scoring.models import (
     AlertType,
@@ -36,15 +36,40 @@ def _nullable_number(**kwargs) -> NumberField:
     return NumberField(allow_null=True, **kwargs)
 
 
-class WalletViewSerializer(serializers.Serializer):
+class OptionalKeysSerializer(serializers.Serializer):
+    """Leaves out the keys of `optional_keys` that have no value.
+
+    The frontend's contract marks them "may be absent", never null: it formats what it receives,
+    and a null where it expects a string or a time breaks the page. Those fields are declared
+    `required=False`, so the published schema does not promise them either.
+    """
+
+    optional_keys: tuple[str, ...] = ()
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        for key in self.optional_keys:
+            if data.get(key) in (None, ""):
+                data.pop(key, None)
+        return data
+
+
+class LastReportTimeMixin(serializers.Serializer):
+    """`last_analyzed_at` is the time of the wallet's latest AI report (as the frontend reads it),
+    absent when it has none; the time its scores were computed is `scored_at`."""
+
+    last_analyzed_at = serializers.DateTimeField(
+        source="last_report_at", required=False, help_text="Time of the latest AI report; absent when none."
+    )
+
+
+class WalletViewSerializer(OptionalKeysSerializer):
+    optional_keys = ("pseudonym",)
+
     id = serializers.IntegerField()
     address = serializers.CharField(help_text="0x + 40 lowercase hex")
-    pseudonym = serializers.SerializerMethodField()
+    pseudonym = serializers.CharField(required=False, help_text="Absent when the wallet has none.")
     tracked = serializers.BooleanField()
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_pseudonym(self, wallet) -> str | None:
-        return wallet.pseudonym or None
 
 
 class WalletListItemSerializer(WalletViewSerializer):
@@ -71,8 +96,10 @@ class WalletDetailSerializer(WalletListItemSerializer):
     profile_image = serializers.CharField()
 
 
-class WalletFactsSerializer(serializers.Serializer):
+class WalletFactsSerializer(LastReportTimeMixin, OptionalKeysSerializer):
     """A wallet's headline facts and scores, from its latest snapshot (potential, watchlist)."""
+
+    optional_keys = ("last_analyzed_at",)
 
     wallet = WalletViewSerializer()
     total_trades = serializers.IntegerField()
@@ -91,7 +118,7 @@ class WalletFactsSerializer(serializers.Serializer):
     has_ai_report = serializers.BooleanField()
     nl_summary = serializers.CharField()
     summary = serializers.SerializerMethodField()
-    last_analyzed_at = serializers.DateTimeField(allow_null=True)
+    scored_at = serializers.DateTimeField(allow_null=True, help_text="When the scores were computed; null before.")
 
     def get_summary(self, snapshot) -> str:
         return presenters.wallet_summary(snapshot)
@@ -102,7 +129,9 @@ class WatchlistItemSerializer(WalletFactsSerializer):
     watchlisted_at = serializers.DateTimeField()
 
 
-class HighlightItemSerializer(serializers.Serializer):
+class HighlightItemSerializer(LastReportTimeMixin, OptionalKeysSerializer):
+    optional_keys = ("last_analyzed_at",)
+
     wallet = WalletViewSerializer()
     trade_count = serializers.IntegerField(source="total_trades")
     realized_pnl = NumberField()
@@ -113,14 +142,10 @@ class HighlightItemSerializer(serializers.Serializer):
     pool_tier = serializers.ChoiceField(PoolTier.choices)
     has_ai_report = serializers.BooleanField()
     nl_summary = serializers.CharField()
-    model_id = serializers.SerializerMethodField()
+    model_id = serializers.CharField(source="ai_model_id", help_text='The AI report\'s model; "" when none.')
     ai_confidence = _nullable_number()
     recommend_reason = serializers.SerializerMethodField()
-    last_analyzed_at = serializers.DateTimeField()
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_model_id(self, snapshot) -> str | None:
-        return snapshot.ai_model_id or None
+    scored_at = serializers.DateTimeField(allow_null=True)
 
     def get_recommend_reason(self, snapshot) -> str:
         return presenters.recommend_reason(snapshot, list_name=self.context.get("list_name", ""))
@@ -193,12 +218,14 @@ class StrategySerializer(serializers.Serializer):
 
 
 class InfoEdgeLayerSerializer(serializers.Serializer):
-    mean_delta_minutes = serializers.FloatField(source="info_edge_mean_minutes", allow_null=True)
-    stddev_minutes = serializers.FloatField(source="info_edge_stddev_minutes", allow_null=True)
-    samples = serializers.IntegerField(source="info_edge_samples")
-    z_score = serializers.FloatField(source="info_edge_z", allow_null=True)
-    p_value = serializers.FloatField(source="info_edge_p", allow_null=True)
-    label = serializers.ChoiceField(InfoEdgeLevel.choices, source="info_edge_level")
+    """From `presenters.info_edge`: numbers even without samples (see there)."""
+
+    mean_delta_minutes = serializers.FloatField()
+    stddev_minutes = serializers.FloatField()
+    samples = serializers.IntegerField()
+    z_score = serializers.FloatField()
+    p_value = serializers.FloatField()
+    label = serializers.ChoiceField(InfoEdgeLevel.choices)
 
 
 class DisclosuresSerializer(serializers.Serializer):
@@ -206,18 +233,20 @@ class DisclosuresSerializer(serializers.Serializer):
     disclosures_zh = serializers.ListField(child=serializers.CharField())
 
 
-class ProfileSerializer(serializers.Serializer):
+class ProfileSerializer(LastReportTimeMixin, OptionalKeysSerializer):
+    optional_keys = ("strategy", "last_analyzed_at")
+
     wallet = WalletViewSerializer()
     layer1_facts = LayerOneFactsSerializer()
-    strategy = StrategySerializer()
+    strategy = StrategySerializer(required=False, help_text="Absent until the wallet's scores are computed.")
     layer3_info_edge = InfoEdgeLayerSerializer()
     meta = DisclosuresSerializer()
     recent_events = FeedEventSerializer(many=True, help_text="At most 10, newest first.")
-    last_analyzed_at = serializers.DateTimeField(allow_null=True)
 
 
 class DecisionCardSerializer(serializers.Serializer):
     wallet_id = serializers.IntegerField()
+    pool_tier = serializers.ChoiceField(PoolTier.choices)
     suitable_for = serializers.ChoiceField(["watch_only", "conservative", "balanced", "aggressive"])
     risk_level = serializers.ChoiceField(RiskLevel.choices)
     suggested_position = serializers.CharField()
@@ -227,7 +256,7 @@ class DecisionCardSerializer(serializers.Serializer):
     recommendation_zh = serializers.CharField()
     disclaimer = serializers.CharField()
     disclaimer_zh = serializers.CharField()
-    last_updated = serializers.DateTimeField(allow_null=True)
+    last_updated = serializers.DateTimeField(help_text="When the scores were computed (the wallet's record before).")
 
 
 class ShareCardSerializer(serializers.Serializer):
@@ -237,13 +266,17 @@ class ShareCardSerializer(serializers.Serializer):
     trading_pnl = NumberField()
     total_pnl = NumberField()
     smart_score = NumberField()
+    info_edge_level = serializers.ChoiceField(InfoEdgeLevel.choices)
     strategy_type = serializers.ChoiceField(StrategyType.choices)
     pool_tier = serializers.ChoiceField(PoolTier.choices)
-    ai_summary = serializers.CharField()
+    has_ai_report = serializers.BooleanField()
+    nl_summary = serializers.CharField(help_text="The AI report's summary, else a plain statement of the facts.")
+    ai_summary = serializers.CharField(help_text="Same text as nl_summary.")
     ai_summary_source = serializers.ChoiceField(["ai_report", "fallback"])
     follower_count = serializers.IntegerField()
-    followers_7d = serializers.IntegerField(help_text="New followers in the last 7 days.")
-    updated_at = serializers.DateTimeField(allow_null=True)
+    new_followers_7d = serializers.IntegerField(help_text="New followers in the last 7 days.")
+    followers_7d = serializers.IntegerField(help_text="Same as new_followers_7d.")
+    updated_at = serializers.DateTimeField(help_text="When the scores were computed (the wallet's record before).")
 
 
 class ShareLandingSerializer(ShareCardSerializer):
@@ -271,6 +304,7 @@ ExplanationLayer3 = _explained_layer("ExplanationLayer3Serializer", list(present
 
 class ExplanationsSerializer(serializers.Serializer):
     wallet_id = serializers.IntegerField()
+    address = serializers.CharField()
     layer1 = ExplanationLayer1()
     layer2 = ExplanationLayer2()
     layer3 = ExplanationLayer3()
@@ -278,14 +312,9 @@ class ExplanationsSerializer(serializers.Serializer):
     generated_at = serializers.DateTimeField()
 
 
-class InfoEdgeSerializer(serializers.Serializer):
+class InfoEdgeSerializer(InfoEdgeLayerSerializer):
     wallet_id = serializers.IntegerField()
-    mean_delta_minutes = serializers.FloatField(source="info_edge_mean_minutes", allow_null=True)
-    stddev_minutes = serializers.FloatField(source="info_edge_stddev_minutes", allow_null=True)
-    samples = serializers.IntegerField(source="info_edge_samples")
-    z_score = serializers.FloatField(source="info_edge_z", allow_null=True)
-    p_value = serializers.FloatField(source="info_edge_p", allow_null=True)
-    classification = serializers.ChoiceField(InfoEdgeLevel.choices, source="info_edge_level")
+    classification = serializers.ChoiceField(InfoEdgeLevel.choices, source="label")
 
 
 class WatchingSerializer(serializers.Serializer):
@@ -313,8 +342,10 @@ class PortfolioSerializer(serializers.Serializer):
     name_zh = serializers.CharField()
     description = serializers.CharField()
     risk_level = serializers.ChoiceField(RiskLevel.choices)
-    expected_return = NumberField(help_text="Ratio: 0.12 = 12 %.")
-    max_drawdown = NumberField(help_text="Ratio: 0.08 = 8 %.")
+    expected_return = serializers.CharField(help_text='For display, e.g. "15%-30%".')
+    max_drawdown = serializers.CharField(help_text='For display, e.g. "<30%".')
+    expected_return_value = NumberField(help_text="Ratio: 0.12 = 12 %.")
+    max_drawdown_value = NumberField(help_text="Ratio: 0.08 = 8 %.")
     wallet_ids = serializers.ListField(child=serializers.IntegerField())
     wallets = WalletViewSerializer(many=True)
     source = serializers.ChoiceField(["managed", "derived"])
@@ -361,10 +392,9 @@ class MarketItemSerializer(serializers.Serializer):
     def get_status(self, market) -> int:
         return market_status(market)
 
-    @extend_schema_field(serializers.BooleanField(allow_null=True))
-    def get_has_fee(self, market) -> bool | None:
-        # Gamma's feesEnabled; null when the upstream never said (unknown, not false).
-        return market.fees_enabled
+    def get_has_fee(self, market) -> bool:
+        # Gamma's feesEnabled; the frontend reads a boolean, so "never said" reads as no fee.
+        return market.fees_enabled is True
 
     @extend_schema_field(serializers.ListField(child=serializers.FloatField(allow_null=True)))
     def get_prices(self, market) -> list:
@@ -393,10 +423,12 @@ class MarketDetailSerializer(MarketItemSerializer):
     tokens = OutcomeTokenSerializer(many=True, source="tokens.all")
 
 
-class LeaderboardItemSerializer(serializers.Serializer):
+class LeaderboardItemSerializer(OptionalKeysSerializer):
+    optional_keys = ("pseudonym",)
+
     wallet_id = serializers.IntegerField()
     address = serializers.CharField(source="wallet.address")
-    pseudonym = serializers.SerializerMethodField()
+    pseudonym = serializers.CharField(source="wallet.pseudonym", required=False, help_text="Absent when none.")
     strategy_type = serializers.ChoiceField(StrategyType.choices)
     smart_score = NumberField()
     confidence = NumberField()
@@ -405,10 +437,6 @@ class LeaderboardItemSerializer(serializers.Serializer):
     total_trades = serializers.IntegerField()
     realized_pnl = NumberField()
     scored_at = serializers.DateTimeField()
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_pseudonym(self, snapshot) -> str | None:
-        return snapshot.wallet.pseudonym or None
 
 
 class FreshnessSerializer(serializers.Serializer):
@@ -429,18 +457,26 @@ class StatsOverviewSerializer(serializers.Serializer):
     as_of = serializers.DateTimeField()
 
 
-class AnomalySerializer(serializers.Serializer):
+class AnomalySerializer(OptionalKeysSerializer):
+    optional_keys = ("market_id",)
+
     id = serializers.IntegerField()
     wallet_id = serializers.IntegerField()
-    market_id = serializers.IntegerField(allow_null=True)
+    market_id = serializers.IntegerField(required=False, help_text="Absent when the alert is about no one market.")
     alert_type = serializers.ChoiceField(AlertType.choices)
-    severity = serializers.ChoiceField(Severity.choices)
+    severity = serializers.SerializerMethodField()
+    severity_label = serializers.ChoiceField(Severity.choices, source="severity")
     evidence = serializers.JSONField()
     description = serializers.CharField()
     acknowledged = serializers.BooleanField()
     acknowledged_at = serializers.DateTimeField(allow_null=True)
     observed_at = serializers.DateTimeField()
     created_at = serializers.DateTimeField()
+
+
+    @extend_schema_field(serializers.IntegerField(min_value=1, max_value=3, help_text="1 low, 2 medium, 3 high or critical."))
+    def get_severity(self, anomaly) -> int:
+        return SEVERITY_NUMBERS[anomaly.severity]
 
 
 class AcknowledgedSerializer(serializers.Serializer):
@@ -477,6 +513,10 @@ class IngestStreamSerializer(serializers.Serializer):
     newest_upstream_time = serializers.CharField(allow_null=True)
     dead_letters_open = serializers.IntegerField()
     gaps_open = serializers.IntegerField()
+    newest_stored_time = serializers.DateTimeField(allow_null=True, help_text="Newest fill stored (trades stream only)")
+    newest_stored_age_seconds = serializers.FloatField(
+        allow_null=True, help_text="Wall-clock age of the newest stored fill; keeps growing when ingest stalls"
+    )
 
 
 class IngestRunSerializer(serializers.Serializer):

@@ -268,9 +268,9 @@ def api_world_seed() -> ApiWorld:
     )
 
 
-def throttle_rates_set(settings, *, burst: str = "100000/second", sustained: str = "10000000/hour") -> None:
-    """Set the API's rate limits through pytest-django's `settings` fixture (DRF reloads them)."""
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"burst": burst, "sustained": sustained},
-    }
+def throttle_rates_set(settings, *, per_second: float = 100_000.0, burst: int = 100_000, per_hour: int = 0) -> None:
+    """Set the API's per-client rate limit through pytest-django's `settings` fixture (read per
+    request, so the change applies at once)."""
+    settings.API_RATE_PER_SECOND = per_second
+    settings.API_RATE_BURST = burst
+    settings.API_RATE_PER_HOUR = per_hour

@@ -137,15 +137,17 @@ class WalletProfileView(APIView):
         if profile is None:
             raise NotFound(WALLET_NOT_FOUND)
         meta = scored_meta()
+        snapshot = profile.snapshot
         data = serializers.ProfileSerializer(
             {
                 "wallet": profile.wallet,
-                "layer1_facts": profile.snapshot,
-                "strategy": profile.snapshot,
-                "layer3_info_edge": profile.snapshot,
+                "layer1_facts": snapshot,
+                # Absent, not a row of defaults, until the wallet's scores are computed.
+                "strategy": snapshot if snapshot.scored_at is not None else None,
+                "layer3_info_edge": presenters.info_edge(snapshot),
                 "meta": meta,
                 "recent_events": profile.recent_events,
-                "last_analyzed_at": profile.snapshot.last_analyzed_at,
+                "last_report_at": snapshot.last_report_at,
             }
         ).data
         return ok(request, data, meta=meta)
@@ -219,7 +221,7 @@ class WalletInfoEdgeView(APIView):
     )
     def get(self, request, wallet_id: int):
         snapshot = _wallet_snapshot_or_404(wallet_id)
-        return ok(request, serializers.InfoEdgeSerializer(snapshot).data, meta=scored_meta())
+        return ok(request, serializers.InfoEdgeSerializer(presenters.info_edge(snapshot)).data, meta=scored_meta())
 
 
 # --- Watchlist -----------------------------------------------------------------------------------
@@ -247,7 +249,9 @@ class WatchlistView(APIView):
         description="Requires a fingerprint (400 without one).",
         parameters=schema.FINGERPRINT_PARAMETERS,
         request=params.WatchlistFollowBody,
-        responses=schema.responses(201, schema.enveloped(serializers.WatchingSerializer), e400=schema.BAD_REQUEST, **WALLET_404),
+        responses=schema.responses(
+            201, schema.enveloped(serializers.WatchingSerializer), e400=schema.BAD_REQUEST, **WALLET_404, **schema.BODY_ERRORS
+        ),
     )
     def post(self, request):
         fingerprint = fingerprint_required(request)
@@ -266,7 +270,9 @@ class WatchlistBatchView(APIView):
         summary="Follow several wallets; unknown ids are reported, not followed",
         parameters=schema.FINGERPRINT_PARAMETERS,
         request=params.WatchlistBatchBody,
-        responses=schema.responses(201, schema.enveloped(serializers.WatchlistBatchResultSerializer), e400=schema.BAD_REQUEST),
+        responses=schema.responses(
+            201, schema.enveloped(serializers.WatchlistBatchResultSerializer), e400=schema.BAD_REQUEST, **schema.BODY_ERRORS
+        ),
     )
     def post(self, request):
         fingerprint = fingerprint_required(request)
@@ -479,10 +485,10 @@ class AiAnalyzeView(APIView):
             {
                 201: schema.enveloped(serializers.AiReportSerializer),
                 200: schema.enveloped(serializers.AiReportSerializer),
-                503: schema.SERVER_ERROR,
             },
             e400=schema.BAD_REQUEST,
             **WALLET_404,
+            **schema.BODY_ERRORS,
         ),
     )
     def post(self, request, wallet_id: int):

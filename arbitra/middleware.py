@@ -1,9 +1,13 @@
-"""Request id: taken from X-Request-ID when the caller sent a sane one, else generated."""
+"""Request id (taken from X-Request-ID when the caller sent a sane one, else generated) and the
+request limits every route shares."""
 
 from __future__ import annotations
 
 import re
 import uuid
+
+from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent
 
 from arbitra.logging import request_id_var
 
@@ -29,3 +33,37 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
         response["X-Request-ID"] = request.request_id
         return response
+
+
+class RequestLimitsMiddleware:
+    """Refuses oversized requests before anything parses them, with the API's envelope.
+
+    A body larger than API_MAX_BODY_BYTES (by its Content-Length) is a 413 before a byte of it
+    is read; a query string of more than DATA_UPLOAD_MAX_NUMBER_FIELDS parameters is a 400.
+    Bodies sent without a length are bounded by Django itself (DATA_UPLOAD_MAX_MEMORY_SIZE is set
+    to the same limit) and the form-field count by the same setting; the API's exception
+    handler turns both into the same envelopes.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from api.envelope import error_response
+
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return error_response(request, status=400, message="Content-Length must be a number")
+        limit = settings.API_MAX_BODY_BYTES
+        if length > limit:
+            return error_response(request, status=413, message=f"request body over {limit} bytes")
+        try:
+            request.GET  # noqa: B018 - parsing it here applies Django's field limit once, up front
+        except TooManyFieldsSent:
+            return error_response(
+                request,
+                status=400,
+                message=f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} query parameters",
+            )
+        return self.get_response(request)

@@ -31,7 +31,7 @@ import psycopg
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_FINGERPRINT = "bench-user"
+BENCH_FINGERPRINT = "bench-user-fingerprint"
 POTENTIAL_SORTS = ["trade_count", "realized_pnl", "smart_score", "last_analyzed_at", "wallet_id"]
 
 OLD_NET = "CASE WHEN side = 'SELL' THEN usdc_size ELSE -usdc_size END"

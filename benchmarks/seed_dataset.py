@@ -29,7 +29,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 DAYS = 90
-BENCH_FINGERPRINT = "bench-user"
+BENCH_FINGERPRINT = "bench-user-fingerprint"
 
 
 def _log(message: str) -> None:

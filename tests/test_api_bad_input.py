@@ -7,7 +7,7 @@ import pytest
 from api.testing import api_world_seed, throttle_rates_set
 
 pytestmark = pytest.mark.django_db
-FINGERPRINT = {"HTTP_X_USER_FINGERPRINT": "fp-bad-input"}
+FINGERPRINT = {"HTTP_X_USER_FINGERPRINT": "fp-bad-input-browser-0001"}
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +31,6 @@ def world():
         ("/api/v1/wallets/potential?has_ai_report=perhaps", "has_ai_report"),
         ("/api/v1/wallets/potential?min_trades=-1", "min_trades"),
         ("/api/v1/wallets/potential?min_trades=ten", "min_trades"),
-        ("/api/v1/wallets/potential?strategy_type=genius", "strategy_type"),
         ("/api/v1/watchlist/feed?type=gossip", "type"),
         ("/api/v1/markets?status=9", "status"),
         ("/api/v1/markets?closed=sometimes", "closed"),
@@ -40,7 +39,6 @@ def world():
         ("/api/v1/ops/highlights?limit=21", "limit"),
         ("/api/v1/ops/highlights?limit=five", "limit"),
         ("/api/v1/anomalies?severity=apocalyptic", "severity"),
-        ("/api/v1/anomalies?type=weird", "type"),
         ("/api/v1/anomalies?acknowledged=yesno", "acknowledged"),
         ("/api/v1/anomalies?wallet_id=99999999999999999999999", "wallet_id"),
         ("/api/v1/ai/report/1/history?limit=101", "limit"),
@@ -75,7 +73,6 @@ def test_a_bad_ingest_run_status_is_a_400_for_staff(client, world, django_user_m
         ("page=1.5&page_size=2.5", 1, 20),
         ("page_size=500", 1, 200),
         ("page_size=200", 1, 200),
-        ("page=10536561983645456520970240", 10_000_000, 20),
     ],
 )
 def test_paging_parameters_are_coerced_by_the_contract_rules(client, world, query, page, page_size):

@@ -115,7 +115,7 @@ def test_the_profile_has_three_layers_and_at_most_ten_recent_events(client, worl
 def test_a_wallet_not_computed_yet_has_a_profile_of_defaults(client, world):
     profile = _data(client, f"/api/v1/wallets/{world.uncomputed.id}/profile")
     assert profile["layer1_facts"]["total_trades"] == 0
-    assert profile["strategy"]["strategy_type"] == "unknown" and profile["strategy"]["scored_at"] is None
+    assert "strategy" not in profile and "last_analyzed_at" not in profile
     assert profile["layer3_info_edge"]["label"] == "insufficient_data"
     edge = _data(client, f"/api/v1/wallets/{world.event_trader.id}/info-edge")
     assert edge["classification"] == "processing_edge" and edge["mean_delta_minutes"] == -95.0
@@ -226,8 +226,10 @@ def test_portfolios_are_derived_until_operators_publish_one(client, world):
         "name_zh": "稳健",
         "description": "",
         "risk_level": "low",
-        "expected_return": 0.12,
-        "max_drawdown": 0.08,
+        "expected_return": "12%",
+        "max_drawdown": "<8%",
+        "expected_return_value": 0.12,
+        "max_drawdown_value": 0.08,
         "wallet_ids": [world.quant.id, world.star.id],
         "wallets": None,
         "source": "managed",

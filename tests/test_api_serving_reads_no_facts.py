@@ -16,7 +16,7 @@ from api.testing import api_world_seed, throttle_rates_set
 pytestmark = pytest.mark.django_db
 
 FORBIDDEN_TABLES = ("trade_fill", "ingest_landing")
-FINGERPRINT = {"HTTP_X_USER_FINGERPRINT": "fp-reader-1"}
+FINGERPRINT = {"HTTP_X_USER_FINGERPRINT": "fp-reader-1-browser-0001"}
 
 
 @pytest.fixture(autouse=True)
