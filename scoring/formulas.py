@@ -20,15 +20,27 @@ A wallet with no evidence scores 25 (the prior); it can only move far from 25 wi
 positions. Three lucky wins with a 500 % return score ≈ 32; 300 resolved positions at 70 % wins and
 25 % ROI score ≈ 74.
 
-Labels (first rule that matches)
---------------------------------
+Labels (first rule that matches; thresholds are the constants below)
+----------------------------------------------------------------------
+Book features from the wallet's positions: `two_sided_share` = share of its markets in which it both
+bought and sold one token; `paired_share` = 2 · Σ_m min(shares bought of each outcome) / all shares
+bought (how much of its buying holds both sides of a market); `pair_cost` = the average price paid
+for one share of each outcome in those markets (< 1: a locked-in profit at settlement).
+
 - unknown: fewer than 5 trades.
-- market_maker: ≥ 200 trades, ≥ 20 trades per market on average, and sell volume within ±30 % of
-  buy volume (both sides of the book, round trips rather than directional bets).
-- event_trader: information edge `processing_edge` or `mild_edge`.
-- lucky: positive PnL but confidence < 0.5, or one position brings > 60 % of all gains.
+- market_maker: ≥ 200 trades over ≥ 10 markets, sell volume within ±30 % of buy volume, both sides
+  of the book in ≥ 70 % of its markets, |trading PnL| / volume < 3 % (it earns the spread, not
+  bets), and — once a source reports maker rebates — rebates ≥ 20 % of its income.
+- arbitrage: ≥ 50 % of the shares it bought pair up across both outcomes of a market for less than
+  1 in total, or ≥ 80 % pair up whatever they cost (it holds both sides).
+- event_trader: information edge `processing_edge` or `mild_edge` (after the FDR control).
+- lucky: trading PnL above max(50 USDC, 5 % of what it bought) while one position brings > 60 % of
+  the gains or confidence < 0.5. The floor keeps a PnL hovering around zero from flipping it.
 - quant: ≥ 100 trades over ≥ 20 markets, L ≥ 0.5 and positive PnL (broad, repeatable).
-- noise: everything else.
+- noise: everything else (random traders land here).
+
+A computed label, tier or risk level replaces the settled one only after it held for
+SCORING_HOLD_SECONDS (scoring.services, hysteresis); leaving `unknown` settles at once.
 
 Tiers, risk and advice
 ----------------------
@@ -46,12 +58,7 @@ Tiers, risk and advice
 
 Information edge
 ----------------
-Δt (minutes) = trade time − time of the first off-chain event for the market at or after the
-trade, within the horizon; each paired fill is one sample. With n samples, mean μ and sample
-standard deviation s: z = μ / (s / √n), p = erfc(|z| / √2) (two-sided). Labels: insufficient_data
-when n < 5; processing_edge when p < 0.05 and μ ≤ −30; mild_edge when p < 0.10 and μ < 0;
-otherwise no_edge. When every Δt is equal (s = 0) the mean is certain: z is undefined (stored
-as null) and p = 0 (μ ≠ 0) or 1 (μ = 0).
+See scoring.edge: decisions against the markets' own baseline, two-sided, FDR-controlled.
 """
 
 from __future__ import annotations
@@ -68,16 +75,6 @@ EVIDENCE_HALF = 20.0
 PRIOR_SCORE = 0.25
 WEIGHTS = {"win": 0.40, "roi": 0.35, "edge": 0.15, "stability": 0.10}
 EDGE_VALUE = {"processing_edge": 1.0, "mild_edge": 0.75}
-
-
-@dataclass(frozen=True)
-class InfoEdge:
-    samples: int
-    mean_minutes: float | None
-    stddev_minutes: float | None
-    z: float | None
-    p: float | None
-    label: str
 
 
 @dataclass(frozen=True)
@@ -100,6 +97,10 @@ class ScoreInputs:
     open_concentration: Decimal
     top_gain_share: Decimal
     info_edge_label: str
+    two_sided_share: float = 0.0
+    paired_share: float = 0.0
+    pair_cost: float = 0.0
+    maker_rebates: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -113,29 +114,6 @@ class Score:
     suggested_position: str
     momentum: str
     status_7d: str
-
-
-def info_edge_compute(deltas: list[float]) -> InfoEdge:
-    n = len(deltas)
-    if n == 0:
-        return InfoEdge(0, None, None, None, None, "insufficient_data")
-    mean = math.fsum(deltas) / n
-    stddev = math.sqrt(math.fsum((d - mean) ** 2 for d in deltas) / (n - 1)) if n > 1 else 0.0
-    if stddev > 0:
-        z = mean / (stddev / math.sqrt(n))
-        p = math.erfc(abs(z) / math.sqrt(2))
-    else:
-        z = None
-        p = 0.0 if mean != 0 else 1.0
-    if n < 5:
-        label = "insufficient_data"
-    elif p < 0.05 and mean <= -30:
-        label = "processing_edge"
-    elif p < 0.10 and mean < 0:
-        label = "mild_edge"
-    else:
-        label = "no_edge"
-    return InfoEdge(n, round(mean, 6), round(stddev, 6), None if z is None else round(z, 6), round(p, 12), label)
 
 
 def wilson_lower_bound(wins: int, n: int, z: float = WILSON_Z) -> float:
@@ -169,16 +147,7 @@ def score_compute(inputs: ScoreInputs) -> Score:
     strategy = _strategy(inputs, confidence=confidence, lower=lower)
     pool_tier = _pool_tier(inputs, smart_score=smart_score)
     risk = _risk(inputs, confidence=confidence)
-    if pool_tier == "observation":
-        suitable_for, suggested = "watch_only", "0%"
-    else:
-        suitable_for = {"low": "conservative", "medium": "balanced", "high": "aggressive"}[risk]
-        if risk == "high":
-            suggested = "1-2%"
-        elif pool_tier == "star" and risk == "low":
-            suggested = "5-10%"
-        else:
-            suggested = "2-5%"
+    suitable_for, suggested = advice(pool_tier=pool_tier, risk_level=risk)
     return Score(
         smart_score=smart_score,
         confidence=confidence_decimal,
@@ -192,20 +161,86 @@ def score_compute(inputs: ScoreInputs) -> Score:
     )
 
 
+MM_MIN_TRADES = 200
+MM_MIN_MARKETS = 10
+MM_SELL_BUY_BAND = (Decimal("0.7"), Decimal("1.3"))
+MM_MIN_TWO_SIDED = 0.7
+MM_MAX_PNL_TO_VOLUME = Decimal("0.03")
+MM_MIN_REBATE_SHARE = Decimal("0.2")
+ARB_MIN_PAIRED_CHEAP = 0.5
+ARB_MIN_PAIRED_ANY = 0.8
+LUCKY_MIN_PNL = Decimal(50)
+LUCKY_MIN_PNL_SHARE = Decimal("0.05")
+
+
+@dataclass(frozen=True)
+class BookFeatures:
+    two_sided_share: float
+    paired_share: float
+    pair_cost: float
+
+
+def book_features(positions) -> BookFeatures:
+    """Two-sidedness and outcome pairing of a wallet's book (positions of marts.compute)."""
+    by_market: dict[int, list] = {}
+    for position in positions:
+        by_market.setdefault(position.market_id, []).append(position)
+    if not by_market:
+        return BookFeatures(0.0, 0.0, 0.0)
+    two_sided = 0
+    bought_total = ZERO
+    paired = ZERO
+    pair_cost_weighted = ZERO
+    for market_positions in by_market.values():
+        if any(p.bought_shares > 0 and p.sold_shares > 0 for p in market_positions):
+            two_sided += 1
+        bought = [p for p in market_positions if p.bought_shares > 0]
+        bought_total += sum((p.bought_shares for p in bought), ZERO)
+        outcomes = {p.outcome_index for p in bought if p.outcome_index is not None}
+        if len(bought) >= 2 and len(outcomes) >= 2:
+            pairs = min(p.bought_shares for p in bought)
+            paired += pairs * len(bought)
+            pair_cost_weighted += pairs * sum((p.bought_usdc / p.bought_shares for p in bought), ZERO)
+    paired_share = float(paired / bought_total) if bought_total > 0 else 0.0
+    pair_units = paired / 2 if paired > 0 else ZERO
+    pair_cost = float(pair_cost_weighted / pair_units) if pair_units > 0 else 0.0
+    return BookFeatures(two_sided / len(by_market), min(1.0, paired_share), pair_cost)
+
+
+def advice(*, pool_tier: str, risk_level: str) -> tuple[str, str]:
+    """(suitable_for, suggested_position) of a tier and risk level."""
+    if pool_tier == "observation":
+        return "watch_only", "0%"
+    suitable_for = {"low": "conservative", "medium": "balanced", "high": "aggressive"}[risk_level]
+    if risk_level == "high":
+        return suitable_for, "1-2%"
+    if pool_tier == "star" and risk_level == "low":
+        return suitable_for, "5-10%"
+    return suitable_for, "2-5%"
+
+
 def _strategy(inputs: ScoreInputs, *, confidence: float, lower: float) -> str:
     if inputs.total_trades < 5:
         return "unknown"
-    per_market = inputs.total_trades / max(inputs.markets_traded, 1)
+    volume = inputs.buy_volume + inputs.sell_volume
+    low, high = MM_SELL_BUY_BAND
     if (
-        inputs.total_trades >= 200
-        and per_market >= 20
+        inputs.total_trades >= MM_MIN_TRADES
+        and inputs.markets_traded >= MM_MIN_MARKETS
         and inputs.buy_volume > 0
-        and Decimal("0.7") <= inputs.sell_volume / inputs.buy_volume <= Decimal("1.3")
+        and low <= inputs.sell_volume / inputs.buy_volume <= high
+        and inputs.two_sided_share >= MM_MIN_TWO_SIDED
+        and abs(inputs.trading_pnl) / volume < MM_MAX_PNL_TO_VOLUME
+        and (inputs.maker_rebates <= 0
+             or inputs.maker_rebates / (abs(inputs.trading_pnl) + inputs.maker_rebates) >= MM_MIN_REBATE_SHARE)
     ):
         return "market_maker"
+    if (inputs.paired_share >= ARB_MIN_PAIRED_CHEAP and 0 < inputs.pair_cost < 1) or inputs.paired_share >= ARB_MIN_PAIRED_ANY:
+        return "arbitrage"
     if inputs.info_edge_label in {"processing_edge", "mild_edge"}:
         return "event_trader"
-    if inputs.trading_pnl > 0 and (confidence < 0.5 or inputs.top_gain_share > Decimal("0.6")):
+    lucky_floor = max(LUCKY_MIN_PNL, inputs.bought_usdc * LUCKY_MIN_PNL_SHARE)
+    if inputs.trading_pnl > lucky_floor and (confidence < 0.5 or inputs.top_gain_share > Decimal("0.6")):
         return "lucky"
     if inputs.total_trades >= 100 and inputs.markets_traded >= 20 and lower >= 0.5 and inputs.trading_pnl > 0:
         return "quant"

@@ -26,7 +26,13 @@ class StrategyType(models.TextChoices):
     NOISE = "noise"
     EVENT_TRADER = "event_trader"
     QUANT = "quant"
+    ARBITRAGE = "arbitrage"
     UNKNOWN = "unknown"
+
+
+# Wallets whose trading does not bet on a side (they quote both, or lock a price across outcomes):
+# never potential wallets, never highlights.
+NON_DIRECTIONAL_STRATEGIES = (StrategyType.MARKET_MAKER, StrategyType.ARBITRAGE)
 
 
 class InfoEdgeLevel(models.TextChoices):
@@ -96,11 +102,22 @@ class WalletSnapshot(models.Model):
     info_edge_level = models.CharField(
         max_length=20, choices=InfoEdgeLevel.choices, default=InfoEdgeLevel.INSUFFICIENT_DATA
     )
-    info_edge_mean_minutes = models.FloatField(null=True, blank=True)
-    info_edge_stddev_minutes = models.FloatField(null=True, blank=True)
-    info_edge_samples = models.PositiveIntegerField(default=0)
-    info_edge_z = models.FloatField(null=True, blank=True)
-    info_edge_p = models.FloatField(null=True, blank=True)
+    # Numbers, never null: 0 (p and q 1) while there is no evidence. See scoring.edge.
+    info_edge_mean_minutes = models.FloatField(default=0.0)
+    info_edge_stddev_minutes = models.FloatField(default=0.0)
+    info_edge_samples = models.PositiveIntegerField(default=0, help_text="decisions followed by news within the horizon")
+    info_edge_z = models.FloatField(default=0.0)
+    info_edge_p = models.FloatField(default=1.0, help_text="two-sided exact binomial against the markets' baseline")
+    info_edge_q = models.FloatField(default=1.0, help_text="Benjamini–Hochberg q across every tested wallet")
+    info_edge_decisions = models.PositiveIntegerField(default=0, help_text="decisions in markets that had news")
+    info_edge_markets = models.PositiveIntegerField(default=0, help_text="markets with a decision followed by news")
+    info_edge_wallet_rate = models.FloatField(default=0.0, help_text="share of decisions within W minutes before news")
+    info_edge_baseline_rate = models.FloatField(default=0.0, help_text="the same share for the markets' other traders")
+    info_edge_effect = models.FloatField(default=0.0, help_text="wallet_rate − baseline_rate")
+    info_edge_tested = models.BooleanField(default=False, help_text="enough decisions and markets to be tested")
+    # Hysteresis: a computed label, tier or risk level that differs from the settled one waits here
+    # ({field: [value, since]}) until it has held for SCORING_HOLD_SECONDS.
+    pending_changes = models.JSONField(default=dict, blank=True)
     # AI report and timestamps.
     has_ai_report = models.BooleanField(default=False)
     nl_summary = models.TextField(blank=True, default="")
@@ -145,6 +162,10 @@ class WalletSnapshot(models.Model):
 
 
 class WalletScoreHistory(models.Model):
+    """Append-only: a row per change of a displayed value, never updated. `computed_at` is when
+    the score was computed and `valid_as_of` the newest trade time it had seen; "the score as of
+    T" is the newest row computed at or before T (scoring.selectors.score_as_of)."""
+
     wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, db_constraint=False, db_index=False)
     smart_score = models.DecimalField(**SCORE)
     confidence = models.DecimalField(**RATIO)
@@ -154,10 +175,15 @@ class WalletScoreHistory(models.Model):
     momentum = models.CharField(max_length=8, choices=Momentum.choices)
     info_edge_level = models.CharField(max_length=20, choices=InfoEdgeLevel.choices)
     scored_at = models.DateTimeField()
+    computed_at = models.DateTimeField(default=timezone.now)
+    valid_as_of = models.DateTimeField(null=True, blank=True, help_text="trade time of the newest fill it had seen")
 
     class Meta:
         db_table = "wallet_score_history"
-        indexes = [models.Index(fields=["wallet", "-scored_at"], name="wallet_score_history_recent")]
+        indexes = [
+            models.Index(fields=["wallet", "-scored_at"], name="wallet_score_history_recent"),
+            models.Index(fields=["wallet", "-computed_at"], name="wallet_score_history_as_of"),
+        ]
         ordering = ["-scored_at", "-id"]
 
     def __str__(self) -> str:
@@ -274,3 +300,57 @@ class AiReport(models.Model):
 
     def __str__(self) -> str:
         return f"report {self.pk} wallet {self.wallet_id} by {self.model_id}"
+
+
+class EdgeFdrState(models.Model):
+    """The last Benjamini–Hochberg pass over every tested wallet (one row): how many were tested and
+    knots of (p, rank) — the 200 smallest p-values exactly, then every m/200-th — from which the
+    drain estimates a changed wallet's q until the next pass computes it exactly."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    computed_at = models.DateTimeField()
+    tested = models.PositiveIntegerField(default=0)
+    knots = models.JSONField(default=list)
+    seconds = models.FloatField(default=0.0, help_text="duration of the pass")
+    changed = models.PositiveIntegerField(default=0, help_text="wallets whose label the pass changed")
+
+    class Meta:
+        db_table = "edge_fdr_state"
+
+    def __str__(self) -> str:
+        return f"BH pass over {self.tested} wallets at {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class SignalPrediction(models.Model):
+    """A signal read as a prediction that one side (outcome token) of a market is underpriced, and
+    how it played out: the side's price at the signal, +1 h, +24 h and its settlement value, and the
+    same for the opposite side (the reverse control)."""
+
+    kind = models.CharField(max_length=48, help_text="anomaly:<type>, feed:<type> or potential")
+    source_id = models.BigIntegerField(help_text="the anomaly's or feed event's id")
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, db_constraint=False, db_index=False)
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, db_constraint=False, related_name="+")
+    token_id = models.CharField(max_length=100, help_text="the implied side")
+    reverse_token_id = models.CharField(max_length=100, blank=True, default="")
+    signal_at = models.DateTimeField(help_text="trade time the signal is about")
+    label = models.CharField(max_length=20, blank=True, default="", help_text="strategy as scored at signal_at")
+    price_at_signal = models.DecimalField(**MONEY, null=True, blank=True)
+    price_1h = models.DecimalField(**MONEY, null=True, blank=True)
+    price_24h = models.DecimalField(**MONEY, null=True, blank=True)
+    settlement_value = models.DecimalField(**MONEY, null=True, blank=True)
+    reverse_price_at_signal = models.DecimalField(**MONEY, null=True, blank=True)
+    reverse_settlement_value = models.DecimalField(**MONEY, null=True, blank=True)
+    followed_through = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "signal_prediction"
+        constraints = [models.UniqueConstraint(fields=["kind", "source_id"], name="signal_prediction_source")]
+        indexes = [
+            models.Index(fields=["signal_at"], condition=models.Q(followed_through=False), name="signal_prediction_open"),
+            models.Index(fields=["kind", "label"], name="signal_prediction_kind_label"),
+        ]
+        ordering = ["-signal_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} wallet {self.wallet_id} → token {self.token_id} @ {self.signal_at:%Y-%m-%d %H:%M}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,8 +27,20 @@ from marts.bulk import copy_rows, fast_rows, int_array, staged_upsert
 from marts.compute import MarketFacts, WalletMart, q
 from scoring.ai import AiProvider, AiRateLimited, ai_provider_get
 from scoring.anomalies import AnomalyRules, Candidate, anomalies_apply_cooldown, anomalies_detect
-from scoring.formulas import ScoreInputs, info_edge_compute, score_compute
-from scoring.models import AiReport, FeedEventType, WalletSnapshot
+from scoring.edge import (
+    EdgeRules,
+    EdgeTest,
+    MarketBaseline,
+    decision_slots,
+    decisions_group,
+    edge_level,
+    edge_test,
+)
+from scoring.fdr import benjamini_hochberg, fdr_state_get, q_estimate
+from scoring.formulas import ScoreInputs, advice, book_features, score_compute
+from scoring.models import NON_DIRECTIONAL_STRATEGIES, AiReport, FeedEventType, WalletSnapshot
+from scoring.selectors import market_baselines_compute, news_times_for
+from scoring.signals import predictions_record
 
 logger = logging.getLogger(__name__)
 ZERO = Decimal(0)
@@ -47,6 +60,18 @@ def anomaly_rules() -> AnomalyRules:
         fresh_min_usdc=Decimal(str(settings.ANOMALY_FRESH_WALLET_MIN_USDC)),
         pre_event_minutes=float(settings.ANOMALY_PRE_EVENT_MINUTES),
         pre_event_min_usdc=Decimal(str(settings.ANOMALY_PRE_EVENT_MIN_USDC)),
+        live_window=timedelta(seconds=settings.ANOMALY_LIVE_WINDOW_SECONDS),
+    )
+
+
+def edge_rules() -> EdgeRules:
+    return EdgeRules(
+        decision_window=timedelta(seconds=settings.EDGE_DECISION_WINDOW_SECONDS),
+        window=timedelta(minutes=settings.EDGE_WINDOW_MINUTES),
+        horizon=timedelta(minutes=settings.INFO_EDGE_HORIZON_MINUTES),
+        min_decisions=int(settings.EDGE_MIN_DECISIONS),
+        min_markets=int(settings.EDGE_MIN_MARKETS),
+        min_effect=float(settings.EDGE_MIN_EFFECT),
     )
 
 
@@ -59,10 +84,16 @@ SNAPSHOT_COLUMNS: list[str] = [
     "stability_score", "first_trade_at", "last_trade_at", "smart_score", "confidence", "strategy_type", "pool_tier",
     "risk_level", "suitable_for", "suggested_position", "momentum", "status_7d", "info_edge_level",
     "info_edge_mean_minutes", "info_edge_stddev_minutes", "info_edge_samples", "info_edge_z", "info_edge_p",
+    "info_edge_q", "info_edge_decisions", "info_edge_markets", "info_edge_wallet_rate", "info_edge_baseline_rate",
+    "info_edge_effect", "info_edge_tested", "pending_changes",
     "potential_reached_at", "scored_at", "last_analyzed_at",
 ]
-# A history row is written when one of these changes (confidence moves with every trade: not a change).
-SCORED_FIELDS = ("smart_score", "strategy_type", "pool_tier", "risk_level", "momentum", "info_edge_level")
+# A history row is written when one of these changes as displayed (the score in whole points):
+# confidence and the score's decimals move with every trade and are not a change.
+DISPLAYED_FIELDS = ("strategy_type", "pool_tier", "risk_level", "momentum", "info_edge_level")
+SCORE_DISPLAY_QUANTUM = Decimal(1)
+# Labels that wait for SCORING_HOLD_SECONDS before they replace the settled one.
+SETTLED_FIELDS = ("strategy_type", "pool_tier", "risk_level")
 
 
 @dataclass
@@ -82,9 +113,15 @@ def _number(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
+PREVIOUS_COLUMNS = [
+    "wallet_id", "smart_score", "strategy_type", "pool_tier", "risk_level", "momentum", "info_edge_level",
+    "confidence", "total_pnl", "scored_at", "potential_reached_at", "info_edge_p", "info_edge_q", "info_edge_tested",
+    "pending_changes",
+]
+
+
 def _previous_snapshots(*, wallet_ids: list[int]) -> dict[int, dict]:
-    names = ["wallet_id", "smart_score", "strategy_type", "pool_tier", "risk_level", "momentum", "info_edge_level",
-             "confidence", "total_pnl", "scored_at", "potential_reached_at"]
+    names = PREVIOUS_COLUMNS
     rows = fast_rows(
         f"SELECT {', '.join(names)} FROM wallet_snapshot WHERE wallet_id = ANY(%s::bigint[])",  # noqa: S608
         [int_array(wallet_ids)],
@@ -92,17 +129,122 @@ def _previous_snapshots(*, wallet_ids: list[int]) -> dict[int, dict]:
     return {row[0]: dict(zip(names, row, strict=True)) for row in rows}
 
 
+def label_settle(
+    *, old: str | None, computed: str, pending: list | None, now: datetime, hold: timedelta, initial: str
+) -> tuple[str, list | None]:
+    """Hysteresis of one label: (settled value, pending entry [value, since] or None).
+
+    A computed value that differs from the settled one replaces it only once it has been computed
+    without interruption for `hold` (computation times, so a replay decides the same). The first
+    value, and leaving `initial` (no evidence yet), settle at once: nothing to flap from.
+    """
+    if old is None or old == initial or computed == old:
+        return computed, None
+    since = datetime.fromisoformat(pending[1]) if pending is not None and pending[0] == computed else now
+    if now - since >= hold:
+        return computed, None
+    return old, [computed, since.isoformat()]
+
+
+class _BaselineCache:
+    """Market baselines of the edge test, per worker process, for EDGE_BASELINE_TTL_SECONDS: a
+    market's baseline is one grouped read of its fills, shared by every batch that trades it. An
+    entry is recomputed early when a batch sees news newer than the entry's."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[float, datetime | None, MarketBaseline]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, *, news: dict[int, list[datetime]], now: datetime, rules: EdgeRules) -> dict[int, MarketBaseline]:
+        ttl = float(settings.EDGE_BASELINE_TTL_SECONDS)
+        clock = time.monotonic()
+        found: dict[int, MarketBaseline] = {}
+        missing: list[int] = []
+        with self._lock:
+            for market_id, times in news.items():
+                entry = self._entries.get(market_id)
+                newest = times[-1] if times else None
+                if entry is not None and clock < entry[0] and (newest is None or (entry[1] is not None and newest <= entry[1])):
+                    found[market_id] = entry[2]
+                else:
+                    missing.append(market_id)
+        if missing:
+            computed = market_baselines_compute(
+                market_ids=missing, since=now - timedelta(days=settings.EDGE_BASELINE_DAYS), until=now,
+                decision_window=rules.decision_window, window=rules.window,
+            )
+            with self._lock:
+                for market_id in missing:
+                    baseline = computed.get(market_id, MarketBaseline(0, 0, 0.0))
+                    newest = news[market_id][-1] if news.get(market_id) else None
+                    self._entries[market_id] = (clock + ttl, newest, baseline)
+                    found[market_id] = baseline
+        return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+edge_baselines = _BaselineCache()
+
+
+def _edge_tests(*, marts: list[WalletMart], now: datetime, rules: EdgeRules) -> dict[int, tuple[list, EdgeTest]]:
+    """Decisions and edge test of every wallet of the batch: one news read and the baselines of
+    the markets that had news (cached) for the whole batch."""
+    decisions = {mart.wallet_id: decisions_group(mart.fills, mart.cash, window=rules.decision_window) for mart in marts}
+    traded = [mart for mart in marts if mart.fills]
+    market_ids = {d.market_id for wallet_decisions in decisions.values() for d in wallet_decisions}
+    news: dict[int, list[datetime]] = {}
+    if traded and market_ids:
+        news = news_times_for(
+            market_ids=market_ids, since=min(m.fills[0].traded_at for m in traded),
+            until=max(m.fills[-1].traded_at for m in traded) + rules.horizon,
+        )
+    baselines = edge_baselines.get(news=news, now=now, rules=rules) if news else {}
+    since = now - timedelta(days=settings.EDGE_BASELINE_DAYS)
+    tests: dict[int, tuple[list, EdgeTest]] = {}
+    for mart in marts:
+        own = {}
+        if news:
+            recent_fills = [fill for fill in mart.fills if fill.traded_at >= since and fill.market_id in news]
+            own = decision_slots(recent_fills, window=rules.decision_window)
+        tests[mart.wallet_id] = (
+            decisions[mart.wallet_id],
+            edge_test(decisions[mart.wallet_id], news=news, baselines=baselines, own_slots=own, rules=rules),
+        )
+    return tests
+
+
 def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFacts], now: datetime) -> None:
     wallet_ids = [mart.wallet_id for mart in marts]
     previous = _previous_snapshots(wallet_ids=wallet_ids)
     rules = anomaly_rules()
+    erules = edge_rules()
+    hold = timedelta(seconds=settings.SCORING_HOLD_SECONDS)
+    tested_before, knots = fdr_state_get()
+    tests = _edge_tests(marts=marts, now=now, rules=erules)
+    if tested_before == 0:
+        # No pass yet (a new installation): control the FDR across this batch's tested wallets.
+        batch_q = benjamini_hochberg({w: test.p for w, (_d, test) in tests.items() if test.tested})
     snapshot_rows: list[dict] = []
     history_rows: list[tuple] = []
     feed: list[FeedRow] = []
     candidates: list[Candidate] = []
+    decisions_by_wallet: dict[int, list] = {}
 
     for mart in marts:
-        edge = info_edge_compute([sample.delta_minutes for sample in mart.edge_samples])
+        decisions, test = tests[mart.wallet_id]
+        decisions_by_wallet[mart.wallet_id] = decisions
+        old = previous.get(mart.wallet_id)
+        if old is not None and old["info_edge_tested"] and test.tested and old["info_edge_p"] == test.p:
+            q_value = old["info_edge_q"]  # exact from the last BH pass: keep it (see scoring.fdr)
+        else:
+            q_value = 1.0
+            if test.tested:
+                q_value = batch_q[mart.wallet_id] if tested_before == 0 else q_estimate(test.p, tested=tested_before, knots=knots)
+        edge_label = edge_level(test=test, q=q_value, rules=erules)
+        book = book_features(mart.positions)
         w24, w7, w30 = mart.windows["24h"], mart.windows["7d"], mart.windows["30d"]
         score = score_compute(ScoreInputs(
             total_trades=mart.total_trades,
@@ -122,20 +264,39 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
             stability_score=mart.stability_score,
             open_concentration=mart.open_concentration,
             top_gain_share=mart.top_gain_share,
-            info_edge_label=edge.label,
+            info_edge_label=edge_label,
+            two_sided_share=book.two_sided_share,
+            paired_share=book.paired_share,
+            pair_cost=book.pair_cost,
         ))
-        old = previous.get(mart.wallet_id)
+        computed = {"strategy_type": score.strategy_type, "pool_tier": score.pool_tier, "risk_level": score.risk_level}
+        initial = {"strategy_type": "unknown", "pool_tier": None, "risk_level": None}
+        pending_old = (old or {}).get("pending_changes") or {}
+        if isinstance(pending_old, str):  # jsonb read as text by the fast cursor
+            pending_old = json.loads(pending_old)
+        pending: dict[str, list] = {}
+        settled: dict[str, str] = {}
+        for name in SETTLED_FIELDS:
+            value, waiting = label_settle(
+                old=None if old is None else old[name], computed=computed[name], pending=pending_old.get(name),
+                now=now, hold=hold, initial=initial[name],
+            )
+            settled[name] = value
+            if waiting is not None:
+                pending[name] = waiting
+        suitable_for, suggested = advice(pool_tier=settled["pool_tier"], risk_level=settled["risk_level"])
         values = {
-            "smart_score": score.smart_score, "strategy_type": score.strategy_type, "pool_tier": score.pool_tier,
-            "risk_level": score.risk_level, "momentum": score.momentum, "info_edge_level": edge.label,
+            "smart_score": score.smart_score, **settled, "momentum": score.momentum, "info_edge_level": edge_label,
             "confidence": score.confidence,
         }
-        changed = old is None or any(old[name] != values[name] for name in SCORED_FIELDS)
+        changed = old is None or any(old[name] != values[name] for name in DISPLAYED_FIELDS) or (
+            _displayed_score(old["smart_score"]) != _displayed_score(score.smart_score)
+        )
         scored_at = now if changed else old["scored_at"]
         if changed:
             history_rows.append((
-                mart.wallet_id, score.smart_score, score.confidence, score.strategy_type, score.pool_tier,
-                score.risk_level, score.momentum, edge.label, now,
+                mart.wallet_id, score.smart_score, score.confidence, settled["strategy_type"], settled["pool_tier"],
+                settled["risk_level"], score.momentum, edge_label, now, now, mart.last_trade_at,
             ))
         total_pnl = mart.trading_pnl  # + maker rebates, 0 until a source reports them
         snapshot_rows.append({
@@ -149,18 +310,20 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
             "pnl_30d": q(w30.realized_pnl), "realized_pnl_24h": q(w24.realized_pnl),
             "max_drawdown_7d": q(mart.max_drawdown_7d), "stability_score": mart.stability_score.quantize(Decimal("0.01")),
             "first_trade_at": mart.first_trade_at, "last_trade_at": mart.last_trade_at,
-            "smart_score": score.smart_score, "confidence": score.confidence, "strategy_type": score.strategy_type,
-            "pool_tier": score.pool_tier, "risk_level": score.risk_level, "suitable_for": score.suitable_for,
-            "suggested_position": score.suggested_position, "momentum": score.momentum, "status_7d": score.status_7d,
-            "info_edge_level": edge.label, "info_edge_mean_minutes": edge.mean_minutes,
-            "info_edge_stddev_minutes": edge.stddev_minutes, "info_edge_samples": edge.samples,
-            "info_edge_z": edge.z, "info_edge_p": edge.p, "potential_reached_at": mart.potential_reached_at,
+            "smart_score": score.smart_score, "confidence": score.confidence, "strategy_type": settled["strategy_type"],
+            "pool_tier": settled["pool_tier"], "risk_level": settled["risk_level"], "suitable_for": suitable_for,
+            "suggested_position": suggested, "momentum": score.momentum, "status_7d": score.status_7d,
+            "info_edge_level": edge_label, "info_edge_mean_minutes": test.mean_minutes,
+            "info_edge_stddev_minutes": test.stddev_minutes, "info_edge_samples": test.samples,
+            "info_edge_z": test.z, "info_edge_p": test.p, "info_edge_q": q_value, "info_edge_decisions": test.decisions,
+            "info_edge_markets": test.markets, "info_edge_wallet_rate": test.wallet_rate,
+            "info_edge_baseline_rate": test.baseline_rate, "info_edge_effect": test.effect,
+            "info_edge_tested": test.tested, "pending_changes": json.dumps(pending, sort_keys=True),
+            "potential_reached_at": mart.potential_reached_at,
             "scored_at": scored_at, "last_analyzed_at": now,
         })
         feed += _change_events(mart=mart, old=old, values=values, now=now, total_pnl=total_pnl)
-        wallet_candidates = anomalies_detect(
-            mart=mart, markets=markets, previous_total_pnl=None if old is None else old["total_pnl"], now=now, rules=rules
-        )
+        wallet_candidates = anomalies_detect(mart=mart, markets=markets, paired=test.paired, now=now, rules=rules)
         for candidate in wallet_candidates:
             if candidate.alert_type == "pnl_jump":
                 feed.append(_pnl_jump_event(candidate))
@@ -170,13 +333,23 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
     _history_insert(rows=history_rows)
     new_anomalies = _anomalies_insert(candidates=candidates, wallet_ids=wallet_ids, cooldown=rules.cooldown)
     feed += [_anomaly_event(row) for row in new_anomalies if row["alert_type"] != "pnl_jump"]
-    feed_events_insert(rows=feed)
+    new_events = feed_events_insert(rows=feed)
+    predictions_record(
+        anomalies=new_anomalies, events=new_events, fills={mart.wallet_id: mart.fills for mart in marts},
+        decisions=decisions_by_wallet,
+    )
+
+
+def _displayed_score(value: Decimal) -> Decimal:
+    return Decimal(value).quantize(SCORE_DISPLAY_QUANTUM)
 
 
 def _change_events(*, mart: WalletMart, old: dict | None, values: dict, now: datetime, total_pnl: Decimal) -> list[FeedRow]:
     events: list[FeedRow] = []
     w = mart.wallet_id
-    if mart.potential_reached_at is not None and (old is None or old["potential_reached_at"] is None):
+    # Market makers and arbitrageurs do not bet on a side: never potential wallets.
+    if (mart.potential_reached_at is not None and (old is None or old["potential_reached_at"] is None)
+            and values["strategy_type"] not in NON_DIRECTIONAL_STRATEGIES):
         pnl = f"{mart.realized_pnl:,.2f}"
         events.append(FeedRow(
             w, FeedEventType.POTENTIAL_REACHED, mart.potential_reached_at,
@@ -254,7 +427,7 @@ def _snapshots_upsert(*, rows: list[dict]) -> None:
 
 HISTORY_COLUMNS = [
     "wallet_id", "smart_score", "confidence", "strategy_type", "pool_tier", "risk_level", "momentum", "info_edge_level",
-    "scored_at",
+    "scored_at", "computed_at", "valid_as_of",
 ]
 
 
@@ -269,13 +442,14 @@ def _anomalies_insert(*, candidates: list[Candidate], wallet_ids: list[int], coo
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT DISTINCT ON (wallet_id, alert_type) wallet_id, alert_type, observed_at
+            SELECT DISTINCT ON (wallet_id, alert_type, market_id) wallet_id, alert_type, market_id, observed_at
             FROM anomaly WHERE wallet_id = ANY(%s)
-            ORDER BY wallet_id, alert_type, observed_at DESC
+            ORDER BY wallet_id, alert_type, market_id, observed_at DESC
             """,
             [wallet_ids],
         )
-        last = {(wallet_id, alert_type): observed for wallet_id, alert_type, observed in cursor.fetchall()}
+        last = {(wallet_id, alert_type, market_id): observed
+                for wallet_id, alert_type, market_id, observed in cursor.fetchall()}
         kept = anomalies_apply_cooldown(candidates=candidates, last_observed=last, cooldown=cooldown)
         if not kept:
             return []
@@ -287,7 +461,7 @@ def _anomalies_insert(*, candidates: list[Candidate], wallet_ids: list[int], coo
             FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::jsonb[], %s::text[], %s::text[],
                         %s::timestamptz[]) AS u(w, m, t, s, e, d, k, o)
             ON CONFLICT (wallet_id, alert_type, dedupe_key) DO NOTHING
-            RETURNING id, wallet_id, market_id, alert_type, severity, description, observed_at
+            RETURNING id, wallet_id, market_id, alert_type, severity, description, observed_at, evidence->>'fill' AS fill_key
             """,
             [
                 [c.wallet_id for c in kept], [c.market_id for c in kept], [c.alert_type for c in kept],
@@ -299,10 +473,11 @@ def _anomalies_insert(*, candidates: list[Candidate], wallet_ids: list[int], coo
         return sorted((dict(zip(names, row, strict=True)) for row in cursor.fetchall()), key=lambda r: r["id"])
 
 
-def feed_events_insert(*, rows: list[FeedRow]) -> int:
-    """Insert feed events; one already stored under the same (wallet, type, dedupe key) is kept."""
+def feed_events_insert(*, rows: list[FeedRow]) -> list[dict]:
+    """Insert feed events; one already stored under the same (wallet, type, dedupe key) is kept.
+    Returns the rows inserted now (id, wallet_id, event_type, event_time)."""
     if not rows:
-        return 0
+        return []
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -311,6 +486,7 @@ def feed_events_insert(*, rows: list[FeedRow]) -> int:
             SELECT *, now() FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::jsonb[], %s::text[],
                                         %s::bool[], %s::text[], %s::text[], %s::text[])
             ON CONFLICT (wallet_id, event_type, dedupe_key) DO NOTHING
+            RETURNING id, wallet_id, event_type, event_time
             """,
             [
                 [r.wallet_id for r in rows], [str(r.event_type) for r in rows], [r.event_time for r in rows],
@@ -318,7 +494,8 @@ def feed_events_insert(*, rows: list[FeedRow]) -> int:
                 [r.suggestion for r in rows], [r.suggestion_zh for r in rows], [r.dedupe_key[:120] for r in rows],
             ],
         )
-        return cursor.rowcount
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 # --- AI reports ------------------------------------------------------------------------------

@@ -54,7 +54,8 @@ def test_a_strategy_change_carries_before_after_and_a_reason():
     assert FeedEvent.objects.filter(wallet=wallet, event_type="strategy_change").count() == 1
 
 
-def test_a_risk_level_change_says_which_way_it_moved():
+def test_a_risk_level_change_says_which_way_it_moved_once_it_has_held(settings):
+    settings.SCORING_HOLD_SECONDS = 3600
     now = timezone.now().replace(microsecond=0)
     _m, (yes, _no) = market_make(latest_prices=["0.5", "0.5"])
     wallet = wallet_make()
@@ -62,16 +63,21 @@ def test_a_risk_level_change_says_which_way_it_moved():
     wallet_batch_compute(wallet_ids=[wallet.pk], now=now)
     WalletSnapshot.objects.filter(wallet=wallet).update(risk_level="low")  # as an earlier computation left it
     wallet_batch_compute(wallet_ids=[wallet.pk], now=now + timedelta(minutes=1))
+    assert WalletSnapshot.objects.get(wallet=wallet).risk_level == "low"  # computed high, not settled yet
+    assert not FeedEvent.objects.filter(wallet=wallet, event_type="risk_level_change").exists()
+    wallet_batch_compute(wallet_ids=[wallet.pk], now=now + timedelta(minutes=61))
     event = FeedEvent.objects.get(wallet=wallet, event_type="risk_level_change")
     assert (event.payload["before"], event.payload["after"], event.reason_code) == ("low", "high", "risk_up")
     assert event.action_required is True
 
 
-def test_event_ids_are_unique_across_kinds():
+def test_event_ids_are_unique_across_kinds(settings):
+    settings.SCORING_HOLD_SECONDS = 0
     now = timezone.now().replace(microsecond=0)
     _m, (yes, _no) = market_make(latest_prices=["0.5", "0.5"])
     wallet = wallet_make()
-    fill_make(wallet=wallet, token=yes, side="BUY", size=30000, price="0.5", at=now - timedelta(hours=1))
+    fill_make(wallet=wallet, token=yes, side="BUY", size=30000, price="0.5", at=now - timedelta(hours=1),
+              ingested_at=now - timedelta(minutes=59))
     wallet_batch_compute(wallet_ids=[wallet.pk], now=now)
     WalletSnapshot.objects.filter(wallet=wallet).update(risk_level="low", strategy_type="quant")
     wallet_batch_compute(wallet_ids=[wallet.pk], now=now + timedelta(minutes=1))

@@ -1,82 +1,158 @@
-"""Information edge: each fill paired with the first event after it; signs, statistics, labels."""
+"""Information edge: decisions against the markets' own baseline, news only, two-sided, FDR-controlled."""
 
 from __future__ import annotations
 
-import math
+import random
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from ingest.models import OffchainEvent, OffchainEventMarket
+from marts.compute import Fill
 from marts.services import wallet_batch_compute
 from marts.testing import compute_redis, fill_make, market_make, wallet_make  # noqa: F401 - compute_redis is a fixture
-from scoring.formulas import info_edge_compute
-from scoring.models import WalletSnapshot
+from scoring.edge import binomial_two_sided, decisions_group, edge_level_from
+from scoring.fdr import edge_fdr_refresh, q_estimate
+from scoring.models import EdgeFdrState, WalletSnapshot
+from scoring.services import edge_baselines
+
+NEWS_KINDS = {"feed": OffchainEvent.Kind.FEED, "lifecycle": OffchainEvent.Kind.MARKET_LIFECYCLE}
 
 
-def _spread(mean: float, half_width: float) -> list[float]:
-    return [mean - half_width, mean - half_width / 2, mean, mean + half_width / 2, mean + half_width]
+@pytest.fixture(autouse=True)
+def _fresh_baselines():
+    edge_baselines.clear()
+    yield
+    edge_baselines.clear()
 
 
-def test_fewer_than_five_samples_is_insufficient_data_even_when_striking():
-    edge = info_edge_compute([-120.0, -121.0, -119.0, -120.5])
-    assert edge.samples == 4
-    assert edge.label == "insufficient_data"
+def _news(market, moment, *, kind="feed"):
+    event = OffchainEvent.objects.create(
+        source=f"test:{kind}", source_event_id=f"{market.pk}:{moment.isoformat()}", kind=NEWS_KINDS[kind],
+        event_time=moment, title="News",
+    )
+    OffchainEventMarket.objects.create(event=event, market=market, event_time=moment)
 
 
-def test_a_significant_mean_of_thirty_minutes_before_the_news_is_a_processing_edge():
-    edge = info_edge_compute(_spread(-30.0, 10.0))
-    assert edge.p < 0.05
-    assert edge.label == "processing_edge"
+def _fill(index, at, *, market_id=1, asset="t1", side="BUY"):
+    return Fill(1, market_id, asset, side, Decimal(1), Decimal("0.5"), Decimal("0.5"), at, f"k{index}", 0, at)
 
 
-def test_a_significant_mean_just_short_of_thirty_minutes_is_only_a_mild_edge():
-    edge = info_edge_compute(_spread(-29.0, 10.0))
-    assert edge.p < 0.05
-    assert edge.label == "mild_edge"
+def test_one_order_in_five_fills_is_one_decision():
+    start = timezone.now().replace(microsecond=0)
+    fills = [_fill(i, start + timedelta(seconds=2 * i)) for i in range(5)]
+    fills.append(_fill(5, start + timedelta(seconds=3), side="SELL"))  # the other side: its own decision
+    fills.append(_fill(6, start + timedelta(hours=2)))  # much later: a new decision
+    fills.sort(key=lambda f: f.traded_at)
+    decisions = decisions_group(fills, [Decimal("0.5")] * len(fills), window=timedelta(minutes=5))
+    assert [(d.side, d.fills) for d in decisions] == [("BUY", 5), ("SELL", 1), ("BUY", 1)]
+    assert decisions[0].at == start and decisions[0].usdc == Decimal("2.5")
 
 
-def test_a_mean_well_before_the_news_with_p_between_five_and_ten_percent_is_a_mild_edge():
-    # z = mean · √n / s = −40 · √5 / (0.7906 · 62.85) ≈ −1.80 → p ≈ 0.072
-    edge = info_edge_compute(_spread(-40.0, 62.85))
-    assert 0.05 < edge.p < 0.10
-    assert edge.z == pytest.approx(-1.8, abs=0.01)
-    assert edge.p == pytest.approx(math.erfc(1.8 / math.sqrt(2)), abs=1e-3)
-    assert edge.label == "mild_edge"
+def test_the_exact_binomial_test_is_two_sided_and_can_fail():
+    assert binomial_two_sided(8, 8, 0.1) == pytest.approx(1e-8, rel=1e-6)
+    assert binomial_two_sided(1, 10, 0.1) == pytest.approx(1.0)
+    # Never before news where a third of the market is: significant, but that is no edge.
+    assert binomial_two_sided(0, 30, 1 / 3) < 0.001
+    assert edge_level_from(q=0.0001, effect=-0.33, min_effect=0.2) == "no_edge"
 
 
-def test_a_noisy_mean_is_no_edge():
-    edge = info_edge_compute(_spread(-40.0, 200.0))
-    assert edge.p > 0.10
-    assert edge.label == "no_edge"
-
-
-def test_trading_at_the_moment_of_the_news_is_no_edge():
-    edge = info_edge_compute([0.0] * 6)
-    assert (edge.mean_minutes, edge.p, edge.z, edge.label) == (0.0, 1.0, None, "no_edge")
+def _market_with_news(now, *, news_hours, others, rng):
+    market, (yes, no) = market_make(latest_prices=["0.5", "0.5"])
+    for hours in news_hours:
+        _news(market, now - timedelta(hours=hours))
+    for wallet in others:  # the market's other traders, at random moments over 24 hours
+        for _ in range(6):
+            at = now - timedelta(hours=30) + timedelta(minutes=rng.uniform(0, 24 * 60))
+            fill_make(wallet=wallet, token=rng.choice([yes, no]), side="BUY", size=10, price="0.5", at=at)
+    return market, yes
 
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("compute_redis")
-def test_a_fill_pairs_with_the_first_event_after_it_so_trading_before_the_news_is_negative(settings):
-    settings.INFO_EDGE_HORIZON_MINUTES = 240
+def test_an_insider_ten_minutes_before_each_news_has_a_processing_edge_and_random_timing_has_none(settings):
+    settings.INFO_EDGE_HORIZON_MINUTES = 24 * 60
     now = timezone.now().replace(second=0, microsecond=0)
-    market, (yes, _no) = market_make(latest_prices=["0.5", "0.5"])
+    rng = random.Random(13)
+    others = [wallet_make() for _ in range(5)]
+    insider, random_trader = wallet_make(), wallet_make()
+    for _ in range(4):
+        news_hours = (26, 14)
+        _market, yes = _market_with_news(now, news_hours=news_hours, others=others, rng=rng)
+        for hours in news_hours:
+            news_at = now - timedelta(hours=hours)
+            # One decision of three fills (one order), ten minutes before the news.
+            for seconds in (0, 5, 9):
+                fill_make(wallet=insider, token=yes, side="BUY", size=100, price="0.4",
+                          at=news_at - timedelta(minutes=10) + timedelta(seconds=seconds))
+        for _ in range(3):
+            at = now - timedelta(hours=30) + timedelta(minutes=rng.uniform(0, 24 * 60))
+            fill_make(wallet=random_trader, token=yes, side="BUY", size=100, price="0.5", at=at)
+
+    wallet_batch_compute(wallet_ids=[insider.pk, random_trader.pk, *[w.pk for w in others]], now=now)
+    edge = WalletSnapshot.objects.get(wallet=insider)
+    assert (edge.info_edge_decisions, edge.info_edge_markets, edge.info_edge_samples) == (8, 4, 8)
+    assert edge.info_edge_wallet_rate == 1.0
+    assert 0 < edge.info_edge_baseline_rate < 0.3
+    assert edge.info_edge_mean_minutes == pytest.approx(-10.0)
+    assert edge.info_edge_p < 1e-4 and edge.info_edge_z > 3
+    assert edge.info_edge_level == "processing_edge"
+    assert edge.strategy_type == "event_trader"
+
+    randomly = WalletSnapshot.objects.get(wallet=random_trader)
+    assert randomly.info_edge_decisions == 12
+    assert randomly.info_edge_p > 0.05
+    assert randomly.info_edge_level == "no_edge"
+    assert not WalletSnapshot.objects.filter(wallet__in=others, info_edge_level__in=["processing_edge", "mild_edge"]).exists()
+
+    # Across every tested wallet at once (Benjamini–Hochberg), the insider still stands out.
+    result = edge_fdr_refresh(now=now)
+    assert result["tested"] == WalletSnapshot.objects.filter(info_edge_tested=True).count() >= 2
+    edge.refresh_from_db()
+    assert edge.info_edge_q < 0.05 and edge.info_edge_level == "processing_edge"
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("compute_redis")
+def test_market_lifecycle_events_are_not_news(settings):
+    settings.INFO_EDGE_HORIZON_MINUTES = 24 * 60
+    now = timezone.now().replace(second=0, microsecond=0)
     wallet = wallet_make()
-    news = [now - timedelta(hours=10), now - timedelta(hours=9, minutes=30)]
-    for number, moment in enumerate(news):
-        event = OffchainEvent.objects.create(source="feed", source_event_id=f"n{number}", event_time=moment, title="News")
-        OffchainEventMarket.objects.create(event=event, market=market, event_time=moment)
-    # 60 and 45 minutes before the first item, 20 before the second, one after both (unpaired),
-    # one more than the horizon before (unpaired).
-    for at in [news[0] - timedelta(minutes=60), news[0] - timedelta(minutes=45), news[1] - timedelta(minutes=20),
-               news[1] + timedelta(minutes=5), news[0] - timedelta(minutes=300)]:
-        fill_make(wallet=wallet, token=yes, side="BUY", size=1, price="0.5", at=at)
+    for _ in range(4):
+        market, (yes, _no) = market_make(latest_prices=["0.5", "0.5"])
+        for hours in (20, 10):
+            _news(market, now - timedelta(hours=hours), kind="lifecycle")  # "closed", "resolved": outcomes
+            fill_make(wallet=wallet, token=yes, side="BUY", size=10, price="0.5",
+                      at=now - timedelta(hours=hours, minutes=10))
     wallet_batch_compute(wallet_ids=[wallet.pk], now=now)
     snapshot = WalletSnapshot.objects.get(wallet=wallet)
-    assert snapshot.info_edge_samples == 3
-    assert snapshot.info_edge_mean_minutes == pytest.approx(-125 / 3, abs=1e-4)
+    assert (snapshot.info_edge_decisions, snapshot.info_edge_samples) == (0, 0)
     assert snapshot.info_edge_level == "insufficient_data"
-    expected = info_edge_compute([-60.0, -45.0, -20.0])
-    assert snapshot.info_edge_stddev_minutes == pytest.approx(expected.stddev_minutes)
+    # Numbers, never null, without evidence.
+    assert (snapshot.info_edge_mean_minutes, snapshot.info_edge_stddev_minutes, snapshot.info_edge_z) == (0.0, 0.0, 0.0)
+    assert (snapshot.info_edge_p, snapshot.info_edge_q, snapshot.info_edge_baseline_rate) == (1.0, 1.0, 0.0)
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("compute_redis")
+def test_the_fdr_pass_computes_benjamini_hochberg_q_values_and_queues_relabelled_wallets():
+    wallets = [wallet_make() for _ in range(4)]
+    for wallet, p in zip(wallets, [0.01, 0.02, 0.03, 0.5], strict=True):
+        WalletSnapshot.objects.create(wallet=wallet, info_edge_tested=True, info_edge_p=p, info_edge_effect=0.3,
+                                      info_edge_level="no_edge")
+    WalletSnapshot.objects.create(wallet=wallet_make(), info_edge_p=0.0001)  # not tested: not counted
+    result = edge_fdr_refresh()
+    # q_(i) = min over j ≥ i of p_(j)·m/j: 0.01·4/1 = 0.02·4/2 = 0.03·4/3 = 0.04; 0.5·4/4 = 0.5.
+    rows = dict(WalletSnapshot.objects.filter(wallet__in=wallets).values_list("wallet_id", "info_edge_q"))
+    assert [round(rows[w.pk], 9) for w in wallets] == [0.04, 0.04, 0.04, 0.5]
+    levels = dict(WalletSnapshot.objects.filter(wallet__in=wallets).values_list("wallet_id", "info_edge_level"))
+    assert [levels[w.pk] for w in wallets] == ["processing_edge"] * 3 + ["no_edge"]
+    assert (result["tested"], result["relabelled"]) == (4, 3)
+    state = EdgeFdrState.objects.get(pk=1)
+    assert state.tested == 4
+    # The drain's estimate for a new p between the stored ones follows the same rule.
+    assert q_estimate(0.02, tested=state.tested, knots=state.knots) == pytest.approx(0.04)
+    assert q_estimate(0.9, tested=state.tested, knots=state.knots) == pytest.approx(0.9)
+

@@ -64,11 +64,12 @@ def test_no_evidence_scores_the_prior_and_is_unknown():
 
 
 def test_a_two_sided_high_turnover_book_is_a_market_maker():
-    score = score_compute(_inputs(
-        total_trades=900, markets_traded=10, buy_volume=D(40000), sell_volume=D(39000), bought_usdc=D(40000),
-        trading_pnl=D(300), resolved_positions=10, winning_positions=6,
-    ))
-    assert score.strategy_type == "market_maker"
+    book = {"total_trades": 900, "markets_traded": 10, "buy_volume": D(40000), "sell_volume": D(39000),
+            "bought_usdc": D(40000), "trading_pnl": D(300), "resolved_positions": 10, "winning_positions": 6}
+    assert score_compute(_inputs(**book, two_sided_share=0.9)).strategy_type == "market_maker"
+    # Stricter than before: one side of the book in most of its markets, or a directional profit, is not making a market.
+    assert score_compute(_inputs(**book, two_sided_share=0.5)).strategy_type != "market_maker"
+    assert score_compute(_inputs(**{**book, "trading_pnl": D(4000)}, two_sided_share=0.9)).strategy_type != "market_maker"
 
 
 def test_momentum_compares_this_week_with_the_pace_before_it():
