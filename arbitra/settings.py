@@ -118,9 +118,30 @@ read = _Settings(env)
 PRODUCTION = read.production
 
 DEBUG = read.boolean("DEBUG", False)
-SECRET_KEY = read.string(
-    "SECRET_KEY", "arbitra-local-development-key-not-for-production", required_in_production=True
-)
+
+
+def _install_secret_key() -> str:
+    """Outside production, a key generated once per install and kept in the state folder: never a
+    key committed to the repository, which anyone could use to forge sessions."""
+    key_file = STATE_DIR / "secret_key"
+    with contextlib.suppress(OSError):
+        if key_file.is_file() and key_file.read_text(encoding="utf-8").strip():
+            return key_file.read_text(encoding="utf-8").strip()
+    import secrets
+
+    key = secrets.token_urlsafe(50)
+    try:
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as handle:
+            handle.write(key)
+    except FileExistsError:
+        return key_file.read_text(encoding="utf-8").strip()  # another process wrote it first
+    except OSError:
+        pass  # a read-only checkout: this process's key, sessions end with it
+    return key
+
+
+SECRET_KEY = read.string("SECRET_KEY", "", required_in_production=True) or _install_secret_key()
 ALLOWED_HOSTS = read.csv("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver", required_in_production=True)
 CSRF_TRUSTED_ORIGINS = read.csv("CSRF_TRUSTED_ORIGINS", "http://localhost:8000,http://127.0.0.1:8000")
 
@@ -155,6 +176,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "arbitra.middleware.RequestIdMiddleware",
+    "arbitra.middleware.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves admin and API-docs assets from gunicorn itself: no separate web server needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -228,17 +250,22 @@ LOG_FORMAT = read.choice("LOG_FORMAT", "text", choices=("text", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "arbitra.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "arbitra.logging.ContextFilter"},
+        # Watchlist fingerprints sent as ?fingerprint= never reach a log line.
+        "redact_fingerprint": {"()": "api.access_log.RedactFingerprintFilter"},
+    },
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(context_id)s] %(message)s"},
         "json": {"()": "arbitra.logging.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context", "redact_fingerprint"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "celery": {"level": LOG_LEVEL},
     },
 }
@@ -386,33 +413,27 @@ AI_MIN_TRADES = read.integer("AI_MIN_TRADES", 10, minimum=0)
 AI_CACHE_SECONDS = read.integer("AI_CACHE_SECONDS", 86400, minimum=0)
 AI_BATCH_SIZE = read.integer("AI_BATCH_SIZE", 20, minimum=1)
 AI_BATCH_SPACING_SECONDS = read.number("AI_BATCH_SPACING_SECONDS", 2.0)
-AI_BATCH_INTERVAL_SECONDS = read.integer("AI_BATCH_INTERVAL_SECONDS", 3600, minimum=1)
+# Every 10 minutes, as the original did: the home page's "Featured Star Wallets" fills soon after start.
+AI_BATCH_INTERVAL_SECONDS = read.integer("AI_BATCH_INTERVAL_SECONDS", 600, minimum=1)
 
 # --- DRF ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "api.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    # Per client (fingerprint, else IP), counted in the default cache = Redis, so every web
-    # process shares the same windows. Health probes are plain Django views and never throttled.
-    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.BurstRateThrottle", "api.throttling.SustainedRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {
-        "burst": read.string("API_THROTTLE_BURST", "30/second"),
-        "sustained": read.string("API_THROTTLE_SUSTAINED", "3000/hour"),
-    },
-    # Proxies in front of gunicorn that append to X-Forwarded-For; 0 trusts only the socket address,
-    # so a client cannot pick its own throttle identity by sending the header.
-    "NUM_PROXIES": read.integer("API_NUM_PROXIES", 0, minimum=0),
+    # Per client address (see api.throttling and the API_RATE_* settings), in Redis so every web
+    # process shares the buckets. Health probes are plain Django views and never throttled.
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ClientRateThrottle"],
     "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
-    # OPTIONS answers 405 in the envelope like any other unsupported method (CORS preflights are
+    # OPTIONS answers 200 with the envelope and the Allow header (CORS preflights are
     # answered by corsheaders before they reach a view).
-    "DEFAULT_METADATA_CLASS": None,
+    "DEFAULT_METADATA_CLASS": "api.metadata.AllowedMethodsMetadata",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -485,3 +506,56 @@ API_COUNT_CACHE_SECONDS = read.integer("API_COUNT_CACHE_SECONDS", 30, minimum=0)
 # The homepage totals aggregate every snapshot: computed at most once per this many seconds. Short,
 # so the numbers never look frozen; each answer carries `as_of`, the moment it was computed.
 API_STATS_CACHE_SECONDS = read.integer("API_STATS_CACHE_SECONDS", 5, minimum=0)
+
+# Request limits: bodies over API_MAX_BODY_BYTES are a 413 before they are read; more query
+# parameters or form fields than API_MAX_FIELDS a 400; JSON nested deeper than API_MAX_JSON_DEPTH
+# a 400; pages reaching past API_MAX_PAGING_DEPTH rows a 400 (narrow the list or sort it instead).
+API_MAX_BODY_BYTES = read.integer("API_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+DATA_UPLOAD_MAX_NUMBER_FIELDS = read.integer("API_MAX_FIELDS", 1000, minimum=10)
+API_MAX_JSON_DEPTH = read.integer("API_MAX_JSON_DEPTH", 20, minimum=2)
+API_MAX_PAGING_DEPTH = read.integer("API_MAX_PAGING_DEPTH", 10_000, minimum=200)
+
+# Rate limits per client address (api.throttling): a token bucket refilled at API_RATE_PER_SECOND
+# holding API_RATE_BURST; API_RATE_PER_HOUR adds an hourly cap (0 = none, as the original had).
+API_RATE_PER_SECOND = read.number("API_RATE_PER_SECOND", 30.0, positive=True)
+API_RATE_BURST = read.integer("API_RATE_BURST", 60, minimum=1)
+API_RATE_PER_HOUR = read.integer("API_RATE_PER_HOUR", 0, minimum=0)
+# Service clients (the frontend's server-side renderer), by token (X-Service-Token header or
+# "Authorization: Bearer …") or by address, have their own bucket and may pass the visitor's
+# address in X-Forwarded-For. TRUSTED_PROXIES (addresses or networks) are the proxies whose
+# X-Forwarded-For is believed; put a renderer that sits behind a proxy there too.
+API_SERVICE_TOKENS = read.csv("API_SERVICE_TOKENS", "")
+API_SERVICE_ADDRESSES = read.csv("API_SERVICE_ADDRESSES", "")
+TRUSTED_PROXIES = read.csv("TRUSTED_PROXIES", "")
+API_SERVICE_RATE_PER_SECOND = read.number("API_SERVICE_RATE_PER_SECOND", 300.0, positive=True)
+API_SERVICE_RATE_BURST = read.integer("API_SERVICE_RATE_BURST", 600, minimum=1)
+
+
+def _networks_checked(name: str, entries: list[str]) -> list[str]:
+    import ipaddress
+
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigurationError(name, entry, "addresses or networks, comma-separated (10.0.0.0/8,::1)") from None
+    return entries
+
+
+_networks_checked("API_SERVICE_ADDRESSES", API_SERVICE_ADDRESSES)
+_networks_checked("TRUSTED_PROXIES", TRUSTED_PROXIES)
+if any(len(token) < 16 for token in API_SERVICE_TOKENS):
+    raise ConfigurationError("API_SERVICE_TOKENS", "(a token)", "tokens of at least 16 characters")
+
+# State changes anonymous browsers may make. Acknowledging an alert: `anyone` (recorded with who
+# and when) or `staff`; each client may acknowledge API_ACK_PER_MINUTE alerts a minute.
+ANOMALY_ACK_POLICY = read.string("ANOMALY_ACK_POLICY", "anyone").lower()
+if ANOMALY_ACK_POLICY not in {"anyone", "staff"}:
+    raise ConfigurationError("ANOMALY_ACK_POLICY", ANOMALY_ACK_POLICY, "anyone or staff")
+API_ACK_PER_MINUTE = read.integer("API_ACK_PER_MINUTE", 10, minimum=1)
+# `force=true` on an AI report writes at most one new report per wallet per
+# AI_FORCE_WALLET_INTERVAL_SECONDS and AI_FORCE_PER_CLIENT_PER_HOUR per client; beyond that the
+# cached report is returned with the reason. Staff are not bounded.
+AI_FORCE_WALLET_INTERVAL_SECONDS = read.integer("AI_FORCE_WALLET_INTERVAL_SECONDS", 600, minimum=0)
+AI_FORCE_PER_CLIENT_PER_HOUR = read.integer("AI_FORCE_PER_CLIENT_PER_HOUR", 6, minimum=0)
