@@ -404,6 +404,21 @@ ANOMALY_PNL_JUMP_MIN_USDC = read.number("ANOMALY_PNL_JUMP_MIN_USDC", 1000)
 ANOMALY_FRESH_WALLET_MIN_USDC = read.number("ANOMALY_FRESH_WALLET_MIN_USDC", 5000)
 ANOMALY_PRE_EVENT_MINUTES = read.number("ANOMALY_PRE_EVENT_MINUTES", 60)
 ANOMALY_PRE_EVENT_MIN_USDC = read.number("ANOMALY_PRE_EVENT_MIN_USDC", 500)
+# Anomalies fire only on facts that are news when they arrive: a fill stored within this many
+# seconds of its trade time (backfills and history fetches update marts, never alert).
+ANOMALY_LIVE_WINDOW_SECONDS = read.integer("ANOMALY_LIVE_WINDOW_SECONDS", 1800, minimum=0)
+# Information edge (scoring.edge): decisions, the window before news, and the labelling minimums.
+EDGE_DECISION_WINDOW_SECONDS = read.integer("EDGE_DECISION_WINDOW_SECONDS", 300, minimum=1)
+EDGE_WINDOW_MINUTES = read.integer("EDGE_WINDOW_MINUTES", 60, minimum=1)
+EDGE_MIN_DECISIONS = read.integer("EDGE_MIN_DECISIONS", 8, minimum=1)
+EDGE_MIN_MARKETS = read.integer("EDGE_MIN_MARKETS", 3, minimum=1)
+EDGE_MIN_EFFECT = read.number("EDGE_MIN_EFFECT", 0.2)
+EDGE_BASELINE_DAYS = read.integer("EDGE_BASELINE_DAYS", 90, minimum=1)
+EDGE_BASELINE_TTL_SECONDS = read.integer("EDGE_BASELINE_TTL_SECONDS", 900, minimum=0)
+EDGE_FDR_INTERVAL_SECONDS = read.integer("EDGE_FDR_INTERVAL_SECONDS", 300, minimum=1)
+# Hysteresis: a new strategy label, tier or risk level must hold this long before it replaces the old.
+SCORING_HOLD_SECONDS = read.integer("SCORING_HOLD_SECONDS", 7200, minimum=0)
+SIGNALS_FOLLOW_INTERVAL_SECONDS = read.integer("SIGNALS_FOLLOW_INTERVAL_SECONDS", 300, minimum=1)
 # AI reports: an OpenAI-compatible endpoint when both are set, else the honest template writer.
 AI_API_URL = read.string("AI_API_URL", "")
 AI_API_KEY = read.string("AI_API_KEY", "")
