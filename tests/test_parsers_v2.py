@@ -17,7 +17,13 @@ from typing import Any
 
 import pytest
 
-from ingest.sources.data_api.parsing import OccurrenceCounter, fill_idempotency_key, parse_trade, parse_trade_v2
+from ingest.sources.data_api.parsing import (
+    OccurrenceCounter,
+    fill_idempotency_key,
+    parse_activity_v2,
+    parse_trade,
+    parse_trade_v2,
+)
 from ingest.sources.values import MalformedBody, MalformedRow, parse_condition_id, parse_token_id
 from tests.test_parsers import V1_TO_V2_FIELD_NAMES, load_fixture
 
@@ -361,3 +367,150 @@ def test_the_25_maduro_fills_keep_their_keys_none_being_identical():
 
     assert [fill.occurrence for fill in numbered] == [0] * 25
     assert [fill.idempotency_key for fill in numbered] == [fill.idempotency_key for fill in fills]
+
+
+# --------------------------------------------------------------------------------------------------
+# /v2/activity rows
+# --------------------------------------------------------------------------------------------------
+
+
+def as_v2(row: dict[str, Any]) -> dict[str, Any]:
+    """The v2 (snake_case) shape of a recorded v1 row, for the activity types no v2 file records."""
+    return {V1_TO_V2_FIELD_NAMES.get(name, name): value for name, value in row.items()}
+
+
+def test_it_parses_every_row_of_the_recorded_v2_activity_with_the_fee_each_trade_paid():
+    rows = load_fixture("v2/py-sdk/activity.json")
+
+    activities = [parse_activity_v2(row) for row in rows]
+
+    assert [activity.activity_type for activity in activities] == ["TRADE", "TRADE"]
+    for row, activity in zip(rows, activities, strict=True):
+        assert activity.is_trade and activity.is_known_type
+        assert activity.fill is not None and activity.fill.is_activity
+        assert activity.idempotency_key == activity.fill.idempotency_key == parse_trade_v2(row).idempotency_key
+        assert activity.usdc_size == Decimal(str(row["usdc_size"]))  # as sent, fees included
+        assert activity.token_id == row["token_id"]
+        assert activity.outcome_index == 0
+    assert activities[0].price == Decimal("0.9300000035")
+    assert [activity.fee_usdc for activity in activities] == [Decimal("0.000000"), Decimal("0.489750")]
+
+
+def test_a_trade_activity_row_gets_the_identity_of_the_same_fill_read_from_v2_trades():
+    trade_row = recorded_trade_rows()[0]
+    activity_row = dict(
+        trade_row, type="TRADE", usdc_size=9.6, outcome_index=999, event_slug="", title="another title"
+    )  # the feeds differ in the decorations of one fill, never in its identity
+
+    from_trades = OccurrenceCounter().numbered([parse_trade_v2(trade_row)])[0]
+    from_activity = OccurrenceCounter().numbered([parse_activity_v2(activity_row)])[0]
+
+    assert from_activity.idempotency_key == from_trades.idempotency_key
+    assert from_activity.fee_usdc == Decimal("0.100000")  # 9.6 paid for 10 × 0.95
+
+
+def test_the_fill_recorded_on_both_v1_feeds_keeps_one_identity_in_its_v2_shapes():
+    shared_tx = "0x619b5c5d241d7c378edb5e823a12b613038a0da243a3136cf9ee2a955465c233"
+    on_feed = next(row for row in load_fixture("insiderwatch/trades.json") if row["transactionHash"] == shared_tx)
+    in_activity = next(row for row in load_fixture("insiderwatch/activity.json") if row["transactionHash"] == shared_tx)
+
+    assert parse_activity_v2(as_v2(in_activity)).idempotency_key == parse_trade_v2(as_v2(on_feed)).idempotency_key
+
+
+def test_a_sell_pays_its_fee_out_of_the_notional():
+    sells = [as_v2(row) for row in load_fixture("insiderwatch/activity.json") if row["side"] == "SELL"]
+
+    fees = [parse_activity_v2(row).fee_usdc for row in sells]
+
+    assert sorted(fees) == [Decimal("0.000000"), Decimal("0.167510"), Decimal("0.181090")]
+
+
+@pytest.mark.parametrize(
+    ("path", "types"),
+    [
+        ("insiderwatch/activity.json", {"TRADE": 14, "REDEEM": 6}),
+        ("polymarket-smart-money/activity.json", {"REDEEM": 15}),
+        (
+            "polymarket-smart-money/activity_all.json",
+            {"TRADE": 42, "REWARD": 4, "REDEEM": 2, "MAKER_REBATE": 1, "TAKER_REBATE": 1},
+        ),
+    ],
+)
+def test_it_keeps_every_activity_type_as_a_row_of_its_own_never_a_dead_letter(path, types):
+    rows = [as_v2(row) for row in load_fixture(path)]
+
+    activities = OccurrenceCounter().numbered(parse_activity_v2(row) for row in rows)
+
+    found: dict[str, int] = {}
+    for activity in activities:
+        found[activity.activity_type] = found.get(activity.activity_type, 0) + 1
+    assert found == types
+    assert len({activity.idempotency_key for activity in activities}) == len(rows)
+    assert all(activity.occurrence == 0 for activity in activities)  # no two recorded rows are identical
+    assert all(activity.is_trade == (activity.activity_type == "TRADE") for activity in activities)
+
+
+def test_it_reads_a_reward_row_as_an_amount_with_no_market():
+    reward_row = next(as_v2(row) for row in load_fixture("polymarket-smart-money/activity_all.json") if row["type"] == "REWARD")
+
+    reward = parse_activity_v2(reward_row)
+
+    assert (reward.condition_id, reward.token_id, reward.side, reward.outcome, reward.outcome_index) == (None,) * 5
+    assert reward.usdc_size == reward.size == Decimal(str(reward_row["usdc_size"]))
+    assert reward.fee_usdc is None
+    assert reward.transaction_hash == reward_row["transaction_hash"]
+
+
+def test_the_five_worthless_redeems_of_one_transaction_keep_five_identities():
+    rows = [as_v2(row) for row in load_fixture("polymarket-smart-money/activity.json") if row["size"] == 0]
+    assert len(rows) == 5 and len({row["transaction_hash"] for row in rows}) == 1
+
+    redeems = [parse_activity_v2(row) for row in rows]
+
+    assert len({redeem.idempotency_key for redeem in redeems}) == 5  # they differ by condition
+    assert all(redeem.usdc_size == 0 and redeem.price == 0 for redeem in redeems)
+
+
+def test_identical_activity_rows_of_one_transaction_are_two_rows():
+    redeem = next(as_v2(row) for row in load_fixture("insiderwatch/activity.json") if row["type"] == "REDEEM")
+
+    first, second = OccurrenceCounter().numbered([parse_activity_v2(redeem), parse_activity_v2(copy.deepcopy(redeem))])
+
+    assert (first.occurrence, second.occurrence) == (0, 1)
+    assert first.idempotency_key != second.idempotency_key
+    assert first.idempotency_key[:11] == second.idempotency_key[:11] == f"{redeem['timestamp']}-"
+
+
+def test_a_type_not_known_today_is_kept_as_sent():
+    tip = dict(as_v2(load_fixture("polymarket-smart-money/activity_all.json")[0]), type="Tip", side="in")
+
+    activity = parse_activity_v2(tip)
+
+    assert activity.activity_type == "Tip"
+    assert activity.is_known_type is False and activity.is_trade is False
+    assert activity.side == "IN"
+    assert activity.fee_usdc is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"type": None}, "type: missing"),
+        ({"type": 7}, "type: not a string: 7"),
+        ({"type": " "}, "type: empty"),
+        ({"type": "TRADE", "usdc_size": None}, "usdc_size: missing"),
+        ({"type": "TRADE", "token_id": ""}, "token_id: empty"),
+        ({"type": "REDEEM", "proxy_wallet": "0x12"}, "proxy_wallet: not 0x + 40 hex digits"),
+        ({"type": "REDEEM", "timestamp": None}, "timestamp: missing"),
+        ({"type": "REDEEM", "transaction_hash": "0xabc"}, "transaction_hash: not 0x + 64 hex digits"),
+        ({"type": "REDEEM", "usdc_size": "lots"}, "usdc_size: not a number"),
+        ({"type": "REWARD", "condition_id": "0x12"}, "condition_id: not 0x + 64 hex digits"),
+    ],
+)
+def test_it_rejects_a_malformed_activity_row_naming_the_field(change, reason):
+    row = dict(load_fixture("v2/py-sdk/activity.json")[0], **change)
+
+    with pytest.raises(MalformedRow) as raised:
+        parse_activity_v2(row)
+
+    assert str(raised.value).startswith(reason)

@@ -11,6 +11,7 @@ right-padded with ``00`` (a 62-hex id is padded the same way, see `parse_conditi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,10 @@ from ingest.sources.values import (
     canonical_number,
     datetime_from_unix_seconds,
     number_with_key_text,
+    optional_condition_id,
+    optional_decimal,
     optional_text,
+    optional_token_id,
     parse_condition_id,
     parse_hex_id,
     parse_outcome_index,
@@ -451,3 +455,225 @@ def _parse_fill(row: dict[str, Any], names: _FillFieldNames) -> ParsedFill:
         is_activity=is_activity,
         occurrence=0,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# /v2/activity
+# --------------------------------------------------------------------------------------------------
+
+_ACTIVITY_KEY_VERSION: Final = "polymarket-activity-v2"
+# The types Polymarket documents today. Others are valid rows too, kept with their type as sent.
+KNOWN_ACTIVITY_TYPES: Final = frozenset({"TRADE", "SPLIT", "MERGE", "REDEEM", "REWARD", "CONVERSION", "MAKER_REBATE"})
+_MICRO_USDC: Final = Decimal("0.000001")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedActivity:
+    """One `/v2/activity` row, whatever its type.
+
+    A TRADE row carries its `fill`, with exactly the identity of the same fill read from
+    `/v2/trades` (so a fill seen on both is stored once); any other row has a content identity
+    over its type, transaction, wallet, condition, token, side, amounts and second. Both are
+    time-prefixed like fill keys and counted as a multiset with `OccurrenceCounter`.
+    `activity_type` is kept exactly as sent; types not known today are valid rows.
+    """
+
+    idempotency_key: str
+    activity_type: str
+    wallet: str
+    occurred_at: datetime
+    transaction_hash: str | None
+    condition_id: str | None
+    token_id: str | None
+    side: str | None
+    size: Decimal | None
+    usdc_size: Decimal | None
+    price: Decimal | None
+    outcome: str | None
+    outcome_index: int | None
+    title: str | None
+    market_slug: str | None
+    event_slug: str | None
+    name: str | None
+    pseudonym: str | None
+    profile_image: str | None
+    fill: ParsedFill | None
+    occurrence: int = 0
+
+    @property
+    def is_trade(self) -> bool:
+        return self.fill is not None
+
+    @property
+    def is_known_type(self) -> bool:
+        return self.activity_type.upper() in KNOWN_ACTIVITY_TYPES
+
+    @property
+    def fee_usdc(self) -> Decimal | None:
+        """The fee of a TRADE row in USDC, to the micro-USDC: what the cash moved (`usdc_size`, fees
+        included) differs from the notional size × price, signed by side — a BUY pays notional + fee,
+        a SELL receives notional − fee — so a positive fee is paid by the wallet. None on other types.
+
+        Read off the recorded rows, not documented as a formula: on py-sdk/activity.json (v2, both
+        BUY) usdc_size − size × price is 0.000000 and 0.489750; on the v1 recordings every BUY pays
+        0-9 % above the notional and every SELL receives 0-9 % below it, never the other way. Prices
+        are served rounded to 10 decimals, hence the rounding to micro-USDC (USDC's own unit).
+        """
+        if self.fill is None:
+            return None
+        fill = self.fill
+        difference = fill.usdc_size - fill.size * fill.price
+        return (difference if fill.side == "BUY" else -difference).quantize(_MICRO_USDC)
+
+    def with_occurrence(self, occurrence: int) -> ParsedActivity:
+        """The same row as the `occurrence`-th identical row of its walk, with that key."""
+        if self.fill is not None:
+            fill = self.fill.with_occurrence(occurrence)
+            return dataclasses.replace(self, idempotency_key=fill.idempotency_key, fill=fill, occurrence=occurrence)
+        return dataclasses.replace(self, idempotency_key=self._content_key(occurrence), occurrence=occurrence)
+
+    def _content_key(self, occurrence: int) -> str:
+        return activity_idempotency_key(
+            activity_type=self.activity_type,
+            transaction_hash=self.transaction_hash,
+            wallet=self.wallet,
+            condition_id=self.condition_id,
+            token_id=self.token_id,
+            side=self.side,
+            size=self.size,
+            usdc_size=self.usdc_size,
+            price=self.price,
+            timestamp=self.occurred_at,
+            occurrence=occurrence,
+        )
+
+
+def activity_idempotency_key(
+    *,
+    activity_type: str,
+    transaction_hash: str | None,
+    wallet: str,
+    condition_id: str | None,
+    token_id: str | None,
+    side: str | None,
+    size: Decimal | int | float | str | None,
+    usdc_size: Decimal | int | float | str | None,
+    price: Decimal | int | float | str | None,
+    timestamp: int | float | str | Decimal | datetime,
+    occurrence: int = 0,
+) -> str:
+    """The identity of a non-TRADE activity row (TRADE rows take their fill's key).
+
+    `<10-digit Unix seconds>-<53 hex digits of sha256>` over the type (upper case) and every field
+    that says what moved, canonicalised like fill keys; an absent field hashes as "". Occurrence
+    n > 0 appends ``|n``, as for fills: a batched REDEEM can hold identical rows.
+    """
+    if type(occurrence) is not int or occurrence < 0:
+        raise ValueError(f"occurrence: not a non-negative int: {occurrence!r}")
+    if isinstance(timestamp, datetime):
+        timestamp_text = canonical_number(unix_seconds_of_datetime(timestamp))
+    else:
+        timestamp_text = canonical_number(to_decimal(timestamp, field="timestamp"))
+    parts = [
+        _ACTIVITY_KEY_VERSION,
+        activity_type.upper(),
+        (transaction_hash or "").lower(),
+        wallet.lower(),
+        (condition_id or "").lower(),
+        token_id or "",
+        (side or "").upper(),
+        *("" if amount is None else canonical_number(to_decimal(amount, field=name)) for name, amount in (
+            ("size", size), ("usdc_size", usdc_size), ("price", price)
+        )),
+        timestamp_text,
+    ]  # fmt: skip
+    if occurrence:
+        parts.append(str(occurrence))
+    seconds = timestamp_text.partition(".")[0].zfill(_KEY_SECONDS_LENGTH)
+    return f"{seconds}-{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:53]}"
+
+
+def parse_activity_v2(row: dict[str, Any]) -> ParsedActivity:
+    """One `/v2/activity` row of any type → a `ParsedActivity` (occurrence 0), or `MalformedRow`.
+
+    A TRADE row must be a complete fill (as `parse_trade_v2` reads it) with its `usdc_size`;
+    other rows need only a type, a wallet and a time, and say "none" with "" / null / 999 (the
+    REWARD and rebate rows have no condition, token, side or outcome; REDEEM rows have price 0).
+    """
+    if not isinstance(row, dict):
+        raise MalformedRow(f"row: not an object: {show(row)}")
+    get = row.get
+    activity_type = get("type")
+    if type(activity_type) is not str:
+        raise MalformedRow("type: missing" if activity_type is None else f"type: not a string: {show(activity_type)}")
+    if not activity_type.strip():
+        raise MalformedRow("type: empty")
+
+    if activity_type.upper() == "TRADE":
+        if get("usdc_size") is None:
+            raise MalformedRow("usdc_size: missing")  # the fee and the cash moved come from it
+        fill = _parse_fill(row, _V2_NAMES)
+        return ParsedActivity(
+            idempotency_key=fill.idempotency_key,
+            activity_type=activity_type,
+            wallet=fill.wallet,
+            occurred_at=fill.traded_at,
+            transaction_hash=fill.transaction_hash,
+            condition_id=fill.condition_id,
+            token_id=fill.asset,
+            side=fill.side,
+            size=fill.size,
+            usdc_size=fill.usdc_size,
+            price=fill.price,
+            outcome=fill.outcome,
+            outcome_index=fill.outcome_index,
+            title=fill.title,
+            market_slug=fill.market_slug,
+            event_slug=fill.event_slug,
+            name=fill.name,
+            pseudonym=fill.pseudonym,
+            profile_image=fill.profile_image,
+            fill=fill,
+        )
+
+    wallet = parse_hex_id(get("proxy_wallet"), field="proxy_wallet", pattern=WALLET_PATTERN, expected="0x + 40 hex digits")
+    occurred_at = datetime_from_unix_seconds(unix_seconds(get("timestamp"), field="timestamp"))
+    raw_transaction_hash = get("transaction_hash")
+    transaction_hash = (
+        None
+        if raw_transaction_hash is None or raw_transaction_hash == ""
+        else parse_hex_id(raw_transaction_hash, field="transaction_hash", pattern=TX_HASH_PATTERN, expected="0x + 64 hex digits")
+    )
+    condition_id = optional_condition_id(get("condition_id"), field="condition_id")
+    token_id = optional_token_id(get("token_id"), field="token_id")
+    side = optional_text(get("side"), field="side")
+    size = optional_decimal(get("size"), field="size")
+    usdc_size = optional_decimal(get("usdc_size"), field="usdc_size")
+    price = optional_decimal(get("price"), field="price")
+    profile_image = optional_text(get("profile_image"), field="profile_image") or optional_text(
+        get("profile_image_optimized"), field="profile_image_optimized"
+    )
+    # Keyed from its typed fields once built, exactly as `with_occurrence` keys it.
+    activity = ParsedActivity(
+        idempotency_key="",
+        activity_type=activity_type,
+        wallet=wallet,
+        occurred_at=occurred_at,
+        transaction_hash=transaction_hash,
+        condition_id=condition_id,
+        token_id=token_id,
+        side=side.upper() if side is not None else None,
+        size=size,
+        usdc_size=usdc_size,
+        price=price,
+        outcome=optional_text(get("outcome"), field="outcome"),
+        outcome_index=parse_outcome_index(get("outcome_index"), field="outcome_index"),
+        title=optional_text(get("title"), field="title"),
+        market_slug=optional_text(get("slug"), field="slug"),
+        event_slug=optional_text(get("event_slug"), field="event_slug"),
+        name=optional_text(get("name"), field="name"),
+        pseudonym=optional_text(get("pseudonym"), field="pseudonym"),
+        profile_image=profile_image,
+        fill=None,
+    )
+    return dataclasses.replace(activity, idempotency_key=activity._content_key(0))
