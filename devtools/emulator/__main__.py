@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--offset-cap", type=int, default=1500, help="/trades offset cap (400 beyond it)")
     parser.add_argument("--max-limit", type=int, default=500, help="/trades limit clamp")
     parser.add_argument("--gamma-offset-cap", type=int, default=2000, help="Gamma offset cap (422 beyond it)")
+    parser.add_argument("--v2-market-share", type=float, default=0.0,
+                        help="share of Protocol V2 markets in Gamma (version v2, positionIds; e.g. 0.3)")
     parser.add_argument("--enforce-rate-limits", action="store_true",
                         help="answer 429 past the published per-10s limits")
     parser.add_argument("--verbose", action="store_true", help="log every request")
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             market_count=args.markets, wallet_count=args.wallets, rate_multiplier=args.rate_multiplier,
             trades_offset_cap=args.offset_cap, trades_max_limit=args.max_limit,
             gamma_offset_cap=args.gamma_offset_cap, enforce_rate_limits=args.enforce_rate_limits,
+            protocol_v2_market_share=args.v2_market_share,
         )
     except (ValueError, OSError) as error:
         print(f"emulator: {error}", file=sys.stderr)

@@ -87,6 +87,19 @@ class Event:
     market_indexes: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class FeeSchedule:
+    """Gamma's ``feeSchedule``: taker fee per share = rate * (p * (1 - p)) ** exponent; makers get
+    ``rebate_rate`` of the fees paid against them back as MAKER_REBATE."""
+
+    rate: float = 0.07
+    exponent: int = 1
+    rebate_rate: float = 0.2
+
+    def as_gamma(self) -> dict[str, Any]:
+        return {"exponent": self.exponent, "rate": self.rate, "takerOnly": True, "rebateRate": self.rebate_rate}
+
+
 @dataclass
 class Market:
     index: int
@@ -122,6 +135,12 @@ class Market:
     winner_index: int | None
     news_lead_seconds: int
     resolution_headline: str
+    # "v1" (CTF exchange: clobTokenIds) or "v2" (Protocol V2: positionIds, a bytes31 condition id).
+    protocol_version: str = "v1"
+    # Taker fees (and maker rebates) like Gamma's feeSchedule; None = a fee-free market.
+    fee_schedule: FeeSchedule | None = None
+    # UMA disputed the first proposal before the resolution stood.
+    was_disputed: bool = False
 
     @property
     def icon(self) -> str:
@@ -341,7 +360,7 @@ _FAMILIES = (_election, _crypto_threshold, _up_or_down, _game, _game, _fed, _lau
 # --- building ---------------------------------------------------------------------------------
 
 def build_catalog(*, seed: int, start: float, market_count: int, wallet_count: int,
-                  history_seconds: int) -> Catalog:
+                  history_seconds: int, protocol_v2_share: float = 0.0) -> Catalog:
     rng = random.Random(derive_seed(seed, "catalog"))
     events: list[Event] = []
     markets: list[Market] = []
@@ -382,8 +401,10 @@ def build_catalog(*, seed: int, start: float, market_count: int, wallet_count: i
         for position, market_spec in enumerate(fresh):
             seen_questions.add(market_spec.question)
             seen_slugs.add(market_spec.slug or slugify(market_spec.question))
-            markets.append(_build_market(rng, seed, len(markets), next_market_id, market_spec, event,
-                                         fate=fate, winner_index=fate.winners[position]))
+            market = _build_market(rng, seed, len(markets), next_market_id, market_spec, event,
+                                   fate=fate, winner_index=fate.winners[position])
+            _assign_protocol_and_fees(market, seed, protocol_v2_share)
+            markets.append(market)
             event.market_indexes.append(len(markets) - 1)
             next_market_id += rng.randint(1, 25)
 
@@ -490,6 +511,33 @@ def _build_market(rng: random.Random, seed: int, index: int, market_id: int, spe
         news_lead_seconds=rng.randint(120, 900),
         resolution_headline=resolution,
     )
+
+
+def _unit(seed: int, *parts: object) -> float:
+    return derive_seed(seed, *parts) / 2**64
+
+
+def protocol_v2_ids(seed: int, index: int) -> tuple[str, tuple[str, str]]:
+    """A Protocol V2 market's condition id (bytes31, right-padded to 64 hex) and its two position ids.
+
+    Position ids are consecutive 75-77 digit decimals, like the recorded CLOB market
+    (``...625152`` / ``...625153``)."""
+    condition_id = "0x" + hex_digest(seed, "condition-v2", index, nbytes=31) + "00"
+    rng = random.Random(derive_seed(seed, "position-ids", index))
+    digits = rng.choice((75, 76, 77))
+    base = rng.randrange(10 ** (digits - 1) // 256 + 1, 10**digits // 256 - 1) * 256
+    return condition_id, (str(base), str(base + 1))
+
+
+def _assign_protocol_and_fees(market: Market, seed: int, protocol_v2_share: float) -> None:
+    """Version, fees and dispute flag come from their own seeds, so the main catalog stream (and with
+    it every v1 market and fill) stays the same whatever share of markets is Protocol V2."""
+    if _unit(seed, "protocol", market.index) < protocol_v2_share:
+        market.protocol_version = "v2"
+        market.condition_id, market.token_ids = protocol_v2_ids(seed, market.index)
+    if market.category == "crypto" or _unit(seed, "fees", market.index) < 0.2:
+        market.fee_schedule = FeeSchedule()
+    market.was_disputed = _unit(seed, "disputed", market.index) < 0.1
 
 
 def _build_wallets(rng: random.Random, seed: int, count: int) -> list[Wallet]:
@@ -635,7 +683,7 @@ def render_market(market: Market, event: Event, view: MarketView, *, event_close
         "startDateIso": iso_seconds(market.start_date)[:10],
         "hasReviewedDates": True,
         "volume24hr": round(view.volume_24h, 6),
-        "clobTokenIds": json.dumps(list(market.token_ids)),
+        "clobTokenIds": json.dumps(list(market.token_ids)) if market.protocol_version == "v1" else None,
         "umaBond": "500.0",
         "umaReward": "5.0",
         "volumeClob": round(view.volume, 6),
@@ -656,7 +704,13 @@ def render_market(market: Market, event: Event, view: MarketView, *, event_close
         payload["bestAsk"] = round(min(1 - market.tick, price + market.tick), 4)
     payload.update({
         "umaResolutionStatuses": "[]" if view.uma_status is None else json.dumps([view.uma_status]),
-        "feesEnabled": False,
-        "feeType": None,
+        "feesEnabled": market.fee_schedule is not None,
+        "feeType": None if market.fee_schedule is None else "crypto_fees_v2",
     })
+    if market.fee_schedule is not None:
+        payload["makerRebatesFeeShareBps"] = 10000
+        payload["feeSchedule"] = market.fee_schedule.as_gamma()
+    if market.protocol_version == "v2":
+        payload["positionIds"] = list(market.token_ids)
+    payload["version"] = market.protocol_version
     return payload

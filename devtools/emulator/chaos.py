@@ -1,4 +1,5 @@
-"""Transport faults: 429 storms, 5xx errors, slow responses, and the published per-10-second limits.
+"""Transport faults: 429 storms, 5xx errors, slow responses, CDN pages, cut bodies, connection resets,
+and the published per-10-second limits.
 
 Faults only decide how (or whether) a response is delivered; they never touch the world, so the
 ground truth is the same with or without chaos. Decisions are keyed by (seed, request number),
@@ -28,15 +29,38 @@ _ERROR_BODIES: dict[int, tuple[str, bytes]] = {
 }
 
 
+# What a CDN in front of the API answers when it blocks a client (Cloudflare-like).
+CDN_ACCESS_DENIED = (
+    b"<!DOCTYPE html>\n<html lang=\"en-US\"><head><title>Access denied | data-api.polymarket.com used "
+    b"Cloudflare to restrict access</title><meta charset=\"UTF-8\" /></head><body><div id=\"cf-wrapper\">"
+    b"<h1><span class=\"cf-error-type\">Error</span> <span class=\"cf-error-code\">1020</span></h1>"
+    b"<h2 class=\"cf-subheadline\">Access denied</h2><p>The site owner may have set restrictions that prevent "
+    b"you from accessing the site.</p><p>Cloudflare Ray ID: <strong>8f3a1c2b4d5e6f70</strong></p></div>"
+    b"</body></html>\n"
+)
+
+
 @dataclass(frozen=True)
 class Fault:
-    """What to do to one response: delay it, and/or replace it with an error."""
+    """What to do to one response: delay it, replace it with an error, or damage it in transit.
+
+    ``kind`` names the fault so each API family can answer in its own error shape (Data API v2
+    bodies for /v2 routes, the legacy bodies elsewhere): "rate_limited", "internal", "bad_gateway",
+    "unavailable", "cdn_block", or, for faults applied to the real response, "truncated" (the body
+    cut at ``fraction`` with a matching Content-Length) and "reset" (the connection reset mid-body).
+    """
 
     delay_seconds: float = 0.0
     status: int | None = None
     body: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    kind: str | None = None
+    fraction: float = 0.5
+
+    @property
+    def damages_response(self) -> bool:
+        return self.kind in ("truncated", "reset")
 
 
 def _unit_interval(seed: int, concern: str, request_number: int) -> float:
@@ -76,7 +100,22 @@ class Chaos:
         if "errors" in scenarios and _unit_interval(config.seed, "error", number) < config.error_rate:
             status = (500, 502, 503)[int(_unit_interval(config.seed, "error-kind", number) * 3)]
             content_type, body = _ERROR_BODIES[status]
-            return Fault(delay_seconds=delay, status=status, body=body, content_type=content_type)
+            kind = {500: "internal", 502: "bad_gateway", 503: "unavailable"}[status]
+            headers = {"Retry-After": str(config.unavailable_retry_after_seconds)} if status == 503 else {}
+            return Fault(delay_seconds=delay, status=status, body=body, content_type=content_type, kind=kind,
+                         headers=headers)
+        if "unavailable" in scenarios and _unit_interval(config.seed, "unavailable", number) < config.unavailable_rate:
+            content_type, body = _ERROR_BODIES[503]
+            return Fault(delay_seconds=delay, status=503, body=body, content_type=content_type, kind="unavailable",
+                         headers={"Retry-After": str(config.unavailable_retry_after_seconds)})
+        if "cdn_block" in scenarios and _unit_interval(config.seed, "cdn_block", number) < config.cdn_block_rate:
+            return Fault(delay_seconds=delay, status=403, body=CDN_ACCESS_DENIED, content_type="text/html; charset=UTF-8",
+                         kind="cdn_block")
+        fraction = 0.1 + 0.8 * _unit_interval(config.seed, "damage-at", number)
+        if "truncated" in scenarios and _unit_interval(config.seed, "truncated", number) < config.truncated_rate:
+            return Fault(delay_seconds=delay, kind="truncated", fraction=fraction)
+        if "resets" in scenarios and _unit_interval(config.seed, "reset", number) < config.reset_rate:
+            return Fault(delay_seconds=delay, kind="reset", fraction=fraction)
         return Fault(delay_seconds=delay) if delay else None
 
     def _over_published_limit(self, keys: tuple[str, ...], now: float) -> Fault | None:
@@ -97,4 +136,5 @@ class Chaos:
 
 
 def _too_many(wait_seconds: float) -> Fault:
-    return Fault(status=429, body=_TOO_MANY, headers={"Retry-After": str(max(1, math.ceil(wait_seconds)))})
+    return Fault(status=429, body=_TOO_MANY, headers={"Retry-After": str(max(1, math.ceil(wait_seconds)))},
+                 kind="rate_limited")

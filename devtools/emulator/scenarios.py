@@ -12,11 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-GENERATION_SCENARIOS = frozenset({"steady", "burst", "duplicates", "multi_fill", "malformed", "resolutions"})
-TRANSPORT_SCENARIOS = frozenset({"rate_limit", "errors", "slow"})
+GENERATION_SCENARIOS = frozenset({"steady", "burst", "duplicates", "multi_fill", "malformed", "resolutions",
+                                  "late_rows", "identical_fills"})
+TRANSPORT_SCENARIOS = frozenset({"rate_limit", "errors", "slow", "unavailable", "cdn_block", "truncated", "resets"})
+# What only a Data API v2 reader copes with (late-visible rows, genuine identical fills, CDN pages,
+# cut bodies, resets): kept out of "demo" and "chaos" while v1 readers still run against them.
+_V2_ONLY = frozenset({"late_rows", "identical_fills", "unavailable", "cdn_block", "truncated", "resets"})
 COMPOSITE_SCENARIOS: dict[str, frozenset[str]] = {
     "demo": frozenset({"steady", "multi_fill", "duplicates", "resolutions", "malformed_light"}),
-    "chaos": GENERATION_SCENARIOS | TRANSPORT_SCENARIOS,
+    "chaos": (GENERATION_SCENARIOS | TRANSPORT_SCENARIOS) - _V2_ONLY,
+    "demo_v2": frozenset({"steady", "multi_fill", "resolutions", "malformed_light", "late_rows", "identical_fills"}),
+    "chaos_v2": GENERATION_SCENARIOS | TRANSPORT_SCENARIOS,
 }
 # "malformed_light" is only reachable through "demo": the demo should show the dead-letter path
 # without drowning the dashboards in bad rows.
@@ -56,6 +62,8 @@ class GenerationProfile:
     multi_fill_rate: float
     malformed_rate: float
     resolutions: bool
+    late_row_rate: float
+    identical_fill_rate: float
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,39 @@ class EmulatorConfig:
     light_malformed_rate: float = 0.002
     # Virtual seconds between a market closing and its UMA resolution landing.
     proposal_seconds: int = 600
+    # Share of markets that are Protocol V2 (Gamma "version": "v2", positionIds, bytes31 condition).
+    # 0 until the Gamma reader picks outcome ids by version (v2 markets have clobTokenIds: null and
+    # today's parser refuses them); the v2 tests and the v2 demo use 0.3.
+    protocol_v2_market_share: float = 0.0
+
+    # --- Data API v2 ---
+    v2_default_limit: int = 100
+    v2_max_limit: int = 1000
+    # condition= / event_id= lists longer than this are a 400.
+    v2_max_filter_ids: int = 20
+    # The bare feed serves this many calendar months of virtual time (current + previous).
+    v2_bare_feed_months: int = 2
+    # Fills smaller than this many shares are never served (upstream's default filter_amount).
+    v2_min_filter_amount: float = 0.01
+    # Every transaction becomes visible 0..N virtual seconds after its block (the indexer's lag)...
+    visibility_base_max_seconds: int = 2
+    # ...and with "late_rows" this share of transactions only after late_row_min..max seconds.
+    late_row_rate: float = 0.03
+    late_row_min_seconds: int = 15
+    late_row_max_seconds: int = 120
+    # With "identical_fills": chance per virtual second of a transaction in which one maker fills
+    # twice at the same price and size (two identical rows that are two fills).
+    identical_fill_rate: float = 0.15
+    # /v2/status is a snapshot refreshed every N virtual seconds; before the first one: 503.
+    status_refresh_seconds: int = 10
+    status_warmup_seconds: int = 5
+    # Per-wallet movements beside trades (see ledger.py): chances per qualifying fill or event.
+    merge_rate: float = 0.05
+    conversion_rate: float = 0.1
+    redeem_winner_rate: float = 0.8
+    redeem_loser_rate: float = 0.2
+    reward_rate_per_usdc: float = 0.0005
+    unknown_activity_rate: float = 0.03
 
     # --- transport chaos (keyed by request number, so a given request sequence replays) ---
     error_rate: float = 0.05
@@ -112,6 +153,12 @@ class EmulatorConfig:
     storm_first_request: int = 3
     storm_every_requests: int = 40
     storm_seconds: float = 2.0
+    # v2-era transport faults (each its own scenario, keyed by request number like the rest).
+    unavailable_rate: float = 0.04
+    unavailable_retry_after_seconds: int = 1
+    cdn_block_rate: float = 0.03
+    truncated_rate: float = 0.04
+    reset_rate: float = 0.03
 
     # --- published per-10-second limits (answered with 429 when enforced) ---
     enforce_rate_limits: bool = False
@@ -119,6 +166,7 @@ class EmulatorConfig:
         default_factory=lambda: {
             "data": 1000,
             "data:/trades": 200,
+            "data:/v2/trades": 200,
             "gamma": 4000,
             "gamma:/markets": 300,
             "gamma:/events": 500,
@@ -133,6 +181,10 @@ class EmulatorConfig:
             raise ValueError("speed must be positive")
         if self.market_count < 4 or self.wallet_count < 20:
             raise ValueError("need at least 4 markets and 20 wallets")
+        if not 0 <= self.protocol_v2_market_share <= 1:
+            raise ValueError("protocol_v2_market_share must be between 0 and 1")
+        if not 0 <= self.late_row_min_seconds <= self.late_row_max_seconds:
+            raise ValueError("need 0 <= late_row_min_seconds <= late_row_max_seconds")
 
     @property
     def scenarios(self) -> frozenset[str]:
@@ -151,7 +203,14 @@ class EmulatorConfig:
             multi_fill_rate=self.multi_fill_rate if "multi_fill" in scenarios else 0.0,
             malformed_rate=malformed_rate,
             resolutions="resolutions" in scenarios,
+            late_row_rate=self.late_row_rate if "late_rows" in scenarios else 0.0,
+            identical_fill_rate=self.identical_fill_rate if "identical_fills" in scenarios else 0.0,
         )
+
+    @property
+    def max_visibility_delay(self) -> int:
+        """The longest any row can stay invisible after its block (an upper bound on the serving lag)."""
+        return max(self.visibility_base_max_seconds, self.late_row_max_seconds)
 
     @property
     def effective_burst_taker_fills(self) -> int:

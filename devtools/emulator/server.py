@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
+import itertools
 import json
+import socket
+import struct
 import sys
 import threading
 import time
@@ -28,9 +32,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .catalog import hex_digest
 from .chaos import Chaos, Fault
 from .news import FEED_ITEM_LIMIT, is_not_modified, render_rss
 from .scenarios import EmulatorConfig
+from .v2 import DataApiV2, V2Error, error_body, occurrences_of_second
 from .world import MALFORMED_KINDS, SIDE_NAMES, VALID, TradeQuery, World
 
 Params = dict[str, list[str]]
@@ -121,6 +127,7 @@ class EmulatorApi:
         self.world = world
         self.chaos = chaos
         self.config: EmulatorConfig = world.config
+        self.v2 = DataApiV2(world)
 
     # Data API ---------------------------------------------------------------------------------
 
@@ -349,9 +356,9 @@ class EmulatorApi:
             return Response(content_type="application/x-ndjson", stream=self._truth_lines(since, until, now))
         fills, malformed = [], []
         duplicates = duplicate_takers = 0
-        for row_id, kind in world.truth_rows(since=since, until=until):
+        for row_id, kind, occurrence in self._truth_rows(since, until):
             if kind == VALID:
-                fills.append(world.render_truth_fill(row_id))
+                fills.append(self._truth_fill(row_id, occurrence))
             elif kind in MALFORMED_KINDS:
                 malformed.append({"defect": MALFORMED_KINDS[kind], "row": world.render_trade(row_id, real_context=True)})
             else:
@@ -372,9 +379,9 @@ class EmulatorApi:
         world = self.world
         counts = {"fills": 0, "malformed": 0, "duplicate_rows": 0, "duplicate_taker_rows": 0}
         batch: list[bytes] = []
-        for row_id, kind in world.truth_rows(since=since, until=until):
+        for row_id, kind, occurrence in self._truth_rows(since, until):
             if kind == VALID:
-                line: dict[str, Any] = {"fill": world.render_truth_fill(row_id)}
+                line: dict[str, Any] = {"fill": self._truth_fill(row_id, occurrence)}
                 counts["fills"] += 1
             elif kind in MALFORMED_KINDS:
                 line = {"malformed": {"defect": MALFORMED_KINDS[kind],
@@ -391,6 +398,51 @@ class EmulatorApi:
         summary = {"summary": {"virtual_now": now, "since": since, "until": until, **counts}}
         batch.append(json.dumps(summary).encode() + b"\n")
         yield b"".join(batch)
+
+    def _truth_rows(self, since: int | None, until: int) -> Iterator[tuple[int, int, int]]:
+        """(row id, kind, occurrence) oldest first; occurrence counts identical fills of one
+        transaction in serving order (see v2.occurrences_of_second), 0 for every other fill."""
+        world = self.world
+        timestamps = world.columns.timestamp
+        second_rows: list[tuple[int, int]] = []
+        for row_id, kind in world.truth_rows(since=since, until=until):
+            if second_rows and timestamps[second_rows[0][0]] != timestamps[row_id]:
+                yield from self._with_occurrences(second_rows)
+                second_rows = []
+            second_rows.append((row_id, kind))
+        yield from self._with_occurrences(second_rows)
+
+    def _with_occurrences(self, rows: list[tuple[int, int]]) -> Iterator[tuple[int, int, int]]:
+        occurrences = occurrences_of_second(self.world, [row_id for row_id, _kind in rows])
+        for row_id, kind in rows:
+            yield row_id, kind, occurrences.get(row_id, 0)
+
+    def _truth_fill(self, row_id: int, occurrence: int) -> dict[str, Any]:
+        """A fill in the v1 field names verify.py has always read, plus what v2 readers need:
+        its occurrence, when v2 serves it, and whether v2 serves it at all (filter_amount floor)."""
+        world = self.world
+        fill = world.render_truth_fill(row_id)
+        fill["occurrence"] = occurrence
+        fill["visible_at"] = world.columns.visible_at[row_id]
+        fill["v2_served"] = world.columns.size[row_id] >= self.config.v2_min_filter_amount
+        return fill
+
+    # Data API v2 ------------------------------------------------------------------------------
+
+    def v2_trades(self, params: Params, _headers: Any) -> Response:
+        return json_response(self.v2.trades(params))
+
+    def v2_status(self, params: Params, _headers: Any) -> Response:
+        return json_response(self.v2.status(params))
+
+    def v2_activity(self, params: Params, _headers: Any) -> Response:
+        return json_response(self.v2.activity(params))
+
+    def v2_positions(self, params: Params, _headers: Any) -> Response:
+        return json_response(self.v2.positions(params))
+
+    def v2_resolutions(self, params: Params, _headers: Any) -> Response:
+        return json_response(self.v2.resolutions(params))
 
     def truth_markets(self, _params: Params, _headers: Any) -> Response:
         now = self.world.sync()
@@ -480,6 +532,8 @@ class Route:
     # Public routes are the emulated upstream: chaos and rate limits apply to them only.
     public: bool
     rate_limit_keys: tuple[str, ...] = ()
+    # Data API v2 routes answer errors and faults with v2 error bodies.
+    v2: bool = False
 
 
 def build_routes(api: EmulatorApi) -> dict[tuple[str, str], Route]:
@@ -491,6 +545,13 @@ def build_routes(api: EmulatorApi) -> dict[tuple[str, str], Route]:
                                           rate_limit_keys=("gamma", "gamma:/markets")),
         ("GET", "/events"): Route(api.events, public=True, rate_limit_keys=("gamma", "gamma:/events")),
         ("GET", "/events/keyset"): Route(api.events_keyset, public=True, rate_limit_keys=("gamma", "gamma:/events")),
+        ("GET", "/v2/trades"): Route(api.v2_trades, public=True, rate_limit_keys=("data", "data:/v2/trades"), v2=True),
+        ("GET", "/v2/activity"): Route(api.v2_activity, public=True, rate_limit_keys=("data", "data:/v2/activity"),
+                                       v2=True),
+        ("GET", "/v2/positions"): Route(api.v2_positions, public=True,
+                                        rate_limit_keys=("data", "data:/v2/positions"), v2=True),
+        ("GET", "/v2/resolutions"): Route(api.v2_resolutions, public=True, rate_limit_keys=("data",), v2=True),
+        ("GET", "/v2/status"): Route(api.v2_status, public=True, rate_limit_keys=("data",), v2=True),
         ("GET", "/rss.xml"): Route(api.rss, public=True),
         ("GET", "/_truth/trades"): Route(api.truth_trades, public=False),
         ("GET", "/_truth/markets"): Route(api.truth_markets, public=False),
@@ -509,7 +570,16 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self.api = api
         self.routes = build_routes(api)
         self.verbose = verbose
+        self._request_numbers = itertools.count(1)
+        self._trace_lock = threading.Lock()
         super().__init__(address, EmulatorRequestHandler)
+
+    def next_trace_id(self) -> str:
+        """Every response's x-trace-id (and a v2 error's trace_id): unique, and the same for the
+        same request sequence on every run."""
+        with self._trace_lock:
+            number = next(self._request_numbers)
+        return hex_digest(self.api.config.seed, "trace", number, nbytes=16)
 
 
 class EmulatorRequestHandler(BaseHTTPRequestHandler):
@@ -528,6 +598,7 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
     def _dispatch(self, method: str) -> None:
+        self.trace_id = self.server.next_trace_id()
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)  # drain, so the kept-alive connection stays in sync
@@ -538,20 +609,32 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         if route is None:
             known_path = any(p == path for (_m, p) in self.server.routes)
             status = 405 if known_path else 404
+            if path.startswith("/v2/"):
+                message = f"method {method} not allowed on {path}" if known_path else f"no route {path}"
+                self._send(json_response(error_body(status, message, self.trace_id), status))
+                return
             self._send(json_response({"error": "method not allowed" if known_path else "not found"}, status))
             return
+        fault = None
         if route.public:
             world = self.server.api.world
             fault = self.server.api.chaos.decide(scenarios=world.scenarios, rate_limit_keys=route.rate_limit_keys)
-            if fault is not None and self._deliver_fault(fault):
+            if fault is not None and self._deliver_fault(fault, v2=route.v2):
                 return
         try:
             response = route.handler(params, self.headers, *extra)
         except ApiError as error:
             response = json_response(error.payload, error.status)
+        except V2Error as error:
+            headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
+            body = error_body(error.status, error.message, self.trace_id, parameter=error.parameter, code=error.code)
+            response = json_response(body, error.status, headers)
         except Exception as error:  # a bug in the emulator must not look like an upstream quirk
             traceback.print_exc(file=sys.stderr)
             response = json_response({"error": f"emulator failure: {error!r}"}, 599)
+        if fault is not None and fault.damages_response and response.stream is None:
+            self._send_damaged(response, fault)
+            return
         self._send(response)
 
     def _resolve(self, method: str, path: str) -> tuple[Route | None, tuple[str, ...]]:
@@ -564,18 +647,49 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             return Route(api.market_by_id, public=True, rate_limit_keys=("gamma", "gamma:/markets")), (parts[2],)
         return None, ()
 
-    def _deliver_fault(self, fault: Fault) -> bool:
+    def _deliver_fault(self, fault: Fault, *, v2: bool) -> bool:
         """Apply a fault; True when it replaced the response."""
         if fault.delay_seconds:
             time.sleep(fault.delay_seconds)
         if fault.status is None:
             return False
-        self._send(Response(status=fault.status, body=fault.body, content_type=fault.content_type,
-                            headers=fault.headers))
+        body, content_type = fault.body, fault.content_type
+        v2_messages = {"rate_limited": "rate limit exceeded, retry after the given delay",
+                       "internal": "internal error", "unavailable": "upstream dependency unavailable"}
+        if v2 and fault.kind in v2_messages:
+            code = "dependency_unavailable" if fault.kind == "unavailable" else None
+            payload = error_body(fault.status, v2_messages[fault.kind], self.trace_id, code=code)
+            body, content_type = json.dumps(payload, separators=(",", ":")).encode(), "application/json"
+        self._send(Response(status=fault.status, body=body, content_type=content_type, headers=fault.headers))
         return True
+
+    def _send_damaged(self, response: Response, fault: Fault) -> None:
+        """A response cut short: "truncated" sends a shortened body with a matching Content-Length
+        (a complete HTTP message holding broken JSON); "reset" promises the whole body, sends part
+        of it and resets the connection (RST)."""
+        cut = max(1, int(len(response.body) * fault.fraction))
+        if fault.kind == "truncated":
+            self._send(Response(status=response.status, body=response.body[:cut],
+                                content_type=response.content_type, headers=response.headers))
+            return
+        self.send_response(response.status)
+        self.send_header("x-trace-id", self.trace_id)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        try:
+            self.wfile.write(response.body[:cut])
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.close()
 
     def _send(self, response: Response) -> None:
         self.send_response(response.status)
+        self.send_header("x-trace-id", getattr(self, "trace_id", ""))
         for name, value in response.headers.items():
             self.send_header(name, value)
         # With speed > 1 virtual time runs ahead of the wall clock; lag must be measured against this.

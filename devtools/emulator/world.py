@@ -121,6 +121,8 @@ class _Columns:
         self.is_taker = array("B")
         self.tx_number = array("I")
         self.kind = array("B")
+        # Virtual second from which Data API v2 serves the row (its block time + the indexer's lag).
+        self.visible_at = array("q")
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -167,6 +169,7 @@ class World:
             market_count=config.market_count,
             wallet_count=config.wallet_count,
             history_seconds=config.history_seconds,
+            protocol_v2_share=config.protocol_v2_market_share,
         )
         self.lock = threading.RLock()
         self.scenarios = parse_scenarios(config.scenario)
@@ -263,6 +266,11 @@ class World:
         if profile.resolutions:
             self._emit_insider_trades(second, tx_counter)
 
+        if profile.identical_fill_rate:
+            twins = self._stream("identical_fills", second)
+            if twins.random() < profile.identical_fill_rate:
+                self._emit_identical_maker_fills(twins, second, tx_counter)
+
         last_row = len(self.columns)
         if profile.duplicate_rate and last_row > first_row:
             duplicates = self._stream("duplicates", second)
@@ -274,7 +282,30 @@ class World:
             for row_id in range(first_row, last_row):
                 if self.columns.is_taker[row_id] and malformed.random() < profile.malformed_rate:
                     self._append_malformed(malformed, row_id)
+        self._assign_visibility(second, first_row, profile)
 
+    def _assign_visibility(self, second: int, first_row: int, profile: GenerationProfile) -> None:
+        """When Data API v2 starts serving each transaction of this second (all its rows at once).
+
+        Own RNG stream, drawn per transaction in order of first appearance, so visibility never
+        changes which fills exist; with "late_rows" some transactions surface only after newer ones
+        were already served, like upstream's lagging indexer.
+        """
+        columns = self.columns
+        if first_row == len(columns):
+            return
+        rng = self._stream("visibility", second)
+        config = self.config
+        delays: dict[int, int] = {}
+        for row_id in range(first_row, len(columns)):
+            tx_number = columns.tx_number[row_id]
+            delay = delays.get(tx_number)
+            if delay is None:
+                delay = rng.randint(0, config.visibility_base_max_seconds)
+                if rng.random() < profile.late_row_rate:
+                    delay = rng.randint(config.late_row_min_seconds, config.late_row_max_seconds)
+                delays[tx_number] = delay
+            columns.visible_at[row_id] = second + delay
     def _in_burst(self, second: int) -> bool:
         # Offset by a quarter period so the first burst lands a few minutes into a run, not at t=0.
         period = self.config.burst_period_seconds
@@ -415,6 +446,28 @@ class World:
         for _ in range(rng.randint(4, 12)):
             self._emit_match(rng, second, tx_counter, market_index, tx_number=tx_number)
 
+    def _emit_identical_maker_fills(self, rng: random.Random, second: int, tx_counter: list[int]) -> None:
+        """One taker order filled by two resting orders of one maker at one price and size.
+
+        Both maker rows are identical in every served field, and both are fills: v2 readers must
+        keep them as a multiset (occurrence 0 and 1), never collapse them into one.
+        """
+        market_index = self._pick_market(rng)
+        market = self.catalog.markets[market_index]
+        tx_number = tx_counter[0]
+        tx_counter[0] += 1
+        outcome = rng.randint(0, 1)
+        side = BUY if rng.random() < 0.6 else SELL
+        taker = self._pick_wallet(rng)
+        maker = self._pick_wallet(rng, avoid=taker)
+        price0 = self.outcome0_price(market, second)
+        price = price0 if outcome == 0 else round(1 - price0, 4)
+        size = float(rng.choice((5, 10, 20, 25, 50, 100)))
+        for _ in range(2):
+            self._append(second, tx_number, market_index, outcome, maker, 1 - side, size, price, False,
+                         allow_identical=True)
+        self._append(second, tx_number, market_index, outcome, taker, side, 2 * size, price, True)
+
     def _emit_insider_trades(self, second: int, tx_counter: list[int]) -> None:
         insiders = self.catalog.insider_indexes
         if not insiders:
@@ -432,8 +485,9 @@ class World:
     # --- storage ------------------------------------------------------------------------------
 
     def _append(self, second: int, tx_number: int, market: int, outcome: int, wallet: int, side: int,
-                size: float, price: float, is_taker: bool, kind: int = VALID) -> int:
-        if kind == VALID:
+                size: float, price: float, is_taker: bool, kind: int = VALID, *,
+                allow_identical: bool = False) -> int:
+        if kind == VALID and not allow_identical:
             # Two legitimately identical rows would be indistinguishable from an upstream duplicate,
             # making exactly-once storage unverifiable; nudge by one micro-share instead.
             content = (tx_number, wallet, outcome, side, size, price)
@@ -453,6 +507,7 @@ class World:
         columns.is_taker.append(is_taker)
         columns.tx_number.append(tx_number)
         columns.kind.append(kind)
+        columns.visible_at.append(second)  # the real lag is set once the whole second is generated
         self.feed.add(row_id, is_taker)
         self.by_market[market].add(row_id, is_taker)
         if kind != MISSING_PROXY_WALLET:
