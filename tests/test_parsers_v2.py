@@ -11,7 +11,7 @@ import copy
 import dataclasses
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,10 +19,17 @@ import pytest
 
 from ingest.sources.data_api.parsing import (
     OccurrenceCounter,
+    Pagination,
+    UpstreamErrorBody,
     fill_idempotency_key,
     parse_activity_v2,
+    parse_page,
+    parse_position_v2,
+    parse_resolution_v2,
     parse_trade,
     parse_trade_v2,
+    parse_upstream_error,
+    parse_upstream_status,
 )
 from ingest.sources.values import MalformedBody, MalformedRow, parse_condition_id, parse_token_id
 from tests.test_parsers import V1_TO_V2_FIELD_NAMES, load_fixture
@@ -512,5 +519,375 @@ def test_it_rejects_a_malformed_activity_row_naming_the_field(change, reason):
 
     with pytest.raises(MalformedRow) as raised:
         parse_activity_v2(row)
+
+    assert str(raised.value).startswith(reason)
+
+
+def test_the_recorded_pages_straddle_a_second_and_number_alike_in_one_walk_or_two():
+    first_page, second_page = (
+        parse_page(load_fixture(f"v2/polymarket-bot-v2/data-v2-trades-v1-page{number}.json"))[0] for number in (1, 2)
+    )
+    assert first_page[-1]["timestamp"] == second_page[0]["timestamp"] == 1791241832
+
+    walk = OccurrenceCounter()
+    keys = numbered_keys(first_page, walk)
+    keys += numbered_keys(second_page, OccurrenceCounter.from_state(json.loads(json.dumps(walk.state()))))
+
+    assert keys == numbered_keys(first_page + second_page)
+    assert len(set(keys)) == 4
+
+
+# --------------------------------------------------------------------------------------------------
+# /v2/positions rows
+# --------------------------------------------------------------------------------------------------
+
+
+def a_position_row(**changes: Any) -> dict[str, Any]:
+    row = copy.deepcopy(load_fixture("v2/py-sdk/positions.json")[0])
+    row.update(changes)
+    return row
+
+
+def test_it_parses_every_recorded_v2_position_with_polymarkets_own_cost_and_pnl():
+    rows = load_fixture("v2/py-sdk/positions.json")
+
+    positions = [parse_position_v2(row) for row in rows]
+
+    no, yes = positions
+    assert (no.outcome, yes.outcome) == ("No", "Yes")
+    assert no.opposite_token_id == yes.token_id and yes.opposite_token_id == no.token_id
+    assert no.condition_id == yes.condition_id == "0x7ad403c3508f8e3912940fd1a913f227591145ca0614074208e0b962d5fcc422"
+    assert no.status == "OPEN"
+    assert no.current_size == Decimal(400000)
+    assert no.avg_price == Decimal("0.5")
+    assert no.realized_pnl == 0 and no.entry_fees_usdc == 0
+    assert no.total_cost_usdc == Decimal(200000)
+    assert no.current_price == Decimal("0.7545") and yes.current_price == Decimal("0.2455")
+    assert no.percent_realized_pnl == Decimal("-94.1886")
+    assert (no.mergeable, no.negative_risk, no.redeemable) == (True, True, False)
+    assert no.outcome_index == 1 and yes.outcome_index == 0
+    assert no.event_id == "31552"
+    assert no.end_date == date(2028, 11, 7)
+    assert no.last_event_at == datetime(2026, 8, 23, 15, 46, 10, tzinfo=UTC)
+
+
+def test_it_parses_the_trimmed_position_printed_in_polymarkets_documentation():
+    rows, pagination = parse_page(load_fixture("v2/doc-examples/docs-overview__v2-positions-example.json"))
+
+    (position,) = [parse_position_v2(row) for row in rows]
+
+    assert position.status == "REDEEMABLE"
+    assert position.current_size == Decimal("86780.64")
+    assert position.realized_pnl == Decimal("-1082.5533")
+    assert position.entry_fees_usdc is None and position.outcome_index is None  # trimmed away
+    assert pagination.has_more is True
+
+
+@pytest.mark.parametrize("status", ["OPEN", "CLOSED", "REDEEMABLE", "REDEEMABLE_LOST", "closed"])
+def test_it_reads_every_documented_position_status(status):
+    assert parse_position_v2(a_position_row(status=status)).status == status.upper()
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"status": "LIQUIDATED"}, "status: not one of CLOSED, MERGEABLE, OPEN, REDEEMABLE, REDEEMABLE_LOST: 'LIQUIDATED'"),
+        ({"status": None}, "status: missing"),
+        ({"current_size": None}, "current_size: missing"),
+        ({"current_size": -1}, "current_size: negative"),
+        ({"avg_price": 1.2}, "avg_price: outside [0, 1]"),
+        ({"realized_pnl": "x"}, "realized_pnl: not a number"),
+        ({"token_id": "0x1"}, "token_id: not a decimal token id"),
+        ({"condition_id": "0x1"}, "condition_id: not 0x + 64 hex digits"),
+        ({"mergeable": "maybe"}, "mergeable: not a boolean"),
+        ({"end_date": "soon"}, "end_date: not an RFC 3339 date/time"),
+    ],
+)
+def test_it_rejects_a_malformed_position_naming_the_field(change, reason):
+    with pytest.raises(MalformedRow) as raised:
+        parse_position_v2(a_position_row(**change))
+
+    assert str(raised.value).startswith(reason)
+
+
+# --------------------------------------------------------------------------------------------------
+# /v2/resolutions rows
+# --------------------------------------------------------------------------------------------------
+
+
+def test_it_reads_a_resolved_protocol_v2_market_with_its_payouts_as_fractions():
+    rows, pagination = parse_page(load_fixture("v2/polymarket-bot-v2/data-v2-resolutions-v2-resolved.json"), paginated=False)
+
+    (resolution,) = [parse_resolution_v2(row) for row in rows]
+
+    assert resolution.condition_id == "0x015ecdbafe90dfcb60b2f38afe44f4be85000000000000000000000000000000"
+    assert resolution.is_resolved is True
+    assert resolution.payouts_micro_usdc == (1_000_000, 0)
+    assert resolution.payouts == (Decimal(1), Decimal(0))
+    assert resolution.winner_index == 0
+    assert resolution.resolved_at == datetime(2026, 10, 5, 21, 35, 56, tzinfo=UTC)
+    assert resolution.resolved_block == 95020670
+    assert resolution.reporter == "CHAINLINK"
+    assert (resolution.was_disputed, resolution.was_arbitrated) == (False, False)
+    assert resolution.transaction_hash is None and resolution.log_index is None  # "" and ""
+    assert pagination == Pagination(limit=None, offset=None, has_more=False, next_cursor=None)
+
+
+def test_it_reads_a_resolved_v1_market_whose_second_outcome_won():
+    (row,) = load_fixture("v2/polymarket-bot-v2/data-v2-resolutions-v1-resolved.json")["data"]
+
+    resolution = parse_resolution_v2(row)
+
+    assert resolution.payouts == (Decimal(0), Decimal(1))
+    assert resolution.winner_index == 1
+    assert resolution.log_index == 993
+    assert resolution.transaction_hash == row["transaction_hash"]
+    assert resolution.reporter is None and resolution.was_arbitrated is None  # not in this row
+
+
+def test_an_active_resolution_says_it_is_not_resolved_and_has_no_payouts():
+    (row,) = load_fixture("v2/polymarket-bot-v2/data-v2-resolutions-v2-active.json")["data"]
+
+    resolution = parse_resolution_v2(row)
+
+    assert resolution.condition_id == CANARY_CONDITION
+    assert resolution.status == "active"
+    assert resolution.is_resolved is False
+    assert (resolution.payouts, resolution.winner_index, resolution.resolved_at) == (None, None, None)
+    assert resolution.last_updated_at == datetime(2026, 10, 5, 22, 20, 52, tzinfo=UTC)
+
+
+def test_it_reads_the_question_keyed_rows_which_never_carry_payouts():
+    rows = load_fixture("v2/py-sdk/resolutions.json")
+
+    resolved, posed = [parse_resolution_v2(row) for row in rows]
+
+    assert resolved.question_id == rows[0]["question_id"]
+    assert resolved.is_resolved is True
+    assert resolved.payouts is None and resolved.winner_index is None  # resolved, but not settled by this row
+    assert resolved.price == Decimal(0)
+    assert resolved.reproposed_price is None  # "69": UMA's "no price"
+    assert resolved.last_updated_at == datetime(2026, 7, 29, 20, 11, 59, tzinfo=UTC)  # Unix seconds as text
+    assert resolved.question_rules_updated is True
+    assert posed.status == "posed" and posed.is_resolved is False
+    assert (posed.proposed_price, posed.price) == (None, None)
+    assert posed.log_index == 139
+
+
+def test_a_split_payout_has_no_single_winner():
+    (row,) = load_fixture("v2/polymarket-bot-v2/data-v2-resolutions-v2-resolved.json")["data"]
+
+    resolution = parse_resolution_v2(dict(row, payouts=[500000, 500000]))
+
+    assert resolution.payouts == (Decimal("0.5"), Decimal("0.5"))
+    assert resolution.winner_index is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"payouts": [1000000]}, "payouts: not a list of two or more payouts"),
+        ({"payouts": "1000000,0"}, "payouts: not a list of two or more payouts"),
+        ({"payouts": [1000001, 0]}, "payouts[0]: more than 1 USDC per share"),
+        ({"payouts": [-1, 0]}, "payouts[0]: negative"),
+        ({"payouts": [0.5, 0.5]}, "payouts[0]: not a whole number"),
+        ({"status": "active"}, "payouts: served on a row whose status is 'active'"),
+        ({"status": None}, "status: missing"),
+        ({"condition_id": ""}, "condition_id: missing (and no question_id)"),
+        ({"condition_id": "0x1234"}, "condition_id: not 0x + 64 hex digits"),
+        ({"resolved_block": "soon"}, "resolved_block: not a whole number"),
+        ({"resolved_at": "yesterday"}, "resolved_at: not an RFC 3339 date/time"),
+        ({"was_disputed": "no"}, "was_disputed: not a boolean"),
+    ],
+)
+def test_it_rejects_a_malformed_resolution_naming_the_field(change, reason):
+    (row,) = load_fixture("v2/polymarket-bot-v2/data-v2-resolutions-v2-resolved.json")["data"]
+
+    with pytest.raises(MalformedRow) as raised:
+        parse_resolution_v2(dict(row, **change))
+
+    assert str(raised.value).startswith(reason)
+
+
+# --------------------------------------------------------------------------------------------------
+# Bodies: the page envelope, the error body, /v2/status
+# --------------------------------------------------------------------------------------------------
+
+
+def test_it_reads_the_pagination_of_both_recorded_trades_pages_with_their_signed_cursors():
+    first, second = (load_fixture(f"v2/polymarket-bot-v2/data-v2-trades-v1-page{number}.json") for number in (1, 2))
+
+    (first_rows, first_page), (second_rows, second_page) = parse_page(first), parse_page(second)
+
+    assert len(first_rows) == len(second_rows) == 2
+    assert first_page == Pagination(limit=2, offset=0, has_more=True, next_cursor=first["pagination"]["next_cursor"])
+    assert second_page.offset == 2 and second_page.has_more is True
+    assert second_page.next_cursor is not None and second_page.next_cursor != first_page.next_cursor
+
+
+def test_the_recorded_empty_page_is_the_end_of_its_walk():
+    rows, pagination = parse_page(load_fixture("v2/polymarket-bot-v2/data-v2-trades-v2-empty.json"))
+
+    assert rows == []
+    assert pagination == Pagination(limit=3, offset=0, has_more=False, next_cursor=None)
+
+
+@pytest.mark.parametrize("page", ["data-v2-prices-history-page1.json", "data-v2-prices-history-page2.json"])
+def test_it_reads_every_recorded_prices_history_page_as_a_page(page):
+    body = load_fixture(f"v2/polymarket-bot-v2/{page}")
+
+    rows, pagination = parse_page(body)
+
+    assert [row["price"] for row in rows] == [0.505] * 3
+    assert pagination.has_more is True and pagination.next_cursor == body["pagination"]["next_cursor"]
+
+
+def test_it_reads_the_recorded_open_interest_body_as_one_complete_page():
+    rows, pagination = parse_page(load_fixture("v2/polymarket-bot-v2/data-v2-oi-v2.json"), paginated=False)
+
+    assert parse_condition_id(rows[0]["condition_id"], field="condition_id") == CANARY_CONDITION
+    assert pagination.has_more is False and pagination.next_cursor is None
+
+
+def test_a_null_data_member_is_an_empty_page_not_an_error():
+    rows, pagination = parse_page({"data": None, "pagination": {"limit": 5, "offset": 0, "has_more": False, "next_cursor": None}})
+
+    assert rows == [] and pagination.has_more is False
+
+
+def test_an_empty_page_in_mid_walk_does_not_end_the_walk():
+    rows, pagination = parse_page({"data": [], "pagination": {"limit": 5, "offset": 5, "has_more": True, "next_cursor": "c2"}})
+
+    assert rows == []
+    assert pagination.has_more is True and pagination.next_cursor == "c2"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("<html>Access denied</html>", "page: not an object"),
+        ([], "page: not an object"),
+        ({"pagination": {}}, "page: no data member"),
+        ({"data": {"rows": []}, "pagination": {}}, "page: data: not a list"),
+        ({"data": []}, "pagination: not an object"),
+        (
+            {"data": [], "pagination": {"limit": 2, "offset": 0, "has_more": True, "next_cursor": None}},
+            "pagination: has_more True",
+        ),
+        (
+            {"data": [], "pagination": {"limit": 2, "offset": 0, "has_more": False, "next_cursor": "c"}},
+            "pagination: has_more False",
+        ),
+        ({"data": [], "pagination": {"limit": 2, "offset": 0, "has_more": "yes", "next_cursor": None}}, "pagination.has_more"),
+        ({"data": [], "pagination": {"limit": 2, "offset": 0, "has_more": True, "next_cursor": ""}}, "pagination.next_cursor"),
+        ({"data": [], "pagination": {"limit": "2", "offset": 0, "has_more": False, "next_cursor": None}}, "pagination.limit"),
+        ({"data": [], "pagination": {"limit": 2, "has_more": False, "next_cursor": None}}, "pagination.offset"),
+    ],
+)
+def test_a_page_of_another_shape_is_a_malformed_body_not_a_malformed_row(body, reason):
+    with pytest.raises(MalformedBody) as raised:
+        parse_page(body)
+
+    assert str(raised.value).startswith(reason)
+    assert not isinstance(raised.value, MalformedRow)
+
+
+def test_an_error_body_served_as_a_page_says_what_the_upstream_said():
+    body = load_fixture("v2/polymarket-bot-v2/data-v2-resolutions-62hex-invalid.json")
+
+    with pytest.raises(MalformedBody, match=r"invalid_request: invalid resolution condition id: .* \(trace_id 561912ae"):
+        parse_page(body, paginated=False)
+
+
+def test_it_reads_the_recorded_400_error_body():
+    body = load_fixture("v2/polymarket-bot-v2/data-v2-resolutions-62hex-invalid.json")
+
+    error = parse_upstream_error(body)
+
+    assert error == UpstreamErrorBody(
+        error="invalid resolution condition id: 0x017791f201d5a788e0039e511fc1900e5f0000000000000000000000000000",
+        code="invalid_request",
+        retryable=False,
+        trace_id="561912ae6def4118ae57a3e7a86d92aa",
+        parameter="condition",
+    )
+
+
+def test_the_condition_the_400_refused_is_the_canary_condition_without_its_padding():
+    refused = load_fixture("v2/polymarket-bot-v2/data-v2-resolutions-62hex-invalid.json")["error"].rsplit(" ", 1)[1]
+
+    assert len(refused) == 2 + 62
+    assert parse_condition_id(refused, field="condition") == CANARY_CONDITION
+
+
+def test_it_reads_a_retryable_error_without_a_parameter():
+    error = parse_upstream_error({"error": "slow down", "code": "rate_limited", "retryable": True, "trace_id": "t1"})
+
+    assert (error.code, error.retryable, error.trace_id, error.parameter) == ("rate_limited", True, "t1", None)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["<!DOCTYPE html><title>403</title>", None, {"error": "x"}, {"error": "x", "code": "internal", "retryable": "yes"}],
+)
+def test_an_error_body_of_another_shape_is_a_malformed_body(body):
+    with pytest.raises(MalformedBody, match=r"^error body"):
+        parse_upstream_error(body)
+
+
+def a_status_body(**serving: Any) -> dict[str, Any]:
+    """A `/v2/status` body with the members Polymarket's documentation names (none is recorded)."""
+    return {
+        "computed_at": "2026-12-01T21:00:00Z",
+        "age_seconds": 4,
+        "serving": {"lag_seconds": 12.5, "worst": "activity_feed", **serving},
+        "ingestion": {"tail": 95024068, "worst": [{"name": "ctf_exchange/OrderFilled", "behind_blocks": 3}]},
+    }
+
+
+def test_it_reads_the_serving_lag_and_the_worst_mechanism_of_the_upstream():
+    status = parse_upstream_status(a_status_body())
+
+    assert status.measured is True
+    assert status.lag_seconds == Decimal("12.5")
+    assert status.worst == "activity_feed"
+    assert status.computed_at == datetime(2026, 12, 1, 21, 0, tzinfo=UTC)
+    assert status.age_seconds == Decimal(4)
+    assert status.ingestion == a_status_body()["ingestion"]  # kept as sent
+
+
+def test_a_measured_lag_of_zero_is_not_the_same_claim_as_not_measured_yet():
+    measured = parse_upstream_status(a_status_body(lag_seconds=0))
+    not_yet = parse_upstream_status(
+        {"error": "not measured yet", "code": "dependency_unavailable", "retryable": True, "trace_id": "t9"}, http_status=503
+    )
+
+    assert (measured.measured, measured.lag_seconds) == (True, Decimal(0))
+    assert (not_yet.measured, not_yet.lag_seconds) == (False, None)
+    assert not_yet.error is not None and not_yet.error.trace_id == "t9"
+
+
+def test_a_503_without_a_json_error_body_is_still_not_measured_yet():
+    assert parse_upstream_status("<html>503</html>", http_status=503).measured is False
+
+
+def test_a_status_snapshot_without_a_lag_is_not_measured():
+    assert parse_upstream_status(a_status_body(lag_seconds=None)).measured is False
+
+
+@pytest.mark.parametrize(
+    ("body", "http_status", "reason"),
+    [
+        (a_status_body(), 500, "status: HTTP 500"),
+        ({"serving": "fine"}, 200, "status: serving: not an object"),
+        ("<html>", 200, "status: not an object"),
+        (a_status_body(lag_seconds=-3), 200, "status: serving.lag_seconds: negative"),
+        (a_status_body(lag_seconds="soon"), 200, "status: serving.lag_seconds: not a number"),
+        (dict(a_status_body(), ingestion="green"), 200, "status: ingestion: not an object"),
+    ],
+)
+def test_a_status_of_another_shape_is_a_malformed_body(body, http_status, reason):
+    with pytest.raises(MalformedBody) as raised:
+        parse_upstream_status(body, http_status=http_status)
 
     assert str(raised.value).startswith(reason)

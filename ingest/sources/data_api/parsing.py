@@ -15,13 +15,14 @@ import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final, Protocol, Self, TypeVar
 
 from ingest.sources.values import (
     ONE,
     TX_HASH_PATTERN,
+    UNIX_EPOCH,
     WALLET_PATTERN,
     ZERO,
     MalformedBody,
@@ -31,12 +32,19 @@ from ingest.sources.values import (
     number_with_key_text,
     optional_condition_id,
     optional_decimal,
+    optional_flag,
     optional_text,
     optional_token_id,
+    optional_whole_number,
     parse_condition_id,
+    parse_flag,
     parse_hex_id,
     parse_outcome_index,
+    parse_rfc3339_or_gamma_time,
     parse_token_id,
+    parse_unix_or_rfc3339_time,
+    parse_whole_number,
+    require_text,
     show,
     to_decimal,
     unix_seconds,
@@ -677,3 +685,446 @@ def parse_activity_v2(row: dict[str, Any]) -> ParsedActivity:
         fill=None,
     )
     return dataclasses.replace(activity, idempotency_key=activity._content_key(0))
+
+
+# --------------------------------------------------------------------------------------------------
+# /v2/positions
+# --------------------------------------------------------------------------------------------------
+
+# Row statuses Polymarket documents; py-sdk says rows report OPEN, REDEEMABLE and CLOSED (a lost
+# position reports REDEEMABLE) and REDEEMABLE_LOST / MERGEABLE narrow listings, accepted anyway.
+POSITION_STATUSES: Final = frozenset({"OPEN", "CLOSED", "REDEEMABLE", "REDEEMABLE_LOST", "MERGEABLE"})
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPosition:
+    """One `/v2/positions` row: Polymarket's own view of a wallet's position in one token.
+
+    Names follow the v2 keys. Only what identifies the position and what reconciliation needs
+    (status, `current_size`, `avg_price`, `realized_pnl`) is required; Polymarket's documentation
+    prints trimmed rows, so every other field may be None. `realized_pnl` is pre-fee;
+    `entry_fees_usdc` is the fee part of `total_cost_usdc`.
+    """
+
+    wallet: str
+    token_id: str
+    condition_id: str
+    status: str
+    current_size: Decimal
+    avg_price: Decimal
+    realized_pnl: Decimal
+    entry_cost_usdc: Decimal | None
+    entry_fees_usdc: Decimal | None
+    total_cost_usdc: Decimal | None
+    current_price: Decimal | None
+    current_value: Decimal | None
+    total_size: Decimal | None
+    unrealized_pnl: Decimal | None
+    total_pnl: Decimal | None
+    percent_pnl: Decimal | None
+    percent_realized_pnl: Decimal | None
+    redeemable: bool | None
+    mergeable: bool | None
+    negative_risk: bool | None
+    archived: bool | None
+    outcome: str | None
+    outcome_index: int | None
+    opposite_outcome: str | None
+    opposite_token_id: str | None
+    title: str | None
+    market_slug: str | None
+    event_id: str | None
+    event_slug: str | None
+    end_date: date | None
+    last_event_at: datetime | None
+    name: str | None
+    profile_image: str | None
+    verified: bool | None
+
+
+def _present(amount: Decimal | None, *, field: str) -> Decimal:
+    if amount is None:
+        raise MalformedRow(f"{field}: missing")
+    return amount
+
+
+def _price_or_none(value: object, *, field: str) -> Decimal | None:
+    price = optional_decimal(value, field=field)
+    if price is not None and not ZERO <= price <= ONE:
+        raise MalformedRow(f"{field}: outside [0, 1]: {show(value)}")
+    return price
+
+
+def _not_negative(value: object, *, field: str) -> Decimal | None:
+    amount = optional_decimal(value, field=field)
+    if amount is not None and amount < ZERO:
+        raise MalformedRow(f"{field}: negative: {show(value)}")
+    return amount
+
+
+def _calendar_date(value: object, *, field: str) -> date | None:
+    """A bare date; the Data API writes "no date" as "" or 1970-01-01."""
+    moment = parse_rfc3339_or_gamma_time(value, field=field)
+    if moment is None or moment == UNIX_EPOCH:
+        return None
+    return moment.date()
+
+
+def _event_id(value: object) -> str | None:
+    if type(value) is int and value > 0:
+        return str(value)
+    event_id = optional_text(value, field="event_id")
+    return None if event_id in (None, "0") else event_id
+
+
+def parse_position_v2(row: dict[str, Any]) -> ParsedPosition:
+    """One `/v2/positions` row → a `ParsedPosition`, or `MalformedRow` naming the field.
+
+    An unknown `status` is a malformed row (kept as a dead letter with its payload): what a
+    position means for reconciliation depends on it, and guessing would misstate a wallet.
+    """
+    if not isinstance(row, dict):
+        raise MalformedRow(f"row: not an object: {show(row)}")
+    get = row.get
+    raw_status = get("status")
+    status = raw_status.upper() if type(raw_status) is str else None
+    if status not in POSITION_STATUSES:
+        if raw_status is None:
+            raise MalformedRow("status: missing")
+        raise MalformedRow(f"status: not one of {', '.join(sorted(POSITION_STATUSES))}: {show(raw_status)}")
+    current_size = _present(_not_negative(get("current_size"), field="current_size"), field="current_size")
+    avg_price = _present(_price_or_none(get("avg_price"), field="avg_price"), field="avg_price")
+    realized_pnl = _present(optional_decimal(get("realized_pnl"), field="realized_pnl"), field="realized_pnl")
+    last_event_at = get("last_event_at")
+    profile_image = optional_text(get("profile_image"), field="profile_image") or optional_text(
+        get("profile_image_optimized"), field="profile_image_optimized"
+    )
+    return ParsedPosition(
+        wallet=parse_hex_id(get("proxy_wallet"), field="proxy_wallet", pattern=WALLET_PATTERN, expected="0x + 40 hex digits"),
+        token_id=parse_token_id(get("token_id"), field="token_id"),
+        condition_id=parse_condition_id(get("condition_id"), field="condition_id"),
+        status=status,
+        current_size=current_size,
+        avg_price=avg_price,
+        realized_pnl=realized_pnl,
+        entry_cost_usdc=_not_negative(get("entry_cost_usdc"), field="entry_cost_usdc"),
+        entry_fees_usdc=_not_negative(get("entry_fees_usdc"), field="entry_fees_usdc"),
+        total_cost_usdc=_not_negative(get("total_cost_usdc"), field="total_cost_usdc"),
+        current_price=_price_or_none(get("current_price"), field="current_price"),
+        current_value=_not_negative(get("current_value"), field="current_value"),
+        total_size=_not_negative(get("total_size"), field="total_size"),
+        unrealized_pnl=optional_decimal(get("unrealized_pnl"), field="unrealized_pnl"),
+        total_pnl=optional_decimal(get("total_pnl"), field="total_pnl"),
+        percent_pnl=optional_decimal(get("percent_pnl"), field="percent_pnl"),
+        percent_realized_pnl=optional_decimal(get("percent_realized_pnl"), field="percent_realized_pnl"),
+        redeemable=optional_flag(get("redeemable"), field="redeemable"),
+        mergeable=optional_flag(get("mergeable"), field="mergeable"),
+        negative_risk=optional_flag(get("negative_risk"), field="negative_risk"),
+        archived=optional_flag(get("archived"), field="archived"),
+        outcome=optional_text(get("outcome"), field="outcome"),
+        outcome_index=parse_outcome_index(get("outcome_index"), field="outcome_index"),
+        opposite_outcome=optional_text(get("opposite_outcome"), field="opposite_outcome"),
+        opposite_token_id=optional_token_id(get("opposite_token_id"), field="opposite_token_id"),
+        title=optional_text(get("title"), field="title"),
+        market_slug=optional_text(get("slug"), field="slug"),
+        event_id=_event_id(get("event_id")),
+        event_slug=optional_text(get("event_slug"), field="event_slug"),
+        end_date=_calendar_date(get("end_date"), field="end_date"),
+        last_event_at=None
+        if last_event_at in (None, "", 0)
+        else datetime_from_unix_seconds(unix_seconds(last_event_at, field="last_event_at")),
+        name=optional_text(get("name"), field="name"),
+        profile_image=profile_image,
+        verified=optional_flag(get("verified"), field="verified"),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# /v2/resolutions
+# --------------------------------------------------------------------------------------------------
+
+_MICRO_USDC_PER_SHARE: Final = 1_000_000
+_QUESTION_ID_PATTERN: Final = TX_HASH_PATTERN  # bytes32, 0x + 64 hex like a transaction hash
+# UMA's "no price yet" marker in proposed/reproposed/settled prices (py-sdk treats it the same).
+_UNSET_UMA_PRICE: Final = "69"
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedResolution:
+    """One `/v2/resolutions` row: where a condition stands in its resolution, and its payouts.
+
+    Two shapes are served: condition rows (live captures: `payouts`, `resolved_at`,
+    `resolved_block`, `reporter`) and question-keyed rows (py-sdk: `question_id`, UMA prices, no
+    payouts). `payouts` is None until the row carries them — an `active` or `posed` row, or a
+    question-keyed row even once resolved — so only a resolved row with payouts settles a market.
+    """
+
+    condition_id: str | None
+    question_id: str | None
+    status: str
+    payouts_micro_usdc: tuple[int, ...] | None
+    resolved_at: datetime | None
+    resolved_block: int | None
+    was_disputed: bool
+    was_arbitrated: bool | None
+    extended_review: bool
+    question_rules_updated: bool
+    reporter: str | None
+    resolution_source: str | None
+    market_type: str | None
+    proposed_price: Decimal | None
+    reproposed_price: Decimal | None
+    price: Decimal | None
+    transaction_hash: str | None
+    log_index: int | None
+    last_updated_at: datetime | None
+
+    @property
+    def is_resolved(self) -> bool:
+        return self.status == "resolved"
+
+    @property
+    def payouts(self) -> tuple[Decimal, ...] | None:
+        """USDC paid per share of each outcome (``[1000000, 0]`` → ``(1, 0)``)."""
+        if self.payouts_micro_usdc is None:
+            return None
+        return tuple(Decimal(micro) / _MICRO_USDC_PER_SHARE for micro in self.payouts_micro_usdc)
+
+    @property
+    def winner_index(self) -> int | None:
+        """The outcome that takes the whole payout, or None (not resolved, no payouts, or a split)."""
+        payouts = self.payouts_micro_usdc
+        if not self.is_resolved or payouts is None or payouts.count(_MICRO_USDC_PER_SHARE) != 1:
+            return None
+        return payouts.index(_MICRO_USDC_PER_SHARE) if sum(payouts) == _MICRO_USDC_PER_SHARE else None
+
+
+def _payouts(value: object) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) < 2:
+        raise MalformedRow(f"payouts: not a list of two or more payouts: {show(value)}")
+    payouts = tuple(parse_whole_number(payout, field=f"payouts[{position}]") for position, payout in enumerate(value))
+    for position, payout in enumerate(payouts):
+        if payout > _MICRO_USDC_PER_SHARE:
+            raise MalformedRow(f"payouts[{position}]: more than 1 USDC per share: {show(value[position])}")
+    return payouts
+
+
+def _uma_price(value: object, *, field: str) -> Decimal | None:
+    if value == _UNSET_UMA_PRICE or value == int(_UNSET_UMA_PRICE):
+        return None
+    return optional_decimal(value, field=field)
+
+
+def parse_resolution_v2(row: dict[str, Any]) -> ParsedResolution:
+    """One `/v2/resolutions` row (either shape) → a `ParsedResolution`, or `MalformedRow`."""
+    if not isinstance(row, dict):
+        raise MalformedRow(f"row: not an object: {show(row)}")
+    get = row.get
+    status = require_text(get("status"), field="status").strip().lower()
+    condition_id = optional_condition_id(get("condition_id"), field="condition_id")
+    raw_question_id = get("question_id")
+    question_id = (
+        None
+        if raw_question_id in (None, "")
+        else parse_hex_id(raw_question_id, field="question_id", pattern=_QUESTION_ID_PATTERN, expected="0x + 64 hex digits")
+    )
+    if condition_id is None and question_id is None:
+        raise MalformedRow("condition_id: missing (and no question_id)")
+    payouts = _payouts(get("payouts"))
+    if payouts is not None and status != "resolved":
+        raise MalformedRow(f"payouts: served on a row whose status is {status!r}, not 'resolved'")
+    raw_transaction_hash = get("transaction_hash")
+    return ParsedResolution(
+        condition_id=condition_id,
+        question_id=question_id,
+        status=status,
+        payouts_micro_usdc=payouts,
+        resolved_at=parse_rfc3339_or_gamma_time(get("resolved_at"), field="resolved_at"),
+        resolved_block=optional_whole_number(get("resolved_block"), field="resolved_block"),
+        was_disputed=parse_flag(get("was_disputed"), field="was_disputed"),
+        was_arbitrated=optional_flag(get("was_arbitrated"), field="was_arbitrated"),
+        extended_review=parse_flag(get("extended_review"), field="extended_review"),
+        question_rules_updated=parse_flag(get("new_version_q"), field="new_version_q"),
+        reporter=optional_text(get("reporter"), field="reporter"),
+        resolution_source=optional_text(get("resolution_source"), field="resolution_source"),
+        market_type=optional_text(get("market_type"), field="market_type"),
+        proposed_price=_uma_price(get("proposed_price"), field="proposed_price"),
+        reproposed_price=_uma_price(get("reproposed_price"), field="reproposed_price"),
+        price=_uma_price(get("price"), field="price"),
+        transaction_hash=None
+        if raw_transaction_hash in (None, "")
+        else parse_hex_id(raw_transaction_hash, field="transaction_hash", pattern=TX_HASH_PATTERN, expected="0x + 64 hex digits"),
+        log_index=optional_whole_number(get("log_index"), field="log_index"),
+        last_updated_at=parse_unix_or_rfc3339_time(get("last_update_timestamp"), field="last_update_timestamp"),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Bodies: the page envelope, error bodies, /v2/status
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Pagination:
+    """The `pagination` object of a v2 page. `has_more` is exact and `next_cursor` is null exactly
+    on the last page; `offset` is cosmetic (never sent back). An endpoint that does not page
+    (`/v2/resolutions`, `/v2/oi`) reads as one complete page: limit and offset None."""
+
+    limit: int | None
+    offset: int | None
+    has_more: bool
+    next_cursor: str | None
+
+
+_SINGLE_PAGE: Final = Pagination(limit=None, offset=None, has_more=False, next_cursor=None)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamErrorBody:
+    """A v2 error body: `{error, code, retryable, trace_id, parameter?}`."""
+
+    error: str
+    code: str
+    retryable: bool
+    trace_id: str | None
+    parameter: str | None
+
+
+def parse_upstream_error(body: object) -> UpstreamErrorBody:
+    """The v2 error body of a 4xx/5xx answer, or `MalformedBody` when it is not one (an HTML
+    page from the CDN, a proxy's text, a truncated body decoded to something else)."""
+    if not isinstance(body, dict):
+        raise MalformedBody(f"error body: not an object: {show(body)}")
+    error, code = body.get("error"), body.get("code")
+    if type(error) is not str or type(code) is not str or not code:
+        raise MalformedBody(f"error body: no error text and code: {show(body)}")
+    retryable = body.get("retryable")
+    if type(retryable) is not bool:
+        raise MalformedBody(f"error body: retryable: not a boolean: {show(retryable)}")
+    trace_id, parameter = body.get("trace_id"), body.get("parameter")
+    if trace_id is not None and type(trace_id) is not str:
+        raise MalformedBody(f"error body: trace_id: not a string: {show(trace_id)}")
+    if parameter is not None and type(parameter) is not str:
+        raise MalformedBody(f"error body: parameter: not a string: {show(parameter)}")
+    return UpstreamErrorBody(error=error, code=code, retryable=retryable, trace_id=trace_id or None, parameter=parameter or None)
+
+
+def _error_text(body: dict[str, Any]) -> str:
+    try:
+        error = parse_upstream_error(body)
+    except MalformedBody:
+        return show(body)
+    return f"{error.code}: {error.error} (trace_id {error.trace_id})"
+
+
+def _pagination(value: object) -> Pagination:
+    if not isinstance(value, dict):
+        raise MalformedBody(f"pagination: not an object: {show(value)}")
+    has_more, next_cursor = value.get("has_more"), value.get("next_cursor")
+    if type(has_more) is not bool:
+        raise MalformedBody(f"pagination.has_more: not a boolean: {show(has_more)}")
+    if next_cursor is not None and (type(next_cursor) is not str or not next_cursor):
+        raise MalformedBody(f"pagination.next_cursor: not a cursor: {show(next_cursor)}")
+    if has_more != (next_cursor is not None):
+        # A walk decides with these two; when they disagree it could stop early or loop.
+        raise MalformedBody(f"pagination: has_more {has_more} with next_cursor {show(next_cursor)}")
+    numbers: dict[str, int] = {}
+    for name in ("limit", "offset"):
+        number = value.get(name)
+        if type(number) is not int or number < 0:
+            raise MalformedBody(f"pagination.{name}: not a non-negative whole number: {show(number)}")
+        numbers[name] = number
+    return Pagination(limit=numbers["limit"], offset=numbers["offset"], has_more=has_more, next_cursor=next_cursor)
+
+
+def parse_page(body: object, *, paginated: bool = True) -> tuple[list[Any], Pagination]:
+    """A v2 response body → (its rows as sent, its pagination).
+
+    `data: null` is an empty page, as is `[]`; rows are not looked at (each is parsed, or
+    dead-lettered, on its own). Anything else — no envelope, `data` not a list, a pagination
+    object missing or inconsistent, an error body served as data — raises `MalformedBody`: a bad
+    page is a transient upstream fault, never a reason to end or advance a walk. With
+    `paginated=False` (endpoints that do not page) a missing pagination means one complete page.
+    """
+    if not isinstance(body, dict):
+        raise MalformedBody(f"page: not an object: {show(body)}")
+    if "data" not in body:
+        if "error" in body:
+            raise MalformedBody(f"page: an error body where data was expected: {_error_text(body)}")
+        raise MalformedBody(f"page: no data member: {show(body)}")
+    rows = body["data"]
+    if rows is None:
+        rows = []
+    elif not isinstance(rows, list):
+        raise MalformedBody(f"page: data: not a list: {show(rows)}")
+    if "pagination" not in body and not paginated:
+        return rows, _SINGLE_PAGE
+    return rows, _pagination(body.get("pagination"))
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedUpstreamStatus:
+    """`GET /v2/status`: how far behind the chain what the API serves is.
+
+    `measured` is False until Polymarket has measured (its 503 before the first refresh, or a
+    body without a lag): "not measured yet" is not "no lag", so `lag_seconds` is then None, never
+    0. `worst` names the serving mechanism that lags most; `ingestion` (one crawl cursor per
+    contract and event, summarised) is kept as sent; `computed_at` / `age_seconds` say how old
+    the snapshot is. The field names are Polymarket's documentation's (no body was recorded).
+    """
+
+    measured: bool
+    lag_seconds: Decimal | None
+    worst: str | None
+    computed_at: datetime | None
+    age_seconds: Decimal | None
+    ingestion: dict[str, Any] | list[Any] | None
+    error: UpstreamErrorBody | None = None
+
+
+def parse_upstream_status(body: object, *, http_status: int = 200) -> ParsedUpstreamStatus:
+    """A `/v2/status` answer (its decoded body and HTTP status) → `ParsedUpstreamStatus`.
+
+    503 is "not measured yet" whatever the body says (its error body is kept when it is one).
+    Any other status than 200 or 503, or a 200 body of another shape, raises `MalformedBody`.
+    """
+    if http_status == 503:
+        try:
+            error = parse_upstream_error(body)
+        except MalformedBody:
+            error = None
+        return ParsedUpstreamStatus(
+            measured=False, lag_seconds=None, worst=None, computed_at=None, age_seconds=None, ingestion=None, error=error
+        )
+    if http_status != 200:
+        raise MalformedBody(f"status: HTTP {http_status} is neither a status (200) nor 'not measured yet' (503)")
+    if isinstance(body, dict) and isinstance(body.get("data"), dict) and "serving" not in body:
+        body = body["data"]  # tolerated: the snapshot wrapped in the usual envelope
+    if not isinstance(body, dict):
+        raise MalformedBody(f"status: not an object: {show(body)}")
+    serving = body.get("serving")
+    if not isinstance(serving, dict):
+        raise MalformedBody(f"status: serving: not an object: {show(serving)}")
+    ingestion = body.get("ingestion")
+    if ingestion is not None and not isinstance(ingestion, dict | list):
+        raise MalformedBody(f"status: ingestion: not an object: {show(ingestion)}")
+    try:
+        lag_seconds = optional_decimal(serving.get("lag_seconds"), field="serving.lag_seconds")
+        age_seconds = optional_decimal(body.get("age_seconds"), field="age_seconds")
+        computed_at = parse_unix_or_rfc3339_time(body.get("computed_at"), field="computed_at")
+        worst = optional_text(serving.get("worst"), field="serving.worst")
+    except MalformedRow as error:
+        raise MalformedBody(f"status: {error.reason}") from None
+    for name, seconds in (("serving.lag_seconds", lag_seconds), ("age_seconds", age_seconds)):
+        if seconds is not None and seconds < ZERO:
+            raise MalformedBody(f"status: {name}: negative: {seconds}")
+    return ParsedUpstreamStatus(
+        measured=lag_seconds is not None,
+        lag_seconds=lag_seconds,
+        worst=worst,
+        computed_at=computed_at,
+        age_seconds=age_seconds,
+        ingestion=ingestion,
+    )
