@@ -601,6 +601,19 @@ def activity_idempotency_key(
     return f"{seconds}-{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:53]}"
 
 
+def _optional_transaction_hash(value: object) -> str | None:
+    """A transaction hash, or None where a v2 row says "none" with "" (or leaves it out)."""
+    if value is None or value == "":
+        return None
+    return parse_hex_id(value, field="transaction_hash", pattern=TX_HASH_PATTERN, expected="0x + 64 hex digits")
+
+
+def _v2_profile_image(row: dict[str, Any]) -> str | None:
+    return optional_text(row.get("profile_image"), field="profile_image") or optional_text(
+        row.get("profile_image_optimized"), field="profile_image_optimized"
+    )
+
+
 def parse_activity_v2(row: dict[str, Any]) -> ParsedActivity:
     """One `/v2/activity` row of any type → a `ParsedActivity` (occurrence 0), or `MalformedRow`.
 
@@ -646,21 +659,13 @@ def parse_activity_v2(row: dict[str, Any]) -> ParsedActivity:
 
     wallet = parse_hex_id(get("proxy_wallet"), field="proxy_wallet", pattern=WALLET_PATTERN, expected="0x + 40 hex digits")
     occurred_at = datetime_from_unix_seconds(unix_seconds(get("timestamp"), field="timestamp"))
-    raw_transaction_hash = get("transaction_hash")
-    transaction_hash = (
-        None
-        if raw_transaction_hash is None or raw_transaction_hash == ""
-        else parse_hex_id(raw_transaction_hash, field="transaction_hash", pattern=TX_HASH_PATTERN, expected="0x + 64 hex digits")
-    )
+    transaction_hash = _optional_transaction_hash(get("transaction_hash"))
     condition_id = optional_condition_id(get("condition_id"), field="condition_id")
     token_id = optional_token_id(get("token_id"), field="token_id")
     side = optional_text(get("side"), field="side")
     size = optional_decimal(get("size"), field="size")
     usdc_size = optional_decimal(get("usdc_size"), field="usdc_size")
     price = optional_decimal(get("price"), field="price")
-    profile_image = optional_text(get("profile_image"), field="profile_image") or optional_text(
-        get("profile_image_optimized"), field="profile_image_optimized"
-    )
     # Keyed from its typed fields once built, exactly as `with_occurrence` keys it.
     activity = ParsedActivity(
         idempotency_key="",
@@ -681,7 +686,7 @@ def parse_activity_v2(row: dict[str, Any]) -> ParsedActivity:
         event_slug=optional_text(get("event_slug"), field="event_slug"),
         name=optional_text(get("name"), field="name"),
         pseudonym=optional_text(get("pseudonym"), field="pseudonym"),
-        profile_image=profile_image,
+        profile_image=_v2_profile_image(row),
         fill=None,
     )
     return dataclasses.replace(activity, idempotency_key=activity._content_key(0))
@@ -796,9 +801,6 @@ def parse_position_v2(row: dict[str, Any]) -> ParsedPosition:
     avg_price = _present(_price_or_none(get("avg_price"), field="avg_price"), field="avg_price")
     realized_pnl = _present(optional_decimal(get("realized_pnl"), field="realized_pnl"), field="realized_pnl")
     last_event_at = get("last_event_at")
-    profile_image = optional_text(get("profile_image"), field="profile_image") or optional_text(
-        get("profile_image_optimized"), field="profile_image_optimized"
-    )
     return ParsedPosition(
         wallet=parse_hex_id(get("proxy_wallet"), field="proxy_wallet", pattern=WALLET_PATTERN, expected="0x + 40 hex digits"),
         token_id=parse_token_id(get("token_id"), field="token_id"),
@@ -834,7 +836,7 @@ def parse_position_v2(row: dict[str, Any]) -> ParsedPosition:
         if last_event_at in (None, "", 0)
         else datetime_from_unix_seconds(unix_seconds(last_event_at, field="last_event_at")),
         name=optional_text(get("name"), field="name"),
-        profile_image=profile_image,
+        profile_image=_v2_profile_image(row),
         verified=optional_flag(get("verified"), field="verified"),
     )
 
@@ -935,7 +937,6 @@ def parse_resolution_v2(row: dict[str, Any]) -> ParsedResolution:
     payouts = _payouts(get("payouts"))
     if payouts is not None and status != "resolved":
         raise MalformedRow(f"payouts: served on a row whose status is {status!r}, not 'resolved'")
-    raw_transaction_hash = get("transaction_hash")
     return ParsedResolution(
         condition_id=condition_id,
         question_id=question_id,
@@ -953,9 +954,7 @@ def parse_resolution_v2(row: dict[str, Any]) -> ParsedResolution:
         proposed_price=_uma_price(get("proposed_price"), field="proposed_price"),
         reproposed_price=_uma_price(get("reproposed_price"), field="reproposed_price"),
         price=_uma_price(get("price"), field="price"),
-        transaction_hash=None
-        if raw_transaction_hash in (None, "")
-        else parse_hex_id(raw_transaction_hash, field="transaction_hash", pattern=TX_HASH_PATTERN, expected="0x + 64 hex digits"),
+        transaction_hash=_optional_transaction_hash(get("transaction_hash")),
         log_index=optional_whole_number(get("log_index"), field="log_index"),
         last_updated_at=parse_unix_or_rfc3339_time(get("last_update_timestamp"), field="last_update_timestamp"),
     )
