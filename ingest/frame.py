@@ -242,15 +242,26 @@ def deadlock_retried(write: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def dead_letters_write(*, run: IngestRun | None, source: str, stream: str, rejects: list[tuple[Any, str]]) -> int:
-    """Dead-letter rejected rows once: a row already waiting (open) is not added again."""
+def dead_letters_write(
+    *,
+    run: IngestRun | None,
+    source: str,
+    stream: str,
+    rejects: list[tuple[Any, str]],
+    identity: Callable[[Any], str] = lambda row: payload_key(row),
+) -> int:
+    """Dead-letter rejected rows once: one open letter per row identity, whichever stream met it.
+
+    `identity` names the row the way its source does (a fill by its identifying fields): the same
+    bad fill served by the global feed and by a user-scoped read differs in sentinel fields
+    (outcome_index 999, empty slugs) but is one row, so one letter. Content hash by default.
+    """
     if not rejects:
         return 0
-    keyed = {payload_key(row): (row, error) for row, error in rejects}
+    keyed = {identity(row): (row, error) for row, error in rejects}
     already_open = set(
-        IngestDeadLetter.objects.filter(
-            source=source, stream=stream, payload_key__in=list(keyed), resolved_at__isnull=True
-        ).values_list("payload_key", flat=True)
+        IngestDeadLetter.objects.filter(source=source, payload_key__in=list(keyed), resolved_at__isnull=True)
+        .values_list("payload_key", flat=True)
     )
     IngestDeadLetter.objects.bulk_create(
         [
@@ -264,16 +275,18 @@ def dead_letters_write(*, run: IngestRun | None, source: str, stream: str, rejec
 
 def landing_write(
     cursor, *, run: IngestRun | None, source: str, stream: str, records: list[tuple[str, Any, datetime | None]]
-) -> None:
-    """records: (idempotency_key, payload as received, upstream time)."""
+) -> int:
+    """records: (idempotency_key, payload as received, upstream time). Returns how many landed
+    (a record already landed under its key lands nothing)."""
     if not records:
-        return
+        return 0
     cursor.execute(
         """
         INSERT INTO ingest_landing (source, stream, idempotency_key, payload, upstream_time, received_at, run_id)
         SELECT %s, %s, k, p::json, t, now(), %s
         FROM unnest(%b::text[], %b::text[], %b::timestamptz[]) AS r(k, p, t)
-        ON CONFLICT (source, stream, idempotency_key) WHERE NOT (source = 'data_api') DO NOTHING
+        ON CONFLICT (source, stream, idempotency_key)
+            WHERE NOT (source = 'data_api' AND stream IN ('trades', 'wallet_history')) DO NOTHING
         """,
         [
             source,
@@ -284,7 +297,7 @@ def landing_write(
             [moment for _, _, moment in records],
         ],
     )
-
+    return max(cursor.rowcount, 0)
 
 
 def rows_split(

@@ -25,6 +25,10 @@ class IngestCursor(models.Model):
     source = models.CharField(max_length=40)
     stream = models.CharField(max_length=60)
     cursor_value = models.CharField(max_length=200, blank=True, default="")
+    # Where an unfinished walk stands (the upstream's cursor, its floor and head, the occurrence
+    # count of the second it stopped in) and what the last run measured (serving lag, overlap):
+    # a walk interrupted by an error or a kill resumes from here instead of from the head.
+    state = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -158,8 +162,9 @@ class IngestGap(models.Model):
         return f"{self.source}.{self.stream} gap [{self.window_start:%Y-%m-%d %H:%M:%S}, {self.window_end:%H:%M:%S})"
 
 
-# Records of this source land with their fill and are kept unique by the fill's key (LandingRecord).
+# Records of these streams land with their fill and are kept unique by the fill's key (LandingRecord).
 TRADE_LANDING_SOURCE = "data_api"
+TRADE_LANDING_STREAMS = ("trades", "wallet_history")
 
 
 class VerbatimJSONField(models.JSONField):
@@ -203,7 +208,7 @@ class LandingRecord(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["source", "stream", "idempotency_key"],
-                condition=~models.Q(source=TRADE_LANDING_SOURCE),
+                condition=~models.Q(source=TRADE_LANDING_SOURCE, stream__in=TRADE_LANDING_STREAMS),
                 name="ingest_landing_idempotency_key",
             )
         ]
@@ -244,6 +249,17 @@ class Market(models.Model):
     winner_index = models.SmallIntegerField(null=True, blank=True)
     is_void = models.BooleanField(default=False)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # Payout per share of each outcome as fractions of 1 USDC (Decimal strings), from Data API
+    # /v2/resolutions — the resolution of record; Gamma's closed + prices is only a hint.
+    # Database defaults too: the trade path inserts pending markets in raw SQL.
+    resolution_payouts = models.JSONField(default=list, db_default=[], blank=True)
+    resolution_source = models.CharField(
+        max_length=20, blank=True, default="", db_default="", help_text="data_api or gamma (hint)"
+    )
+    was_disputed = models.BooleanField(null=True, blank=True)
+    protocol_version = models.CharField(
+        max_length=8, blank=True, default="", db_default="", help_text="Gamma's version: v1 or v2"
+    )
     metadata_status = models.CharField(
         max_length=12, choices=MetadataStatus.choices, default=MetadataStatus.PENDING, db_index=True
     )
@@ -328,8 +344,11 @@ class TradeSide(models.TextChoices):
 
 class TradeFill(models.Model):
     """One fill. The identity is the idempotency key over the fields that name a fill on every
-    endpoint (tx hash, asset, wallet, side, size, price, timestamp) — never outcomeIndex or
-    eventSlug, which the global feed blanks while user-scoped reads fill them in.
+    endpoint (tx hash, token, wallet, side, size, price, timestamp) — never outcomeIndex or
+    eventSlug, which the global feed blanks while user-scoped reads fill them in — plus its
+    occurrence: two fills of one transaction can be identical in all seven fields and are still
+    two fills (a multiset). Occurrence 0 is the key every fill had before v2, so no stored fill
+    needed a new key.
 
     The hottest table: every index and constraint here costs each of millions of inserts. So no
     foreign-key constraints in the database — the only writer inserts fills by joining the market
@@ -356,6 +375,9 @@ class TradeFill(models.Model):
     traded_at = models.DateTimeField()
     outcome = models.CharField(max_length=200, blank=True, default="")
     outcome_index = models.SmallIntegerField(null=True, blank=True)
+    occurrence = models.SmallIntegerField(
+        default=0, db_default=0, help_text="index among identical fills of one transaction"
+    )
     ingested_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -450,3 +472,26 @@ class OffchainEventMarket(models.Model):
     def __str__(self) -> str:
         return f"event {self.event_id} → market {self.market_id}"
 
+
+
+class WalletCursor(models.Model):
+    """How far one wallet's user-scoped stream (v2 activity, positions) has been read.
+
+    One row per (wallet, stream) instead of an IngestCursor each: there are as many as wallets,
+    and the health page lists streams, not wallets.
+    """
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="source_cursors", db_constraint=False)
+    stream = models.CharField(max_length=40)
+    cursor_value = models.CharField(max_length=200, blank=True, default="")
+    state = models.JSONField(default=dict, blank=True)
+    attempted_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "ingest_wallet_cursor"
+        constraints = [models.UniqueConstraint(fields=["wallet", "stream"], name="ingest_wallet_cursor_key")]
+        indexes = [models.Index(fields=["stream", "attempted_at"], name="ingest_wallet_cursor_due")]
+
+    def __str__(self) -> str:
+        return f"{self.stream} of wallet {self.wallet_id} @ {self.cursor_value or '∅'}"

@@ -11,16 +11,18 @@ import logging
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import redis
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from ingest.changes import changed_wallets_depth
 from ingest.models import (
     TRADE_LANDING_SOURCE,
+    TRADE_LANDING_STREAMS,
     IngestCursor,
     IngestDeadLetter,
     IngestGap,
@@ -55,6 +57,10 @@ class StreamStatus:
     newest_upstream_time: str | None
     dead_letters_open: int
     gaps_open: int
+    # Wall-clock age of the newest fill stored (trades stream only): unlike the lag, which the last
+    # successful run measured, it keeps growing when runs stop succeeding.
+    newest_stored_time: datetime | None = None
+    newest_stored_age_seconds: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +78,7 @@ def ingest_stream_status() -> list[StreamStatus]:
     cursors = {(c.source, c.stream): c for c in IngestCursor.objects.all()}
     open_letters = ingest_dead_letters_open_counts()
     open_gaps = ingest_gaps_open_counts()
+    newest_fill = TradeFill.objects.aggregate(newest=Max("traded_at"))["newest"]
     rows = []
     for name, job in INGEST_JOBS.items():
         source, _, stream = name.partition(".")
@@ -99,9 +106,84 @@ def ingest_stream_status() -> list[StreamStatus]:
                 newest_upstream_time=newest,
                 dead_letters_open=_dead_letters_for(source, stream, open_letters),
                 gaps_open=open_gaps.get((source, stream), 0),
+                **_newest_stored(name, newest_fill),
             )
         )
     return rows
+
+
+def _newest_stored(job: str, newest_fill: datetime | None) -> dict:
+    if job != "data_api.trades" or newest_fill is None:
+        return {}
+    return {
+        "newest_stored_time": newest_fill,
+        "newest_stored_age_seconds": round((timezone.now() - newest_fill).total_seconds(), 1),
+    }
+
+
+# The demo emulator serves every row with icons on img.emulator.invalid (a reserved TLD no real
+# upstream uses) and corrupts a few rows on purpose in one of three ways (scenario malformed_light).
+_EMULATOR_ICON_PREFIX = "https://img.emulator.invalid/"
+
+
+def dead_letters_injected_by_emulator() -> int:
+    """Open dead letters that are rows the demo emulator corrupted on purpose, not ingest faults."""
+    corrupted = ~Q(payload__has_key="proxyWallet") | Q(payload__price="abc") | ~Q(payload__has_key="timestamp")
+    return (
+        IngestDeadLetter.objects.filter(resolved_at__isnull=True, payload__icon__startswith=_EMULATOR_ICON_PREFIX)
+        .filter(corrupted)
+        .count()
+    )
+
+
+@dataclass(frozen=True)
+class UpstreamOutage:
+    host: str
+    cause: str
+    detail: str
+    jobs: list[str]
+    since: datetime
+
+
+_UPSTREAM_URL_SETTING = {"data_api": "POLYMARKET_DATA_API_URL", "gamma": "POLYMARKET_GAMMA_API_URL"}
+_CAUSE_PATTERNS = [
+    re.compile(r"\[Errno -?\d+\] ([^)'\"\]]+)"),
+    re.compile(r"(Connection refused|Name or service not known|Temporary failure in name resolution)"),
+    re.compile(r"((?:Read|Connect) timed out|timed out)"),
+    re.compile(r"(HTTP \d{3})"),
+    re.compile(r"(circuit breaker is open)"),
+]
+
+
+def _outage_cause(error_line: str) -> str:
+    for pattern in _CAUSE_PATTERNS:
+        found = pattern.search(error_line)
+        if found:
+            return found.group(1).strip()
+    return error_line.split(": ", 2)[-1].strip() or "no answer"
+
+
+def upstream_outages() -> list[UpstreamOutage]:
+    """One entry per upstream host the latest run of a job could not reach (transport errors, 5xx
+    through every retry, an open circuit), with the cause in a few words and the error in full."""
+    by_host: dict[str, UpstreamOutage] = {}
+    for name in INGEST_JOBS:
+        setting = _UPSTREAM_URL_SETTING.get(name.partition(".")[0])
+        last = _latest_run(f"ingest.{name}")
+        if setting is None or last is None or last.status not in (RunStatus.FAILED, RunStatus.CIRCUIT_OPEN):
+            continue
+        first_line = (last.error_text or "").splitlines()[0] if last.error_text else ""
+        if last.status == RunStatus.FAILED and not first_line.startswith("UpstreamUnavailable"):
+            continue
+        host = urlsplit(getattr(settings, setting)).hostname or getattr(settings, setting)
+        known = by_host.get(host)
+        if known is None:
+            by_host[host] = UpstreamOutage(
+                host=host, cause=_outage_cause(first_line), detail=first_line, jobs=[name], since=last.started_at
+            )
+        else:
+            known.jobs.append(name)
+    return list(by_host.values())
 
 
 def ingest_dead_letters_open_counts() -> dict[tuple[str, str], int]:
@@ -337,7 +419,7 @@ def landing_records_matching(*, records: QuerySet[LandingRecord], term: str) -> 
     second = int(value[:10]) if len(value) > 11 and value[:10].isdigit() and value[10] == "-" else None
     by_stream = Q()
     for source, stream in landing_streams():
-        if source != TRADE_LANDING_SOURCE:
+        if source != TRADE_LANDING_SOURCE or stream not in TRADE_LANDING_STREAMS:
             by_stream |= Q(source=source, stream=stream, idempotency_key=value)
         elif second is not None:
             moment = datetime.fromtimestamp(second, tz=UTC)

@@ -1,147 +1,216 @@
-"""Data API trades: the live feed, gap backfill and per-wallet history.
+"""Data API v2 trades: the live feed, its gaps, and the histories of new wallets.
 
-Facts about `/trades` that shape this code (ARCHITECTURE §7): newest first; offset pages with a
-hard, moving offset cap (past it: HTTP 400 "max historical activity offset … exceeded"); `limit`
-silently clamped; `start`/`end` honoured only with `user`; `takerOnly` defaults to true, so we
-always ask for `takerOnly=false` to get maker fills too. New fills pushed in at the head while we
-page shift older rows to higher offsets: we re-read some rows (absorbed by the idempotency key)
-but never skip one.
+Facts about `/v2/trades` that shape this code (ARCHITECTURE §7): newest first by (block time,
+sequence); cursor paging that stays consistent while rows arrive (walk.py); `taker_only`
+defaults to true, so we always send `taker_only=false` to get maker fills too; the bare feed
+serves only the current and previous calendar month; `condition=` reads (≤ 20 ids) serve three
+years; `start`/`end` are honoured only with `user=`. The upstream indexes the chain late — a
+fill can become visible after newer ones were served — and says by how much in `/v2/status`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ingest.frame import JobOutcome, PageResult, follow_up_enqueue
-from ingest.http import (
-    SourceClient,
-    ThrottleTimeout,
-    UpstreamBadPayload,
-    UpstreamRejected,
-    UpstreamUnavailable,
-    is_offset_cap_error,
+from ingest.frame import (
+    JobOutcome,
+    PageResult,
+    cursor_advance,
+    cursor_read,
+    follow_up_enqueue,
+    gap_record,
 )
-from ingest.models import IngestCursor, IngestGap, IngestRun, Market, RunStatus, Wallet
-from ingest.sources.data_api.writing import trade_page_ingest, trade_page_preview
+from ingest.http import SourceClient, UpstreamRejected
+from ingest.models import IngestCursor, IngestGap, IngestRun, Market, RunStatus, Wallet, WalletCursor
+from ingest.sources.data_api.parsing import parse_upstream_status
+from ingest.sources.data_api.walk import TRANSIENT_ERRORS, WalkOutcome, WalkState, cursor_walk, from_unix, unix
+from ingest.sources.data_api.writing import trade_page_v2_ingest
+from ingest.sources.values import MalformedBody
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "data_api"
 LIVE_STREAM = "trades"
 HISTORY_STREAM = "wallet_history"
-_TRANSIENT = (UpstreamUnavailable, ThrottleTimeout, UpstreamBadPayload)
+STATUS_STREAM = "status"
+GAPS_STREAM = "gaps"
+TRADES_PATH = "/v2/trades"
+STATUS_PATH = "/v2/status"
+CONDITIONS_PER_REQUEST = 20
+LIVE_FILTERS = {"taker_only": "false"}
 
 
-def _unix(moment: datetime) -> int:
-    return int(moment.timestamp())
+# --- upstream serving lag -----------------------------------------------------------------------
 
 
-def _from_unix(value: str | int) -> datetime:
-    return datetime.fromtimestamp(int(value), tz=UTC)
+def upstream_status_poll(*, client: SourceClient) -> dict:
+    """Read `/v2/status` and keep it on the status cursor (health page, metrics).
 
-
-def _oldest_row_time(rows: list) -> datetime | None:
-    stamps = [row.get("timestamp") for row in rows if isinstance(row, dict)]
-    numbers = [int(stamp) for stamp in stamps if isinstance(stamp, int | float) and not isinstance(stamp, bool)]
-    return _from_unix(min(numbers)) if numbers else None
-
-
-@dataclass
-class PagingOutcome:
-    """How a newest-first offset walk ended."""
-
-    result: PageResult = field(default_factory=PageResult)
-    pages: int = 0
-    reached: bool = False  # saw rows older than the floor, or the end of the feed
-    stop_reason: str = ""  # offset_cap | page_cap | upstream_error
-    error: str = ""
-    first_page_newest: datetime | None = None
-    floor: datetime | None = None
-
-
-def trades_walk_back(
-    *,
-    client: SourceClient,
-    run: IngestRun | None,
-    params: dict,
-    floor: datetime | None,
-    stream: str,
-    max_pages: int,
-    offset_cap: int,
-    floor_below_newest: timedelta | None = None,
-    window: tuple[datetime, datetime] | None = None,
-    dry_run: bool = False,
-    on_page: Callable[[PagingOutcome], None] | None = None,
-) -> PagingOutcome:
-    """Page `/trades` newest first from offset 0 until rows older than `floor` (or the end) appear.
-
-    `floor_below_newest` sets the floor relative to the newest row of the first page instead (a
-    first poll without a cursor): upstream time, so our clock's skew cannot shift the window.
-    Every page is landed and upserted as it arrives, so a run that stops early keeps its work.
+    Returns what was measured: `lag_seconds` (None when the upstream has not measured it yet, or
+    could not be asked), `worst_mechanism`, `ingestion_cursors`, `error`.
     """
-    outcome = PagingOutcome()
-    limit = settings.INGEST_TRADES_PAGE_SIZE
-    offset = 0
-    while True:
-        if outcome.pages >= max_pages:
-            outcome.stop_reason = "page_cap"
-            return outcome
-        if offset > offset_cap:
-            outcome.stop_reason = "offset_cap"
-            return outcome
-        try:
-            rows = client.get_json("/trades", params={**params, "limit": limit, "offset": offset, "takerOnly": "false"})
-        except UpstreamRejected as exc:
-            if is_offset_cap_error(exc):
-                outcome.stop_reason = "offset_cap"
-                return outcome
-            outcome.stop_reason, outcome.error = "upstream_error", str(exc)
-            return outcome
-        except _TRANSIENT as exc:
-            outcome.stop_reason, outcome.error = "upstream_error", str(exc)
-            return outcome
-        if not isinstance(rows, list):
-            outcome.stop_reason, outcome.error = "upstream_error", f"expected a JSON array, got {type(rows).__name__}"
-            return outcome
-        outcome.pages += 1
-        if not rows:
-            outcome.reached = True
-            return outcome
-        if dry_run:
-            page = trade_page_preview(rows=rows, window=window)
-        else:
-            page = trade_page_ingest(run=run, rows=rows, stream=stream, window=window)
-        if window is not None:
-            # Rows outside the window were not written, but they tell how far back this page reaches.
-            page.oldest_time = _oldest_row_time(rows) or page.oldest_time
-        outcome.result.add(page)
-        if on_page is not None:
-            on_page(outcome)
-        if outcome.first_page_newest is None:
-            outcome.first_page_newest = page.newest_time
-            if floor is None and floor_below_newest is not None and page.newest_time is not None:
-                floor = page.newest_time - floor_below_newest
-        outcome.floor = floor
-        if floor is not None and page.oldest_time is not None and page.oldest_time < floor:
-            outcome.reached = True
-            return outcome
-        # Advance by what came back, not by what we asked for: the upstream clamps `limit`.
-        offset += len(rows)
+    measured: dict = {"polled_at": timezone.now().isoformat(), "lag_seconds": None}
+    try:
+        status = parse_upstream_status(client.get_json(STATUS_PATH))
+    except (UpstreamRejected, *TRANSIENT_ERRORS, MalformedBody) as exc:
+        # 503 "not measured yet" is retried and then surfaces as UpstreamUnavailable: the lag
+        # stays unknown (None, never 0) and the overlap takes its ceiling.
+        measured["error"] = str(exc)[:500]
+    else:
+        measured.update(
+            lag_seconds=float(status.lag_seconds) if status.lag_seconds is not None else None,
+            worst_mechanism=status.worst or "",
+            ingestion=status.ingestion,
+            measured=status.measured,
+            # The upstream's own clock: the bare feed's month window is the upstream's, not ours.
+            upstream_time=status.computed_at.isoformat() if status.computed_at else None,
+        )
+    cursor = cursor_read(source=SOURCE, stream=STATUS_STREAM)
+    cursor_advance(cursor=cursor, state=measured)
+    return measured
 
 
-def _stats(outcome: PagingOutcome, client: SourceClient, **extra) -> dict:
+def overlap_from_lag(lag_seconds: float | None) -> tuple[int, str]:
+    """(overlap seconds, where the lag came from): the serving lag clamped to the configured
+    floor and ceiling, plus a margin. An unmeasured lag takes the ceiling: never guess low."""
+    floor = settings.INGEST_SERVING_LAG_FLOOR_SECONDS
+    ceiling = settings.INGEST_SERVING_LAG_CEILING_SECONDS
+    if lag_seconds is None:
+        return ceiling + settings.INGEST_OVERLAP_MARGIN_SECONDS, "ceiling (lag not measured)"
+    clamped = min(max(lag_seconds, floor), ceiling)
+    source = "status" if clamped == lag_seconds else ("floor" if lag_seconds < floor else "ceiling")
+    return int(clamped + settings.INGEST_OVERLAP_MARGIN_SECONDS + 0.999), source
+
+
+def bare_feed_horizon(now: datetime) -> datetime:
+    """The oldest time the bare feed serves: the first instant of the previous calendar month."""
+    first_of_month = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return (first_of_month - timedelta(days=1)).replace(day=1)
+
+
+# --- live feed ----------------------------------------------------------------------------------
+
+
+def trades_live_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
+    """One pass of the global feed: walk from the head down to the high-water mark minus the
+    overlap, then move the mark to the walk's head.
+
+    1. Measure the serving lag (`/v2/status`); the overlap is that lag, clamped, plus a margin.
+    2. Resume an unfinished walk from its stored cursor, or start one at the head whose floor is
+       the mark minus the overlap (the first pass ever: the head minus INGEST_TRADES_INITIAL_SECONDS).
+    3. Continuity: if the lag exceeds what the overlap can cover, or the floor is older than the
+       bare feed serves, the uncovered window becomes a gap for `data_api.gaps` — recorded, and
+       the run is partial, never a silent success.
+    4. The mark moves only when the walk has provably reached its floor; an interrupted walk
+       (error, page cap, kill) keeps its cursor and the next run carries on from it.
+    """
+    cursor = cursor_read(source=SOURCE, stream=LIVE_STREAM)
+    status = upstream_status_poll(client=client)
+    lag = status.get("lag_seconds")
+    overlap, lag_source = overlap_from_lag(lag)
+    mark = int(cursor.cursor_value) if cursor.cursor_value.isdigit() else None
+    now = datetime.fromisoformat(status["upstream_time"]) if status.get("upstream_time") else timezone.now()
+    gaps: list[IngestGap] = []
+
+    walk = WalkState.from_json(cursor.state.get("walk"))
+    resumed = walk is not None
+    if walk is None:
+        walk = WalkState(filters=dict(LIVE_FILTERS))
+        if mark is not None:
+            walk.floor = mark - overlap
+            gaps += _continuity_gaps(run=run, mark=mark, overlap=overlap, lag=lag, floor=walk.floor, now=now)
+            horizon = unix(bare_feed_horizon(now))
+            if walk.floor < horizon:
+                walk.floor = horizon
+
+    def save(state: WalkState) -> None:
+        cursor_advance(cursor=cursor, state={**cursor.state, "walk": state.to_json()})
+
+    outcome = cursor_walk(
+        client=client,
+        path=TRADES_PATH,
+        state=walk,
+        write_page=lambda rows, counter: trade_page_v2_ingest(run=run, rows=rows, counter=counter, stream=LIVE_STREAM),
+        save_state=save,
+        max_pages=settings.INGEST_MAX_PAGES_PER_RUN,
+        first_limit=settings.INGEST_TRADES_PAGE_SIZE,
+        floor_below_head=None if mark is not None else settings.INGEST_TRADES_INITIAL_SECONDS,
+    )
+    measured = {"serving_lag_seconds": lag, "overlap_seconds": overlap, "lag_source": lag_source}
+    moved_to = None
+    if outcome.reached:
+        if walk.head is not None:
+            moved_to = str(walk.head)
+        cursor_advance(cursor=cursor, to=moved_to, state={"last_run": measured})
+    elif outcome.stop_reason == "cursor_rejected":
+        cursor_advance(cursor=cursor, state={"last_run": measured})
+    else:
+        save(walk)
+    if gaps:
+        follow_up_enqueue(task_name="ingest.data_api.gaps")
+
+    if outcome.reached and not gaps:
+        status_value = RunStatus.SUCCEEDED
+    elif outcome.pages or gaps:
+        status_value = RunStatus.PARTIAL
+    else:
+        status_value = RunStatus.FAILED
+    return JobOutcome(
+        status=status_value,
+        stats={
+            **_walk_stats(outcome, client),
+            **measured,
+            "resumed_walk": resumed,
+            "walk_in_progress": not outcome.reached and outcome.stop_reason != "cursor_rejected",
+            "mark_before": mark,
+            "mark_after": int(cursor.cursor_value) if cursor.cursor_value.isdigit() else None,
+            "floor": walk.floor,
+            "gaps": len(gaps),
+            "gap_ids": [gap.pk for gap in gaps],
+            "continuity_proven": outcome.reached and not gaps,
+        },
+        error=outcome.error,
+    )
+
+
+def _continuity_gaps(
+    *, run: IngestRun, mark: int, overlap: int, lag: float | None, floor: int, now: datetime
+) -> list[IngestGap]:
+    """Windows this pass cannot prove it covers, each recorded as a gap.
+
+    - The lag is larger than the overlap can be (clamped at the ceiling): fills older than the
+      floor may have become visible since the last pass — [mark − lag − margin, floor).
+    - The floor is older than the bare feed serves: [floor, horizon) needs condition reads.
+    """
+    gaps = []
+    margin = settings.INGEST_OVERLAP_MARGIN_SECONDS
+    if lag is not None and lag + margin > overlap:
+        start = from_unix(int(mark - lag - margin))
+        gaps.append(
+            gap_record(source=SOURCE, stream=LIVE_STREAM, window_start=start, window_end=from_unix(floor), run=run,
+                       detail={"reason": "serving_lag_beyond_overlap", "lag_seconds": lag, "overlap_seconds": overlap})
+        )
+    horizon = bare_feed_horizon(now)
+    if from_unix(floor) < horizon:
+        gaps.append(
+            gap_record(source=SOURCE, stream=LIVE_STREAM, window_start=from_unix(floor), window_end=horizon, run=run,
+                       detail={"reason": "older_than_the_bare_feed_serves", "horizon": horizon.isoformat()})
+        )
+    return gaps
+
+
+def _walk_stats(outcome: WalkOutcome, client: SourceClient, **extra) -> dict:
     newest = outcome.result.newest_time
     return {
         **outcome.result.counts(),
         "pages": outcome.pages,
-        "stop_reason": outcome.stop_reason or "reached",
+        "stop_reason": outcome.stop_reason or ("end_of_stream" if outcome.ended else "reached_floor"),
         "lag_seconds": round((timezone.now() - newest).total_seconds(), 3) if newest else None,
         "newest_upstream_time": newest.isoformat() if newest else None,
         "http": client.stats,
@@ -149,266 +218,191 @@ def _stats(outcome: PagingOutcome, client: SourceClient, **extra) -> dict:
     }
 
 
-def trades_live_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
-    """One poll of the global feed: read back to the cursor (minus lookback), then move the cursor.
+# --- gaps: condition-scoped sweeps --------------------------------------------------------------
 
-    The lookback re-reads a margin below the cursor for fills the upstream publishes late. If the
-    offset cap stops us inside that margin, the run still reached the cursor: everything newer
-    was read, and the margin was read by earlier polls. If the cap stops us before the cursor,
-    the unread window becomes a gap for the backfill job and the cursor still moves: the gap
-    row, not the cursor, now remembers it. An upstream failure leaves the cursor where it was;
-    the next poll re-reads the window.
-    """
-    cursor, _ = IngestCursor.objects.get_or_create(source=SOURCE, stream=LIVE_STREAM)
-    cursor_time = _from_unix(cursor.cursor_value) if cursor.cursor_value else None
-    outcome = trades_walk_back(
-        client=client,
-        run=run,
-        params={},
-        floor=cursor_time - timedelta(seconds=settings.INGEST_TRADES_LOOKBACK_SECONDS) if cursor_time else None,
-        floor_below_newest=None if cursor_time else timedelta(seconds=settings.INGEST_TRADES_INITIAL_SECONDS),
-        stream=LIVE_STREAM,
-        max_pages=settings.INGEST_MAX_PAGES_PER_RUN,
-        offset_cap=settings.INGEST_TRADES_OFFSET_CAP,
-    )
-    floor = outcome.floor
-    oldest = outcome.result.oldest_time
-    capped = outcome.stop_reason in {"offset_cap", "page_cap"}
-    # Strictly older than the cursor's second: that second itself may have grown since.
-    reached_cursor = outcome.reached or (capped and cursor_time is not None and oldest is not None and oldest < cursor_time)
-    gap = None
-    if not reached_cursor and capped and oldest is not None and floor is not None:
-        # [floor, oldest second we saw]: that second may be only partly read, so it is included.
-        gap = IngestGap.objects.create(
-            source=SOURCE,
-            stream=LIVE_STREAM,
-            window_start=floor,
-            window_end=outcome.result.oldest_time + timedelta(seconds=1),
-            found_by_run=run,
-            detail={"reason": outcome.stop_reason, "pages": outcome.pages},
-        )
-        # Market-scoped reads must page through everything newer than the gap, so the sooner
-        # the backfill runs the fewer rows stand in its way: start it now, not at its next tick.
-        follow_up_enqueue(task_name="ingest.data_api.gaps")
-    moved_to = None
-    newest = outcome.first_page_newest
-    if (reached_cursor or gap is not None) and newest is not None and (cursor_time is None or newest > cursor_time):
-        moved_to = newest
-        IngestCursor.objects.filter(pk=cursor.pk).update(cursor_value=str(_unix(newest)), updated_at=timezone.now())
-    if reached_cursor:
-        status = RunStatus.SUCCEEDED
-    elif gap is not None:
-        status = RunStatus.PARTIAL
-    else:
-        status = RunStatus.PARTIAL if outcome.pages else RunStatus.FAILED
-    return JobOutcome(
-        status=status,
-        stats=_stats(
-            outcome,
-            client,
-            gaps=1 if gap else 0,
-            gap_id=gap.pk if gap else None,
-            cursor_before=cursor.cursor_value or None,
-            cursor_after=str(_unix(moved_to)) if moved_to else cursor.cursor_value or None,
-            floor=floor.isoformat() if floor else None,
-            lookback_complete=outcome.reached,
-        ),
-        error=outcome.error,
+
+def markets_possibly_trading(since: datetime, until: datetime | None = None) -> list[str]:
+    """Markets that could have traded in [since, until): not closed before it, not created after."""
+    markets = Market.objects.filter(Q(closed_time__isnull=True) | Q(closed_time__gte=since))
+    if until is not None:
+        markets = markets.filter(Q(gamma_created_at__isnull=True) | Q(gamma_created_at__lt=until))
+    return list(markets.order_by("condition_id").values_list("condition_id", flat=True))
+
+
+def _market_crawl_started_after(moment: datetime) -> IngestRun | None:
+    """The newest successful Gamma crawl that began after `moment`: it lists every market that
+    could have traded before then (open ones, and closed ones new since the previous crawl)."""
+    return (
+        IngestRun.objects.filter(job_name="ingest.gamma.markets", status=RunStatus.SUCCEEDED, started_at__gt=moment)
+        .order_by("-started_at")
+        .first()
     )
 
 
-@dataclass
-class MarketSweep:
-    result: PageResult = field(default_factory=PageResult)
-    pages: int = 0
-    unreachable: list[str] = field(default_factory=list)
-    error: str = ""
-
-
-def markets_walk_back(
+def conditions_walk_back(
     *,
     client: SourceClient,
     run: IngestRun | None,
     condition_ids: list[str],
     since: datetime,
-    group_size: int = 20,
+    sweep: dict,
+    save_sweep,
     window: tuple[datetime, datetime] | None = None,
     dry_run: bool = False,
-    progress: Callable[[str], None] | None = None,
-) -> MarketSweep:
-    """Read every fill of these markets back to `since` with market-scoped requests.
+    stream: str = LIVE_STREAM,
+    progress=None,
+    max_pages: int | None = None,
+) -> tuple[PageResult, int, str]:
+    """Read every fill of these markets back to `since`, ≤ 20 markets a request (condition reads
+    serve three years, so every group can reach it).
 
-    Markets are read in groups (one request covers several); a group that hits the offset cap
-    is split in halves, down to single markets. A single market that still cannot reach `since`
-    is reported as unreachable — never silently dropped. Stops at the first upstream failure.
-    """
-    sweep = MarketSweep()
-    pending = [condition_ids[i : i + group_size] for i in range(0, len(condition_ids), group_size)][::-1]
-    finished = 0
-    while pending:
-        group = pending.pop()
-        outcome = trades_walk_back(
-            client=client,
-            run=run,
-            params={"market": ",".join(group)},
-            floor=since,
-            stream=LIVE_STREAM,
-            max_pages=settings.INGEST_MAX_PAGES_PER_RUN,
-            offset_cap=settings.INGEST_TRADES_OFFSET_CAP,
-            window=window,
-            dry_run=dry_run,
-        )
-        sweep.result.add(outcome.result)
-        sweep.pages += outcome.pages
-        if outcome.stop_reason == "upstream_error":
-            sweep.error = outcome.error
-            return sweep
-        if outcome.reached:
-            finished += len(group)
-            if progress:
-                progress(f"markets {finished}/{len(condition_ids)}: {sweep.result.inserted} new, "
-                         f"{sweep.result.duplicates} already stored")
-        elif len(group) > 1:
-            half = len(group) // 2
-            pending += [group[half:], group[:half]]
-        else:
-            sweep.unreachable += group
-    return sweep
-
-
-def markets_possibly_trading(since: datetime) -> list[str]:
-    """Markets that could have traded after `since`: not closed before it."""
-    return list(
-        Market.objects.filter(Q(closed_time__isnull=True) | Q(closed_time__gte=since))
-        .order_by("id")
-        .values_list("condition_id", flat=True)
-    )
-
-
-def wallets_window_sweep(
-    *, client: SourceClient, run: IngestRun | None, condition_ids: list[str], start: datetime, end: datetime
-) -> MarketSweep:
-    """Second resort for markets too busy to page back past `start`: user-scoped time windows
-    (which the API honours) for every wallet known to trade those markets around the window.
-
-    A wallet whose only fills in that market lie in the unread part is not known to us; the gap
-    detail says the window was closed this way, so an operator can judge the residual risk.
-    """
-    sweep = MarketSweep()
-    margin = timedelta(days=1)
-    wallets = list(
-        Wallet.objects.filter(
-            fills__market__condition_id__in=condition_ids,
-            fills__traded_at__gte=start - margin,
-            fills__traded_at__lt=end + margin,
-        )
-        .distinct()
-        .order_by("id")
-        .values_list("address", flat=True)
-    )
-    for address in wallets:
-        window_end = end
-        while True:
-            outcome = trades_walk_back(
-                client=client,
-                run=run,
-                params={"user": address, "start": _unix(start), "end": _unix(window_end)},
-                floor=start,
-                stream=HISTORY_STREAM,
-                max_pages=settings.INGEST_MAX_PAGES_PER_RUN,
-                offset_cap=settings.INGEST_TRADES_OFFSET_CAP,
-            )
-            sweep.result.add(outcome.result)
-            sweep.pages += outcome.pages
-            if outcome.stop_reason == "upstream_error":
-                sweep.error = outcome.error
-                return sweep
-            oldest = outcome.result.oldest_time
-            if outcome.reached or oldest is None:
-                break
-            if oldest >= window_end:
-                # More fills in one second than the offset cap: cannot narrow further.
-                sweep.unreachable.append(address)
-                break
-            window_end = oldest  # inclusive: that second may continue below the cap
-    return sweep
-
-
-def trades_gap_backfill(*, run: IngestRun, client: SourceClient, max_sweeps: int = 3) -> JobOutcome:
-    """Close open gaps with market-scoped reads, which the API answers where the global feed cannot.
-
-    A sweep reads every candidate market from now back to the oldest open gap's start, so it
-    covers every open gap recorded before it began: all of them close together. Markets too busy
-    for the offset cap fall back to user-scoped windows. A gap that cannot be closed stays open
-    (attempts counted, what was unreachable named in its detail) — never silently.
+    Resumable: `sweep` holds the index of the next group and the walk state of the current one;
+    `save_sweep(sweep)` is called after each page, so a bad read or a kill costs one page, not
+    the sweep. Returns (what was written, pages, error: "" when every group reached `since`).
     """
     total = PageResult()
-    pages = closed = exhausted = still_open = 0
-    errors: list[str] = []
+    pages = 0
+    groups = [condition_ids[i : i + CONDITIONS_PER_REQUEST] for i in range(0, len(condition_ids), CONDITIONS_PER_REQUEST)]
+    budget = max_pages or settings.INGEST_MAX_PAGES_PER_RUN
+    while sweep.get("next_group", 0) < len(groups):
+        index = sweep.get("next_group", 0)
+        group = groups[index]
+        walk = WalkState.from_json(sweep.get("walk")) or WalkState(
+            filters={"condition": ",".join(group), **LIVE_FILTERS}, floor=unix(since)
+        )
+
+        def save(state: WalkState, index: int = index) -> None:
+            save_sweep({**sweep, "next_group": index, "walk": state.to_json()})
+
+        outcome = cursor_walk(
+            client=client,
+            path=TRADES_PATH,
+            state=walk,
+            write_page=lambda rows, counter: trade_page_v2_ingest(
+                run=run, rows=rows, counter=counter, stream=stream, window=window, dry_run=dry_run
+            ),
+            save_state=save,
+            max_pages=budget - pages,
+            first_limit=settings.INGEST_TRADES_PAGE_SIZE,
+        )
+        total.add(outcome.result)
+        pages += outcome.pages
+        if not outcome.reached:
+            if outcome.stop_reason == "cursor_rejected":
+                sweep["walk"] = None  # this group starts again from its head
+                save_sweep(sweep)
+            else:
+                save(walk)
+                sweep["walk"] = walk.to_json()
+            return total, pages, outcome.error or outcome.stop_reason
+        sweep["next_group"] = index + 1
+        sweep["walk"] = None
+        save_sweep(sweep)
+        if progress:
+            progress(f"markets {min((index + 1) * CONDITIONS_PER_REQUEST, len(condition_ids))}/{len(condition_ids)}: "
+                     f"{total.inserted} new, {total.duplicates} already stored")
+    return total, pages, ""
+
+
+def trades_gap_backfill(*, run: IngestRun, client: SourceClient) -> JobOutcome:
+    """Close open gaps of the live feed with condition-scoped reads.
+
+    A sweep covers every gap open when it starts, over every market that could have traded in
+    their union — known from a Gamma crawl that began after the newest gap ended, so a market
+    created since the last crawl is never left out. Its progress is kept on the gaps cursor: a
+    bad read or a kill resumes where it stopped. Gaps close only when every group of markets
+    provably reached the sweep's floor; one that keeps failing past INGEST_GAP_MAX_ATTEMPTS is
+    marked exhausted — a visible loss on the health page and in metrics, never a silent one.
+    """
+    cursor = cursor_read(source=SOURCE, stream=GAPS_STREAM)
+    sweep = cursor.state.get("sweep") if isinstance(cursor.state.get("sweep"), dict) else None
     open_gaps = IngestGap.objects.filter(source=SOURCE, stream=LIVE_STREAM, status=IngestGap.Status.OPEN)
-    for _ in range(max_sweeps):
-        oldest = open_gaps.order_by("window_start", "id").first()
-        if oldest is None:
-            break
-        sweep_started = timezone.now()
-        covered = list(open_gaps.filter(created_at__lte=sweep_started).order_by("id"))
+    if sweep is None:
+        covered = list(open_gaps.order_by("id"))
+        if not covered:
+            return JobOutcome(status=RunStatus.SUCCEEDED, stats={"gaps_open": 0, "http": client.stats})
         since = min(gap.window_start for gap in covered)
         until = max(gap.window_end for gap in covered)
-        sweep = markets_walk_back(client=client, run=run, condition_ids=markets_possibly_trading(since), since=since)
-        total.add(sweep.result)
-        pages += sweep.pages
-        busy_markets: list[str] = []
-        if sweep.unreachable and not sweep.error:
-            busy_markets = sweep.unreachable
-            sweep = wallets_window_sweep(client=client, run=run, condition_ids=busy_markets, start=since, end=until)
-            total.add(sweep.result)
-            pages += sweep.pages
-        covered_ids = [gap.pk for gap in covered]
-        IngestGap.objects.filter(pk__in=covered_ids).update(attempts=F("attempts") + 1)
-        if not sweep.error and not sweep.unreachable:
-            status = IngestGap.Status.EXHAUSTED if busy_markets else IngestGap.Status.CLOSED
+        crawl = _market_crawl_started_after(until)
+        if crawl is None:
+            follow_up_enqueue(task_name="ingest.gamma.markets")
             for gap in covered:
                 IngestGap.objects.filter(pk=gap.pk).update(
-                    status=status,
-                    closed_by_run=run,
-                    closed_at=timezone.now(),
-                    detail={
-                        **gap.detail,
-                        "closed_via": "market reads + user windows" if busy_markets else "market reads",
-                        "busy_markets": busy_markets[:50],
-                        "swept_since": since.isoformat(),
-                    },
+                    detail={**gap.detail, "waiting_for": "a Gamma market crawl that started after the gap ended"}
                 )
-            if busy_markets:
-                exhausted += len(covered)
+            return JobOutcome(
+                status=RunStatus.PARTIAL,
+                stats={"gaps_open": len(covered), "waiting_for_market_crawl": True, "http": client.stats},
+                error="waiting for a Gamma market crawl newer than the gaps (queued)",
+            )
+        sweep = {
+            "gap_ids": [gap.pk for gap in covered],
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "market_crawl_run": crawl.pk,
+            "conditions": markets_possibly_trading(since, until),
+            "next_group": 0,
+            "walk": None,
+        }
+        cursor_advance(cursor=cursor, state={"sweep": sweep})
+
+    def save_sweep(state: dict) -> None:
+        cursor_advance(cursor=cursor, state={"sweep": state})
+
+    since = datetime.fromisoformat(sweep["since"])
+    total, pages, error = conditions_walk_back(
+        client=client, run=run, condition_ids=sweep["conditions"], since=since, sweep=sweep, save_sweep=save_sweep
+    )
+    gap_ids = sweep["gap_ids"]
+    IngestGap.objects.filter(pk__in=gap_ids).update(attempts=F("attempts") + 1)
+    closed = exhausted = 0
+    if not error:
+        for gap in IngestGap.objects.filter(pk__in=gap_ids, status=IngestGap.Status.OPEN):
+            IngestGap.objects.filter(pk=gap.pk).update(
+                status=IngestGap.Status.CLOSED,
+                closed_by_run=run,
+                closed_at=timezone.now(),
+                detail={
+                    **gap.detail,
+                    "closed_via": "condition reads",
+                    "markets": len(sweep["conditions"]),
+                    "swept_since": sweep["since"],
+                    "market_crawl_run": sweep["market_crawl_run"],
+                },
+            )
+            closed += 1
+        cursor_advance(cursor=cursor, state={})
+    else:
+        for gap in IngestGap.objects.filter(pk__in=gap_ids, status=IngestGap.Status.OPEN):
+            detail = {**gap.detail, "last_error": error[:500],
+                      "sweep_progress": f"{sweep.get('next_group', 0)} of "
+                                        f"{-(-len(sweep['conditions']) // CONDITIONS_PER_REQUEST)} market groups"}
+            if gap.attempts >= settings.INGEST_GAP_MAX_ATTEMPTS:
+                IngestGap.objects.filter(pk=gap.pk).update(status=IngestGap.Status.EXHAUSTED, detail=detail)
+                exhausted += 1
             else:
-                closed += len(covered)
-            continue
-        still_open += len(covered)
-        for gap in covered:
-            detail = {**gap.detail, "unreachable": sweep.unreachable[:50], "last_error": sweep.error}
-            IngestGap.objects.filter(pk=gap.pk).update(detail=detail)
-        if sweep.error:
-            errors.append(sweep.error)
-        break
+                IngestGap.objects.filter(pk=gap.pk).update(detail=detail)
     stats = {
         **total.counts(),
         "pages": pages,
+        "markets": len(sweep["conditions"]),
         "gaps_closed": closed,
         "gaps_exhausted": exhausted,
-        "gaps_still_open": still_open,
+        "gaps_still_open": len(gap_ids) - closed - exhausted,
         "http": client.stats,
     }
-    if errors:
-        return JobOutcome(status=RunStatus.PARTIAL, stats=stats, error=errors[-1])
-    return JobOutcome(status=RunStatus.SUCCEEDED if not still_open else RunStatus.PARTIAL, stats=stats)
+    return JobOutcome(status=RunStatus.SUCCEEDED if not error else RunStatus.PARTIAL, stats=stats, error=error)
+
+
+# --- wallet histories ---------------------------------------------------------------------------
 
 
 def wallet_history_backfill(*, run: IngestRun, client: SourceClient) -> JobOutcome:
-    """Fetch the history of newly seen wallets through user-scoped `end` windows.
+    """Fetch the whole history of newly seen wallets: `user=…&start=1` walks to the end.
 
-    Bounded per run and per wallet; the least recently attempted wallets go first, so a wallet
-    with a long history advances a slice per run without starving the others.
+    Bounded per run and per wallet; each wallet's walk resumes from its stored cursor, and the
+    least recently attempted wallets go first, so a long history advances a slice per run
+    without starving the others.
     """
     wallets = list(
         Wallet.objects.filter(history_backfilled_at__isnull=True)
@@ -418,45 +412,48 @@ def wallet_history_backfill(*, run: IngestRun, client: SourceClient) -> JobOutco
     pages = completed = 0
     errors: list[str] = []
     for wallet in wallets:
-        end = wallet.history_before
-        wallet_pages = 0
-        done = False
-        while wallet_pages < settings.INGEST_WALLET_PAGES_PER_RUN:
-            params = {"user": wallet.address}
-            if end is not None:
-                params["end"] = _unix(end)
-            outcome = trades_walk_back(
-                client=client,
-                run=run,
-                params=params,
-                floor=None,
-                stream=HISTORY_STREAM,
-                max_pages=settings.INGEST_WALLET_PAGES_PER_RUN - wallet_pages,
-                offset_cap=settings.INGEST_TRADES_OFFSET_CAP,
-            )
-            total.add(outcome.result)
-            wallet_pages += outcome.pages
-            if outcome.reached:
-                done = True
-                break
-            if outcome.stop_reason == "upstream_error":
-                errors.append(outcome.error)
-                break
-            oldest = outcome.result.oldest_time
-            if outcome.stop_reason == "offset_cap" and oldest is not None and (end is None or oldest < end):
-                # Move the window's end to the oldest second seen (inclusive: that second may
-                # continue below the cap) and start again from offset 0.
-                end = oldest
-                continue
-            break
-        pages += wallet_pages
-        updates = {"history_attempted_at": timezone.now(), "history_before": end}
-        if done:
-            updates["history_backfilled_at"] = timezone.now()
+        position, _ = WalletCursor.objects.get_or_create(wallet=wallet, stream=HISTORY_STREAM)
+        walk = WalkState.from_json(position.state.get("walk")) or WalkState(
+            filters={"user": wallet.address, "start": "1", **LIVE_FILTERS}
+        )
+
+        def save(state: WalkState, position: WalletCursor = position) -> None:
+            WalletCursor.objects.filter(pk=position.pk).update(state={"walk": state.to_json()})
+
+        outcome = cursor_walk(
+            client=client,
+            path=TRADES_PATH,
+            state=walk,
+            write_page=lambda rows, counter: trade_page_v2_ingest(run=run, rows=rows, counter=counter,
+                                                                  stream=HISTORY_STREAM),
+            save_state=save,
+            max_pages=settings.INGEST_WALLET_PAGES_PER_RUN,
+            first_limit=settings.INGEST_TRADES_PAGE_SIZE,
+        )
+        total.add(outcome.result)
+        pages += outcome.pages
+        now = timezone.now()
+        wallet_updates: dict = {"history_attempted_at": now}
+        if outcome.ended:
+            wallet_updates["history_backfilled_at"] = now
+            WalletCursor.objects.filter(pk=position.pk).update(state={}, attempted_at=now, completed_at=now)
             completed += 1
-        Wallet.objects.filter(pk=wallet.pk).update(**updates)
-        if errors:
+        elif outcome.stop_reason == "cursor_rejected":
+            WalletCursor.objects.filter(pk=position.pk).update(state={}, attempted_at=now)
+        else:
+            WalletCursor.objects.filter(pk=position.pk).update(state={"walk": walk.to_json()}, attempted_at=now)
+        Wallet.objects.filter(pk=wallet.pk).update(**wallet_updates)
+        if outcome.stop_reason == "upstream_error":
+            errors.append(outcome.error)
             break
-    stats = {**total.counts(), "pages": pages, "wallets": len(wallets), "wallets_completed": completed, "http": client.stats}
-    status = RunStatus.PARTIAL if errors else RunStatus.SUCCEEDED
-    return JobOutcome(status=status, stats=stats, error=errors[-1] if errors else "")
+    stats = {**total.counts(), "pages": pages, "wallets": len(wallets), "wallets_completed": completed,
+             "http": client.stats}
+    return JobOutcome(status=RunStatus.PARTIAL if errors else RunStatus.SUCCEEDED, stats=stats,
+                      error=errors[-1] if errors else "")
+
+
+def serving_lag_of_record() -> Decimal | None:
+    """The last serving lag `/v2/status` reported (for the health page and metrics)."""
+    cursor = IngestCursor.objects.filter(source=SOURCE, stream=STATUS_STREAM).first()
+    lag = cursor.state.get("lag_seconds") if cursor else None
+    return Decimal(str(lag)) if lag is not None else None

@@ -1,13 +1,23 @@
-"""Replay of Data API fills over a half-open window: from the upstream or from the landing."""
+"""Replay of Data API fills over a half-open window: from the upstream or from the landing.
+
+From the upstream: condition-scoped reads of every market that could have traded in the window
+(the bare feed cannot be windowed and serves only two calendar months), walked back to the
+window start; only fills inside [since, until) are written. From the landing: the stored records
+re-derived — v2 records and the v1 records landed before Data API v1 was retired.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ingest.frame import PageResult
-from ingest.models import LandingRecord
+from ingest.models import TRADE_LANDING_STREAMS, LandingRecord
 from ingest.sources.base import Progress
 from ingest.sources.data_api import jobs
 from ingest.sources.data_api.client import data_api_client
-from ingest.sources.data_api.writing import trade_page_ingest, trade_page_preview
+from ingest.sources.data_api.parsing import NotATrade, ParsedFill, parse_trade, parse_trade_v2
+from ingest.sources.data_api.writing import fills_preview, trade_fills_write
+from ingest.sources.values import MalformedRow
 
 LANDING_BATCH = 2000
 
@@ -19,44 +29,79 @@ def trades_replay(run, *, since, until, from_landing, dry_run, progress: Progres
 
 def _replay_trades_from_upstream(run, *, since, until, dry_run, progress: Progress) -> PageResult:
     client = data_api_client()
+    sweep: dict = {"next_group": 0, "walk": None}
     try:
-        sweep = jobs.markets_walk_back(
+        total, _pages, error = jobs.conditions_walk_back(
             client=client,
             run=run,
-            condition_ids=jobs.markets_possibly_trading(since),
+            condition_ids=jobs.markets_possibly_trading(since, until),
             since=since,
+            sweep=sweep,
+            save_sweep=lambda state: sweep.update(state),
             window=(since, until),
             dry_run=dry_run,
             progress=progress,
+            max_pages=10**9,  # a replay is an operator's explicit request: no per-run page budget
         )
     finally:
         client.close()
-    if sweep.error:
-        raise RuntimeError(f"upstream failed during the replay: {sweep.error}")
-    if sweep.unreachable:
-        raise RuntimeError(f"{len(sweep.unreachable)} markets have more fills after the window start than the offset "
-                           f"cap allows (e.g. {sweep.unreachable[0]}); use --from-landing")
-    return sweep.result
+    if error:
+        raise RuntimeError(f"upstream failed during the replay: {error}")
+    return total
+
+
+def landed_fill_parse(payload: Any) -> ParsedFill:
+    """A landed trade record as the fill it was: v2 rows by their snake_case wallet key, v1 rows
+    (stored before the v2 move) by the camelCase one."""
+    if isinstance(payload, dict) and "proxy_wallet" in payload:
+        return parse_trade_v2(payload)
+    return parse_trade(payload)
 
 
 def _replay_trades_from_landing(run, *, since, until, dry_run, progress: Progress) -> PageResult:
+    """Re-derive the window's fills from their landed records.
+
+    A v2 record does not carry its occurrence: identical fills of one transaction landed as one
+    record each, in serving order, so the nth landed copy is the nth occurrence (counted in
+    landing order across the whole window, so a batch boundary cannot renumber them).
+    """
     total = PageResult()
     landed = LandingRecord.objects.filter(
-        source="data_api", upstream_time__gte=since, upstream_time__lt=until
+        source=jobs.SOURCE, stream__in=TRADE_LANDING_STREAMS, upstream_time__gte=since, upstream_time__lt=until
     ).order_by("id")
     count = landed.count()
-    last_id = 0
-    seen = 0
+    copies_seen: dict[str, int] = {}
+    last_id = seen = 0
     while True:
         batch = list(landed.filter(id__gt=last_id).values_list("id", "payload")[:LANDING_BATCH])
         if not batch:
             break
         last_id = batch[-1][0]
-        rows = [payload for _, payload in batch]
+        parsed: list[tuple[ParsedFill, Any]] = []
+        rejects: list[tuple[Any, str]] = []
+        skipped = 0
+        for _, payload in batch:
+            try:
+                fill = landed_fill_parse(payload)
+            except NotATrade:
+                skipped += 1
+                continue
+            except MalformedRow as exc:
+                rejects.append((payload, str(exc)))
+                continue
+            occurrence = copies_seen.get(fill.idempotency_key, 0)
+            copies_seen[fill.idempotency_key] = occurrence + 1
+            if "proxy_wallet" in payload and occurrence:
+                fill = fill.with_occurrence(occurrence)
+            if since <= fill.traded_at < until:
+                parsed.append((fill, payload))
+            else:
+                skipped += 1
         if dry_run:
-            page = trade_page_preview(rows=rows, window=(since, until))
+            page = fills_preview(fetched=len(batch), parsed=parsed, rejects=rejects, skipped=skipped)
         else:
-            page = trade_page_ingest(run=run, rows=rows, window=(since, until), queue_changes=False)
+            page = trade_fills_write(run=run, fetched=len(batch), parsed=parsed, rejects=rejects, skipped=skipped,
+                                     queue_changes=False)
         total.add(page)
         seen += len(batch)
         progress(f"landing records {seen}/{count}: {total.inserted} new, {total.duplicates} already stored")

@@ -16,9 +16,9 @@ from typing import Any
 
 from django.db import connection
 
-from ingest.frame import PageResult, bulk_cursor, dead_letters_write, page_write, payload_text, rows_split
+from ingest.frame import PageResult, bulk_cursor, dead_letters_write, page_write, payload_key, payload_text, rows_split
 from ingest.models import IngestRun
-from ingest.sources.data_api.parsing import NotATrade, ParsedFill, parse_trade, parse_trade_v2
+from ingest.sources.data_api.parsing import NotATrade, OccurrenceCounter, ParsedFill, parse_trade, parse_trade_v2
 
 
 def trade_rows_parse(
@@ -59,6 +59,52 @@ def trade_page_ingest(
     )
 
 
+_FILL_IDENTITY_FIELDS = (
+    ("transaction_hash", "transactionHash"), ("token_id", "asset"), ("proxy_wallet", "proxyWallet"), ("side", "side"),
+    ("size", "size"), ("price", "price"), ("timestamp", "timestamp"),
+)
+
+
+def fill_row_identity(row: Any) -> str:
+    """A malformed fill row's identity for its dead letter: the identifying fields as sent (v2 or
+    v1 names), never the sentinels that differ between feeds for the same fill."""
+    if not isinstance(row, dict):
+        return payload_key(row)
+    values = [row.get(v2, row.get(v1)) for v2, v1 in _FILL_IDENTITY_FIELDS]
+    if all(value is None for value in values):
+        return payload_key(row)
+    return payload_key(["fill", *[str(value).strip().lower() if value is not None else None for value in values]])
+
+
+def trade_page_v2_ingest(
+    *,
+    run: IngestRun | None,
+    rows: Sequence[Any],
+    counter: OccurrenceCounter,
+    stream: str = "trades",
+    window: tuple[datetime, datetime] | None = None,
+    dry_run: bool = False,
+    queue_changes: bool = True,
+) -> PageResult:
+    """One page of a v2 walk: parse, number identical fills in serving order, write.
+
+    Numbering sees every parsed row of the page — also those outside a replay window and those
+    already stored — so the nth identical fill of a transaction gets the same key on every read.
+    """
+    parsed, rejects, skipped = rows_split(rows, parse=parse_trade_v2, skip=(NotATrade,))
+    parsed = [(counter.number(fill), row) for fill, row in parsed]
+    if window is not None:
+        inside = [(fill, row) for fill, row in parsed if window[0] <= fill.traded_at < window[1]]
+        skipped += len(parsed) - len(inside)
+        parsed = inside
+    if dry_run:
+        return fills_preview(fetched=len(rows), parsed=parsed, rejects=rejects, skipped=skipped)
+    return trade_fills_write(
+        run=run, fetched=len(rows), parsed=parsed, rejects=rejects, skipped=skipped, stream=stream,
+        queue_changes=queue_changes,
+    )
+
+
 def trade_fills_write(
     *,
     run: IngestRun | None,
@@ -84,7 +130,9 @@ def trade_fills_write(
 
     def write() -> PageResult:
         result = PageResult(fetched=fetched, skipped=skipped, duplicates=len(parsed) - len(unique))
-        result.dead_lettered = dead_letters_write(run=run, source=source, stream=stream, rejects=rejects)
+        result.dead_lettered = dead_letters_write(
+            run=run, source=source, stream=stream, rejects=rejects, identity=fill_row_identity
+        )
         if fills:
             _fills_write(cursor_fills=fills, payloads=[unique[f.idempotency_key][1] for f in fills],
                          run=run, source=source, stream=stream, result=result)
@@ -98,13 +146,19 @@ def trade_page_preview(
 ) -> PageResult:
     """What trade_page_ingest would do, without writing anything (replay --dry-run)."""
     parsed, rejects, skipped = trade_rows_parse(rows, window=window)
+    return fills_preview(fetched=len(rows), parsed=parsed, rejects=rejects, skipped=skipped)
+
+
+def fills_preview(
+    *, fetched: int, parsed: list[tuple[ParsedFill, Any]], rejects: list[tuple[Any, str]], skipped: int
+) -> PageResult:
     keys = {fill.idempotency_key for fill, _ in parsed}
     with connection.cursor() as cursor:
         cursor.execute("SELECT idempotency_key FROM trade_fill WHERE idempotency_key = ANY(%s)", [sorted(keys)])
         stored = {row[0] for row in cursor.fetchall()}
     times = [fill.traded_at for fill, _ in parsed]
     return PageResult(
-        fetched=len(rows),
+        fetched=fetched,
         inserted=len(keys - stored),
         duplicates=len(parsed) - len(keys - stored),
         skipped=skipped,
@@ -121,12 +175,12 @@ _STAGE_TABLE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_fill_stage (
     k text, payload text, h text, token text, condition_id text, wallet text, side text,
     size numeric, price numeric, usdc numeric, ts timestamptz, outcome text, outcome_index smallint,
-    pseudonym text, name text, image text, title text, slug text, event_slug text
+    pseudonym text, name text, image text, title text, slug text, event_slug text, occ smallint
 ) ON COMMIT DELETE ROWS
 """
 _STAGE_COLUMNS = (
     "k, payload, h, token, condition_id, wallet, side, size, price, usdc, ts, outcome, outcome_index, "
-    "pseudonym, name, image, title, slug, event_slug"
+    "pseudonym, name, image, title, slug, event_slug, occ"
 )
 
 
@@ -197,7 +251,7 @@ def _fills_write(
                     fill.idempotency_key, dumps(payload), fill.transaction_hash, fill.asset, fill.condition_id,
                     fill.wallet, fill.side, fill.size, fill.price, fill.usdc_size, fill.traded_at, fill.outcome,
                     fill.outcome_index, fill.pseudonym, fill.name, (fill.profile_image or "")[:500], fill.title,
-                    (fill.market_slug or "")[:300], (fill.event_slug or "")[:300],
+                    (fill.market_slug or "")[:300], (fill.event_slug or "")[:300], fill.occurrence,
                 ))
         # Markets first seen in a trade get a pending row at once (fills need it), carrying the
         # title and slug the trade itself reported — real upstream text, never a placeholder —
@@ -253,9 +307,10 @@ def _fills_write(
             WITH written AS (
                 INSERT INTO trade_fill AS f (idempotency_key, source, transaction_hash, token_id, market_id, wallet_id,
                                              side, size, price, usdc_size, traded_at, outcome, outcome_index,
-                                             ingested_at)
+                                             occurrence, ingested_at)
                 SELECT s.k, %(source)s, s.h, s.token, m.id, w.id, s.side, s.size, s.price, s.usdc, s.ts,
-                       coalesce(nullif(s.outcome, ''), t.outcome, ''), coalesce(s.outcome_index, t.outcome_index), now()
+                       coalesce(nullif(s.outcome, ''), t.outcome, ''), coalesce(s.outcome_index, t.outcome_index),
+                       s.occ, now()
                 FROM ingest_fill_stage s
                 JOIN market m ON m.condition_id = s.condition_id
                 JOIN wallet w ON w.address = s.wallet

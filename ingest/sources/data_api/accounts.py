@@ -1,0 +1,280 @@
+"""Data API v2 account streams: wallet activity, wallet positions, market resolutions.
+
+- `/v2/activity?user=…` — every movement of a wallet (TRADE with `usdc_size` including the fee,
+  SPLIT, MERGE, REDEEM, REWARD, CONVERSION, MAKER_REBATE, and types not known today), walked
+  forward with `sort_direction=ASC&start=…` from the wallet's activity cursor and landed as
+  received: the raw material of the wallet ledger.
+- `/v2/positions?user=…` — Polymarket's own view of a wallet's positions (avg_price,
+  realized_pnl, …), landed as received: the independent figure PnL is reconciled against.
+- `/v2/resolutions?condition=…` (≤ 20 a request) — payouts per share for markets that have
+  positions and are closed but not yet resolved; markets often close well before UMA resolves
+  them, so they are asked again every run until they resolve.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from ingest.frame import JobOutcome, PageResult, bulk_cursor, dead_letters_write, landing_write, page_write, rows_split
+from ingest.http import SourceClient, UpstreamRejected
+from ingest.models import IngestRun, Market, RunStatus, Wallet, WalletCursor
+from ingest.sources.data_api.parsing import (
+    OccurrenceCounter,
+    ParsedActivity,
+    ParsedResolution,
+    parse_activity_v2,
+    parse_page,
+    parse_position_v2,
+    parse_resolution_v2,
+)
+from ingest.sources.data_api.walk import TRANSIENT_ERRORS, WalkState, cursor_walk
+from ingest.sources.data_api.writing import fill_row_identity
+from ingest.sources.feeds.jobs import EventDraft, offchain_events_upsert
+from ingest.sources.gamma.writing import wallets_queue_for_markets
+from ingest.sources.values import MalformedBody
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "data_api"
+ACTIVITY_STREAM = "activity"
+POSITIONS_STREAM = "positions"
+RESOLUTIONS_STREAM = "resolutions"
+CONDITIONS_PER_REQUEST = 20
+
+
+def _wallets_due(stream: str, limit: int) -> list[Wallet]:
+    """Wallets whose `stream` was read least recently (never read first)."""
+    last_attempt = WalletCursor.objects.filter(wallet=OuterRef("pk"), stream=stream).values("attempted_at")[:1]
+    return list(
+        Wallet.objects.annotate(last_attempt=Subquery(last_attempt))
+        .order_by(F("last_attempt").asc(nulls_first=True), "id")[:limit]
+    )
+
+
+def _records_land(
+    *, run: IngestRun | None, stream: str, fetched: int, records: list[tuple[str, Any, datetime | None]],
+    rejects: list[tuple[Any, str]], skipped: int = 0,
+) -> PageResult:
+    def write() -> PageResult:
+        result = PageResult(fetched=fetched, skipped=skipped)
+        result.dead_lettered = dead_letters_write(run=run, source=SOURCE, stream=stream, rejects=rejects,
+                                                  identity=fill_row_identity)
+        if records:
+            with bulk_cursor() as cursor:
+                result.inserted = landing_write(cursor, run=run, source=SOURCE, stream=stream, records=records)
+        result.duplicates = len(records) - result.inserted
+        return result
+
+    return page_write(write, queue_changes=False)
+
+
+def activity_page_land(*, run: IngestRun | None, rows: list[Any], counter: OccurrenceCounter) -> PageResult:
+    """Land one page of activity rows verbatim, each under its identity (a TRADE row under the
+    identity of its fill), numbered as a multiset in serving order."""
+    parsed, rejects, skipped = rows_split(rows, parse=parse_activity_v2)
+    numbered: list[tuple[ParsedActivity, Any]] = [(counter.number(activity), row) for activity, row in parsed]
+    records = [(activity.idempotency_key, row, activity.occurred_at) for activity, row in numbered]
+    result = _records_land(run=run, stream=ACTIVITY_STREAM, fetched=len(rows), records=records, rejects=rejects,
+                           skipped=skipped)
+    times = [activity.occurred_at for activity, _ in numbered]
+    if times:
+        result.newest_time, result.oldest_time = max(times), min(times)
+    return result
+
+
+def _wallet_walk(
+    *, client: SourceClient, run: IngestRun, wallet: Wallet, stream: str, path: str, base_filters: dict[str, str],
+    write_page: Callable[[list[Any], OccurrenceCounter], PageResult], start_from_cursor: bool,
+) -> tuple[PageResult, int, str]:
+    """One wallet's walk of a user-scoped stream, resumed from where it stopped."""
+    position, _ = WalletCursor.objects.get_or_create(wallet=wallet, stream=stream)
+    filters = {"user": wallet.address, **base_filters}
+    if start_from_cursor:
+        # Forward walks re-read the second they stopped in (rows are keyed, so that is free).
+        filters["start"] = position.cursor_value or "1"
+    walk = WalkState.from_json(position.state.get("walk")) or WalkState(filters=filters)
+
+    def save(state: WalkState) -> None:
+        WalletCursor.objects.filter(pk=position.pk).update(state={"walk": state.to_json()})
+
+    outcome = cursor_walk(
+        client=client, path=path, state=walk, write_page=write_page, save_state=save,
+        max_pages=settings.INGEST_WALLET_PAGES_PER_RUN, first_limit=settings.INGEST_TRADES_PAGE_SIZE,
+    )
+    now = timezone.now()
+    if outcome.ended:
+        newest = outcome.newest_seen
+        cursor_value = str(newest) if newest is not None else position.cursor_value
+        WalletCursor.objects.filter(pk=position.pk).update(
+            state={}, attempted_at=now, completed_at=now, cursor_value=cursor_value
+        )
+    elif outcome.stop_reason == "cursor_rejected":
+        WalletCursor.objects.filter(pk=position.pk).update(state={}, attempted_at=now)
+    else:
+        WalletCursor.objects.filter(pk=position.pk).update(state={"walk": walk.to_json()}, attempted_at=now)
+    error = outcome.error if outcome.stop_reason == "upstream_error" else ""
+    return outcome.result, outcome.pages, error
+
+
+def _wallets_stream_ingest(
+    *, run: IngestRun, client: SourceClient, stream: str, path: str, base_filters: dict[str, str],
+    write_page_for: Callable[[IngestRun], Callable[[list[Any], OccurrenceCounter], PageResult]],
+    start_from_cursor: bool,
+) -> JobOutcome:
+    wallets = _wallets_due(stream, settings.INGEST_ACTIVITY_WALLETS_PER_RUN)
+    total = PageResult()
+    pages = 0
+    errors: list[str] = []
+    for wallet in wallets:
+        result, wallet_pages, error = _wallet_walk(
+            client=client, run=run, wallet=wallet, stream=stream, path=path, base_filters=base_filters,
+            write_page=write_page_for(run), start_from_cursor=start_from_cursor,
+        )
+        total.add(result)
+        pages += wallet_pages
+        if error:
+            errors.append(error)
+            break  # the upstream is in trouble: the next run carries on from here
+    stats = {**total.counts(), "pages": pages, "wallets": len(wallets), "http": client.stats}
+    return JobOutcome(status=RunStatus.PARTIAL if errors else RunStatus.SUCCEEDED, stats=stats,
+                      error=errors[-1] if errors else "")
+
+
+def activity_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
+    """Walk each due wallet's activity forward from its cursor and land every row as received."""
+    return _wallets_stream_ingest(
+        run=run, client=client, stream=ACTIVITY_STREAM, path="/v2/activity", base_filters={"sort_direction": "ASC"},
+        write_page_for=lambda run: lambda rows, counter: activity_page_land(run=run, rows=rows, counter=counter),
+        start_from_cursor=True,
+    )
+
+
+def positions_page_land(*, run: IngestRun | None, rows: list[Any], fetched_at: datetime) -> PageResult:
+    """Land one page of Polymarket's positions of a wallet; a position lands again only when a
+    value of it changed (the key is the record's content)."""
+    from ingest.frame import payload_key
+
+    parsed, rejects, skipped = rows_split(rows, parse=parse_position_v2)
+    records = [(payload_key(row), row, fetched_at) for _position, row in parsed]
+    return _records_land(run=run, stream=POSITIONS_STREAM, fetched=len(rows), records=records, rejects=rejects,
+                         skipped=skipped)
+
+
+def positions_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
+    """Land Polymarket's own positions (every status) of the due wallets, for reconciliation."""
+    fetched_at = timezone.now()
+    return _wallets_stream_ingest(
+        run=run, client=client, stream=POSITIONS_STREAM, path="/v2/positions", base_filters={},
+        write_page_for=lambda run: lambda rows, _counter: positions_page_land(run=run, rows=rows,
+                                                                              fetched_at=fetched_at),
+        start_from_cursor=False,
+    )
+
+
+# --- resolutions ----------------------------------------------------------------------------------
+
+
+def markets_awaiting_resolution() -> list[str]:
+    """Markets that have fills and are closed (or past their end date) but not resolved by the
+    Data API: asked every run until they resolve."""
+    now = timezone.now()
+    return list(
+        Market.objects.filter(Q(closed=True) | Q(end_date__lt=now))
+        .exclude(resolution_source="data_api")
+        .filter(fills__isnull=False)
+        .distinct()
+        .order_by("condition_id")
+        .values_list("condition_id", flat=True)
+    )
+
+
+def _resolution_apply(resolution: ParsedResolution) -> Market | None:
+    """Settle a market from its payouts; returns the market if this changed its resolution."""
+    payouts = resolution.payouts
+    if not resolution.is_resolved or payouts is None or resolution.condition_id is None:
+        return None
+    market = Market.objects.filter(condition_id=resolution.condition_id).first()
+    if market is None or market.resolution_source == "data_api":
+        return None
+    winner = resolution.winner_index
+    # Equal payouts to every outcome (e.g. 0.5 / 0.5) is a void market refunded at that price; any
+    # other split is kept as its payout vector for settlement (resolution_payouts).
+    is_void = winner is None and len(set(payouts)) == 1
+    market.winner_index = winner
+    market.is_void = is_void
+    market.resolution_payouts = [str(payout) for payout in payouts]
+    market.resolution_source = "data_api"
+    market.was_disputed = resolution.was_disputed
+    market.resolved_at = resolution.resolved_at or market.resolved_at or timezone.now()
+    market.updated_at = timezone.now()
+    market.save(update_fields=["winner_index", "is_void", "resolution_payouts", "resolution_source", "was_disputed",
+                               "resolved_at", "updated_at"])
+    return market
+
+
+def resolutions_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
+    """Ask `/v2/resolutions` about every market awaiting resolution; settle those that resolved,
+    record their lifecycle event at the upstream's resolution time, and re-queue their holders."""
+    from ingest.frame import payload_key
+
+    condition_ids = markets_awaiting_resolution()
+    total = PageResult()
+    resolved: list[Market] = []
+    errors: list[str] = []
+    for start in range(0, len(condition_ids), CONDITIONS_PER_REQUEST):
+        group = condition_ids[start : start + CONDITIONS_PER_REQUEST]
+        try:
+            rows, _pagination = parse_page(client.get_json("/v2/resolutions", params={"condition": ",".join(group)}),
+                                           paginated=False)
+        except (UpstreamRejected, *TRANSIENT_ERRORS, MalformedBody) as exc:
+            errors.append(str(exc))
+            break
+        parsed, rejects, skipped = rows_split(rows, parse=parse_resolution_v2)
+        records = [(payload_key(row), row, resolution.resolved_at or resolution.last_updated_at)
+                   for resolution, row in parsed]
+        total.add(_records_land(run=run, stream=RESOLUTIONS_STREAM, fetched=len(rows), records=records,
+                                rejects=rejects, skipped=skipped))
+        for resolution, _row in parsed:
+            market = _resolution_apply(resolution)
+            if market is not None:
+                resolved.append(market)
+    events = offchain_events_upsert(drafts=[_resolved_event(market) for market in resolved], run=run)
+    requeued = wallets_queue_for_markets(market_ids=[market.pk for market in resolved])
+    stats = {
+        **total.counts(),
+        "markets_asked": len(condition_ids),
+        "markets_resolved": len(resolved),
+        "lifecycle_events": events,
+        "wallets_requeued_for_settlement": requeued,
+        "http": client.stats,
+    }
+    return JobOutcome(status=RunStatus.PARTIAL if errors else RunStatus.SUCCEEDED, stats=stats,
+                      error=errors[-1] if errors else "")
+
+
+def _resolved_event(market: Market) -> EventDraft:
+    from ingest.models import OffchainEvent
+
+    payouts = [Decimal(payout) for payout in market.resolution_payouts]
+    if market.winner_index is not None and market.winner_index < len(market.outcomes):
+        outcome = market.outcomes[market.winner_index]
+    else:
+        outcome = "split payout " + " / ".join(str(payout) for payout in payouts)
+    return EventDraft(
+        source="gamma:lifecycle",
+        source_event_id=f"{market.condition_id}:resolved",
+        kind=OffchainEvent.Kind.MARKET_LIFECYCLE,
+        event_time=market.resolved_at,
+        title=f"Market resolved: {market.question} → {outcome}",
+        payload={"condition_id": market.condition_id, "event": "resolved", "winner_index": market.winner_index,
+                 "is_void": market.is_void, "payouts": market.resolution_payouts, "source": "data_api"},
+        market_ids=[market.pk],
+    )

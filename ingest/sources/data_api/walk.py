@@ -1,0 +1,173 @@
+"""Cursor walks over Data API v2 (ARCHITECTURE §7): the one way every v2 stream is read.
+
+Facts that shape this code: pages come in the envelope `{data, pagination: {has_more,
+next_cursor, …}}`; paging is by opaque signed cursor only (sending `offset` is a 400); `limit`
+applies to the first page only, the cursor carries it after that; the cursor needs the SAME
+filters re-sent; only `has_more` / `next_cursor` end a walk — an empty page in mid-walk is just
+an empty page. Walks stay consistent while rows arrive, so a walk interrupted by an error or a
+kill resumes from its stored cursor: the `WalkState` is saved after every committed page.
+
+Identical fills of one transaction are numbered in serving order (`OccurrenceCounter`); the
+counter's state travels with the cursor, so a second split by a page boundary or an interruption
+is numbered as if the walk had never stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ingest.frame import PageResult
+from ingest.http import SourceClient, ThrottleTimeout, UpstreamBadPayload, UpstreamRejected, UpstreamUnavailable
+from ingest.sources.data_api.parsing import OccurrenceCounter, parse_page
+from ingest.sources.values import MalformedBody
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (UpstreamUnavailable, ThrottleTimeout, UpstreamBadPayload)
+MAX_FIRST_PAGE_LIMIT = 1000
+
+
+@dataclass
+class WalkState:
+    """Where a walk stands; JSON in a cursor row's `state` so it survives the process."""
+
+    filters: dict[str, str]
+    cursor: str | None = None  # the upstream's next_cursor; None: the walk starts at the head
+    floor: int | None = None  # Unix seconds; reached once a row strictly older is served
+    head: int | None = None  # newest timestamp of the walk's first page
+    occurrences: dict | None = None  # OccurrenceCounter state at `cursor`
+    pages: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "filters": self.filters, "cursor": self.cursor, "floor": self.floor, "head": self.head,
+            "occurrences": self.occurrences, "pages": self.pages,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> WalkState | None:
+        if not isinstance(data, dict) or not isinstance(data.get("filters"), dict):
+            return None
+        return cls(
+            filters={str(k): str(v) for k, v in data["filters"].items()},
+            cursor=data.get("cursor") or None,
+            floor=data.get("floor"),
+            head=data.get("head"),
+            occurrences=data.get("occurrences"),
+            pages=int(data.get("pages") or 0),
+        )
+
+
+@dataclass
+class WalkOutcome:
+    result: PageResult = field(default_factory=PageResult)
+    pages: int = 0
+    reached: bool = False  # served a row older than the floor, or the end of the stream
+    ended: bool = False  # the upstream said there is nothing more (has_more false / no cursor)
+    stop_reason: str = ""  # "" (reached) | page_cap | upstream_error | cursor_rejected
+    error: str = ""
+    oldest_seen: int | None = None  # Unix seconds over every row served (written or not)
+    newest_seen: int | None = None
+
+
+PageWriter = Callable[[list[Any], OccurrenceCounter], PageResult]
+
+
+def _row_seconds(rows: list[Any]) -> list[int]:
+    seconds = []
+    for row in rows:
+        value = row.get("timestamp") if isinstance(row, dict) else None
+        if (type(value) in (int, float) and value > 0) or (type(value) is str and value.isdigit()):
+            seconds.append(int(value))
+    return seconds
+
+
+def cursor_walk(
+    *,
+    client: SourceClient,
+    path: str,
+    state: WalkState,
+    write_page: PageWriter,
+    save_state: Callable[[WalkState], None],
+    max_pages: int,
+    first_limit: int,
+    floor_below_head: int | None = None,
+) -> WalkOutcome:
+    """Page `path` from `state` (head or stored cursor) until the floor or the end, writing each
+    page as it comes and saving the walk state after it.
+
+    `floor_below_head` sets the floor relative to the first page's newest row (a first poll with
+    no high-water mark): upstream time, so our clock's skew cannot shift the window.
+    """
+    outcome = WalkOutcome()
+    limit = max(1, min(first_limit, MAX_FIRST_PAGE_LIMIT))
+    while True:
+        if outcome.pages >= max_pages:
+            outcome.stop_reason = "page_cap"
+            return outcome
+        params: dict[str, Any] = dict(state.filters)
+        if state.cursor:
+            params["cursor"] = state.cursor
+        else:
+            params["limit"] = limit
+        try:
+            body = client.get_json(path, params=params)
+            rows, pagination = parse_page(body)
+        except UpstreamRejected as exc:
+            if state.cursor and _names_parameter(exc, "cursor"):
+                # The upstream no longer takes this cursor (expired, re-signed): the walk starts
+                # again from its head next run. Nothing is lost — the high-water mark has not
+                # moved, so the new walk reads down to the same floor.
+                outcome.stop_reason, outcome.error = "cursor_rejected", str(exc)
+                return outcome
+            outcome.stop_reason, outcome.error = "upstream_error", str(exc)
+            return outcome
+        except (*TRANSIENT_ERRORS, MalformedBody) as exc:
+            outcome.stop_reason, outcome.error = "upstream_error", str(exc)
+            return outcome
+        counter = OccurrenceCounter.from_state(state.occurrences)
+        try:
+            page = write_page(rows, counter)
+        except MalformedBody as exc:
+            # Rows out of serving order: nothing of this page was numbered for good; read it again.
+            outcome.stop_reason, outcome.error = "upstream_error", str(exc)
+            return outcome
+        outcome.pages += 1
+        outcome.result.add(page)
+        seconds = _row_seconds(rows)
+        if seconds:
+            oldest, newest = min(seconds), max(seconds)
+            outcome.oldest_seen = oldest if outcome.oldest_seen is None else min(outcome.oldest_seen, oldest)
+            outcome.newest_seen = newest if outcome.newest_seen is None else max(outcome.newest_seen, newest)
+            if state.head is None:
+                state.head = newest
+                if state.floor is None and floor_below_head is not None:
+                    state.floor = newest - floor_below_head
+        state.pages += 1
+        reached_floor = state.floor is not None and seconds and min(seconds) < state.floor
+        if not pagination.has_more or not pagination.next_cursor:
+            outcome.reached = outcome.ended = True
+            return outcome
+        if reached_floor:
+            outcome.reached = True
+            return outcome
+        state.cursor = pagination.next_cursor
+        state.occurrences = counter.state()
+        save_state(state)
+
+
+def _names_parameter(exc: UpstreamRejected, parameter: str) -> bool:
+    body = exc.json_body
+    return exc.status == 400 and isinstance(body, dict) and body.get("parameter") == parameter
+
+
+def unix(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def from_unix(seconds: int | str) -> datetime:
+    return datetime.fromtimestamp(int(seconds), tz=UTC)
