@@ -31,6 +31,7 @@ from ingest.sources.data_api.parsing import (
     parse_upstream_error,
     parse_upstream_status,
 )
+from ingest.sources.gamma.parsing import parse_gamma_market
 from ingest.sources.values import MalformedBody, MalformedRow, parse_condition_id, parse_token_id
 from tests.test_parsers import V1_TO_V2_FIELD_NAMES, load_fixture
 
@@ -891,3 +892,137 @@ def test_a_status_of_another_shape_is_a_malformed_body(body, http_status, reason
         parse_upstream_status(body, http_status=http_status)
 
     assert str(raised.value).startswith(reason)
+
+
+# --------------------------------------------------------------------------------------------------
+# Gamma markets by protocol version
+# --------------------------------------------------------------------------------------------------
+
+
+def btc_15m_market_row(**changes: Any) -> dict[str, Any]:
+    """The real Gamma v1 market (5308512) whose trades are recorded above, with some fields changed."""
+    row = copy.deepcopy(load_fixture("v2/polymarket-bot-v2/gamma-market-v1-btc15m.json"))
+    row.update(changes)
+    return row
+
+
+def a_protocol_v2_market_row(**changes: Any) -> dict[str, Any]:
+    """The real v1 market row carrying the fields of Polymarket's documented Protocol V2 market
+    (no live V2 market from Gamma has been published) and a V2 condition id."""
+    row = btc_15m_market_row(conditionId=CANARY_CONDITION)
+    row.update(load_fixture("v2/doc-examples/polymarket-bot-v2__gamma-market-v2-docs-example.json"))
+    row.update(changes)
+    return row
+
+
+def test_it_reads_the_recorded_v1_gamma_market_and_its_trades_name_its_tokens_and_outcomes():
+    market = parse_gamma_market(btc_15m_market_row())
+
+    assert market.protocol_version == "v1"
+    assert market.gamma_id == "5308512"
+    assert market.condition_id == BTC_15M_CONDITION
+    assert market.outcomes == ["Up", "Down"]
+    assert market.token_ids == [BTC_15M_UP_TOKEN, BTC_15M_DOWN_TOKEN]
+    assert market.outcome_prices == [Decimal("0.905"), Decimal("0.095")]
+    assert market.fees_enabled is True
+    assert (market.closed, market.is_resolved) == (False, False)
+    for fill in (parse_trade_v2(row) for row in recorded_trade_rows()):
+        assert fill.condition_id == market.condition_id
+        assert market.token_ids[fill.outcome_index] == fill.asset
+        assert market.outcomes[fill.outcome_index] == fill.outcome
+
+
+def test_it_reads_the_outcome_ids_of_a_protocol_v2_market_from_its_position_ids():
+    documented = load_fixture("v2/doc-examples/polymarket-bot-v2__gamma-market-v2-docs-example.json")
+    assert documented["clobTokenIds"] is None
+
+    market = parse_gamma_market(a_protocol_v2_market_row())
+
+    assert market.protocol_version == "v2"
+    assert market.token_ids == documented["positionIds"]
+    assert [len(token_id) for token_id in market.token_ids] == [75, 75]
+    assert market.outcomes == ["Yes", "No"]
+    assert market.outcome_prices == [Decimal("0.085"), Decimal("0.915")]
+    assert market.condition_id == CANARY_CONDITION
+
+
+def test_it_stores_the_bytes31_condition_of_a_v2_market_in_its_64_hex_form():
+    market = parse_gamma_market(a_protocol_v2_market_row(conditionId=CANARY_CONDITION[:-2]))
+
+    assert market.condition_id == CANARY_CONDITION
+
+
+def test_a_v2_market_listed_from_the_recorded_clob_market_parses_with_its_position_ids():
+    clob_market = load_fixture("v2/polymarket-bot-v2/clob-markets-v2.json")
+    assert clob_market["v"] == "v2"
+
+    market = parse_gamma_market(
+        a_protocol_v2_market_row(
+            conditionId=clob_market["c"],
+            outcomes=json.dumps([token["o"] for token in clob_market["t"]]),
+            outcomePrices='["0.5", "0.5"]',
+            positionIds=[token["t"] for token in clob_market["t"]],
+        )
+    )
+
+    assert market.condition_id == CANARY_CONDITION == parse_condition_id(clob_market["c"], field="c")
+    assert market.outcomes == ["Up", "Down"]
+    assert market.token_ids == [parse_token_id(token["t"], field="t") for token in clob_market["t"]]
+    assert [len(token_id) for token_id in market.token_ids] == [75, 75]
+
+
+def test_the_recorded_v1_gamma_markets_say_v1_and_a_row_without_a_version_is_v1_too():
+    rows = load_fixture("prediction-market-vol/gamma_markets.json")
+    assert [row["version"] for row in rows] == ["v1", "v1"]  # the 2024 election markets, as re-fetched
+
+    for row in rows:
+        unversioned = {name: value for name, value in row.items() if name != "version"}
+
+        assert parse_gamma_market(row).protocol_version == parse_gamma_market(unversioned).protocol_version == "v1"
+        assert parse_gamma_market(unversioned).token_ids == json.loads(row["clobTokenIds"])
+
+
+def test_a_v2_market_that_lost_its_version_is_refused_not_paired_with_other_ids():
+    unversioned = {name: value for name, value in a_protocol_v2_market_row().items() if name != "version"}
+
+    with pytest.raises(MalformedRow, match=r"^clobTokenIds: missing for 2 outcomes of a v1 market$"):
+        parse_gamma_market(unversioned)
+
+
+def test_it_never_picks_outcome_ids_by_which_field_is_present():
+    v1_ids = btc_15m_market_row()["clobTokenIds"]
+
+    with pytest.raises(MalformedRow, match=r"^positionIds: missing for 2 outcomes of a v2 market$"):
+        parse_gamma_market(a_protocol_v2_market_row(positionIds=None, clobTokenIds=v1_ids))
+    with pytest.raises(MalformedRow, match=r"^clobTokenIds: missing for 2 outcomes of a v1 market$"):
+        parse_gamma_market(btc_15m_market_row(clobTokenIds=None, positionIds=json.loads(v1_ids)))
+    assert (
+        parse_gamma_market(a_protocol_v2_market_row(clobTokenIds=v1_ids)).token_ids == a_protocol_v2_market_row()["positionIds"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"version": "v3"}, "version: not a protocol version this parser knows ('v1', 'v2'): 'v3'"),
+        ({"version": 2}, "version: not a string: 2"),
+        ({"version": ""}, "version: not a protocol version this parser knows"),
+        (
+            {"positionIds": ["651150819117105875331414918119047680898421632356043490229292782433651916800"]},
+            "positionIds: 1 token ids",
+        ),
+        ({"positionIds": ["1", "1"]}, "positionIds: the same id for two outcomes"),
+        ({"positionIds": ["1", "0x2"]}, "positionIds[1]: not a decimal token id"),
+        ({"positionIds": "1,2"}, "positionIds: not valid JSON"),
+        ({"conditionId": "0x" + "1" * 63}, "conditionId: not 0x + 64 hex digits"),
+    ],
+)
+def test_it_rejects_a_protocol_v2_market_it_cannot_pair_with_its_outcomes(change, reason):
+    with pytest.raises(MalformedRow) as raised:
+        parse_gamma_market(a_protocol_v2_market_row(**change))
+
+    assert str(raised.value).startswith(reason)
+
+
+def test_it_takes_the_version_case_and_spacing_as_noise():
+    assert parse_gamma_market(a_protocol_v2_market_row(version=" V2 ")).protocol_version == "v2"

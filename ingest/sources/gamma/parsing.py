@@ -1,4 +1,9 @@
-"""Gamma market and event rows → typed markets and events, or exactly why not."""
+"""Gamma market and event rows → typed markets and events, or exactly why not.
+
+A market's outcome ids are chosen by its protocol `version`, never by which field is present:
+"v1" → `clobTokenIds` (a JSON-encoded string), "v2" (Protocol V2) → `positionIds` (a plain array,
+`clobTokenIds` null). Condition ids are stored 64-hex (a bytes31 id right-padded with ``00``).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,13 @@ from decimal import Decimal
 from typing import Any, Final
 
 from ingest.sources.values import (
-    CONDITION_ID_PATTERN,
     HALF,
     ONE,
     ZERO,
     MalformedRow,
     optional_text,
+    parse_condition_id,
     parse_flag,
-    parse_hex_id,
     parse_rfc3339_or_gamma_time,
     parse_token_id,
     require_text,
@@ -25,6 +29,15 @@ from ingest.sources.values import (
 )
 
 _VOID_PRICE_TOLERANCE: Final = Decimal("0.01")
+# Where each protocol version keeps a market's outcome ids. A row with no `version` is read as v1:
+# `version` came with Protocol V2, and every V2 market carries "v2" (its ids live only in
+# `positionIds`), while rows without the field are v1 markets — Gamma's from before the field, and
+# Arbitra's own stored Gamma landing records (the emulator served no `version` before issue 11).
+# The recorded Gamma markets (2024's election markets, re-fetched since, and a 2026 one) all say
+# "v1". Should a V2 row ever lack it, the v1 reading fails on its null `clobTokenIds` and the row
+# becomes a dead letter: it is never paired with the wrong ids.
+_OUTCOME_IDS_FIELD_BY_VERSION: Final = {"v1": "clobTokenIds", "v2": "positionIds"}
+_VERSION_OF_UNVERSIONED_ROWS: Final = "v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +71,7 @@ class ParsedMarket:
     is_resolved: bool
     resolved_at: datetime | None
     fees_enabled: bool | None = None
+    protocol_version: str = _VERSION_OF_UNVERSIONED_ROWS
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +89,10 @@ class ParsedGammaEvent:
     market_condition_ids: list[str]
 
 
-
 def _json_list(value: object, *, field: str) -> list[Any]:
     """Gamma sends `outcomes`, `outcomePrices` and `clobTokenIds` as JSON-encoded strings
-    ("[\\"Yes\\", \\"No\\"]"); accept those and real lists. Missing, null or "" is an empty list."""
+    ("[\\"Yes\\", \\"No\\"]") and `positionIds` as a real list; accept either form for any of
+    them. Missing, null or "" is an empty list."""
     if value is None or value == "":
         return []
     if isinstance(value, list):
@@ -156,14 +170,47 @@ def _resolution(closed: bool, prices: list[Decimal], uma_resolution_status: str 
     return None, False
 
 
+def _protocol_version(row: dict[str, Any]) -> str:
+    version = row.get("version")
+    if version is None:
+        return _VERSION_OF_UNVERSIONED_ROWS
+    if type(version) is not str:
+        raise MalformedRow(f"version: not a string: {show(version)}")
+    known = version.strip().lower()
+    if known not in _OUTCOME_IDS_FIELD_BY_VERSION:
+        raise MalformedRow(f"version: not a protocol version this parser knows ('v1', 'v2'): {show(version)}")
+    return known
+
+
+def _outcome_ids(row: dict[str, Any], version: str, outcome_count: int) -> list[str]:
+    """The outcome ids of a market from the field its version names, parallel to its outcomes."""
+    ids_field = _OUTCOME_IDS_FIELD_BY_VERSION[version]
+    token_ids = [
+        parse_token_id(token_id, field=f"{ids_field}[{position}]")
+        for position, token_id in enumerate(_json_list(row.get(ids_field), field=ids_field))
+    ]
+    # Outcomes, prices and tokens are parallel arrays; a length mismatch would pair a token with
+    # the wrong outcome (and settle it at the wrong price).
+    if len(token_ids) != outcome_count:
+        if not token_ids:
+            raise MalformedRow(f"{ids_field}: missing for {outcome_count} outcomes of a {version} market")
+        raise MalformedRow(f"{ids_field}: {len(token_ids)} token ids for {outcome_count} outcomes")
+    if len(set(token_ids)) != len(token_ids):
+        raise MalformedRow(f"{ids_field}: the same id for two outcomes: {show(token_ids)}")
+    return token_ids
+
+
 def parse_gamma_market(row: dict[str, Any]) -> ParsedMarket:
-    """A market from a Gamma `/markets` (or `/markets/keyset`) row."""
+    """A market from a Gamma `/markets` (or `/markets/keyset`) row, v1 or Protocol V2.
+
+    An unknown `version`, or outcome ids missing or not one per outcome, is a `MalformedRow`. A
+    market still being set up lists no outcomes and no ids, and parses with empty lists.
+    """
     if not isinstance(row, dict):
         raise MalformedRow(f"row: not an object: {show(row)}")
     gamma_id = _gamma_id(row.get("id"))
-    condition_id = parse_hex_id(
-        row.get("conditionId"), field="conditionId", pattern=CONDITION_ID_PATTERN, expected="0x + 64 hex digits"
-    )
+    version = _protocol_version(row)
+    condition_id = parse_condition_id(row.get("conditionId"), field="conditionId")
 
     outcomes = [
         require_text(outcome, field=f"outcomes[{position}]")
@@ -175,14 +222,7 @@ def parse_gamma_market(row: dict[str, Any]) -> ParsedMarket:
         if not ZERO <= price <= ONE:
             raise MalformedRow(f"outcomePrices[{position}]: outside [0, 1]: {show(raw_price)}")
         outcome_prices.append(price)
-    token_ids = [
-        parse_token_id(token_id, field=f"clobTokenIds[{position}]")
-        for position, token_id in enumerate(_json_list(row.get("clobTokenIds"), field="clobTokenIds"))
-    ]
-    # Outcomes, prices and tokens are parallel arrays; a length mismatch would pair a token with
-    # the wrong outcome (and settle it at the wrong price).
-    if token_ids and len(token_ids) != len(outcomes):
-        raise MalformedRow(f"clobTokenIds: {len(token_ids)} token ids for {len(outcomes)} outcomes")
+    token_ids = _outcome_ids(row, version, len(outcomes))
     if outcome_prices and len(outcome_prices) != len(outcomes):
         raise MalformedRow(f"outcomePrices: {len(outcome_prices)} prices for {len(outcomes)} outcomes")
 
@@ -234,6 +274,7 @@ def parse_gamma_market(row: dict[str, Any]) -> ParsedMarket:
         resolved_at=closed_time if is_resolved else None,
         # Unknown stays unknown: older Gamma rows have no fee flag at all.
         fees_enabled=None if row.get("feesEnabled") is None else parse_flag(row.get("feesEnabled"), field="feesEnabled"),
+        protocol_version=version,
     )
 
 
@@ -253,12 +294,7 @@ def parse_gamma_event(row: dict[str, Any]) -> ParsedGammaEvent:
         # Markets still being set up are listed with an empty conditionId: nothing to link yet.
         if raw_condition_id is None or raw_condition_id == "":
             continue
-        condition_id = parse_hex_id(
-            raw_condition_id,
-            field=f"markets[{position}].conditionId",
-            pattern=CONDITION_ID_PATTERN,
-            expected="0x + 64 hex digits",
-        )
+        condition_id = parse_condition_id(raw_condition_id, field=f"markets[{position}].conditionId")
         if condition_id not in market_condition_ids:
             market_condition_ids.append(condition_id)
 
