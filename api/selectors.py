@@ -23,7 +23,16 @@ from api.filters import AnomalyFilter, FeedFilter, LeaderboardFilter, MarketFilt
 from api.models import Portfolio, PortfolioWallet, WatchlistEntry
 from ingest.models import IngestCursor, Market, Wallet
 from marts.models import WalletComputeState
-from scoring.models import AiReport, Anomaly, FeedEvent, PoolTier, RiskLevel, StrategyType, WalletSnapshot
+from scoring.models import (
+    NON_DIRECTIONAL_STRATEGIES,
+    AiReport,
+    Anomaly,
+    FeedEvent,
+    PoolTier,
+    RiskLevel,
+    StrategyType,
+    WalletSnapshot,
+)
 
 # Lists embed the wallet view (id, address, pseudonym, tracked) only: loading the wallet's other
 # columns (nine timestamps) for every row costs more than the query itself.
@@ -129,7 +138,10 @@ POTENTIAL_SORT_COLUMNS = {
 
 
 def wallet_potential_list(*, filters: dict, sort_by: str, order: str, page: int, page_size: int) -> Page:
-    snapshots = WalletSnapshot.objects.select_related("wallet").defer(*WALLET_VIEW_DEFERRED)
+    # Market makers and arbitrageurs do not bet on a side: never potential wallets to follow.
+    snapshots = WalletSnapshot.objects.select_related("wallet").defer(*WALLET_VIEW_DEFERRED).exclude(
+        strategy_type__in=NON_DIRECTIONAL_STRATEGIES
+    )
     snapshots = filtered(PotentialFilter, filters, snapshots)
     snapshots = _ordered(snapshots, POTENTIAL_SORT_COLUMNS[sort_by], order=order, tie_breaker="wallet_id")
     result = page_of(snapshots, page=page, page_size=page_size, cached_count=True)
@@ -467,7 +479,8 @@ def stats_overview_get() -> dict:
 
 def ops_highlights_get(*, limit: int) -> dict:
     now = timezone.now()
-    snapshots = WalletSnapshot.objects.select_related("wallet").defer(*WALLET_VIEW_DEFERRED)
+    directional = WalletSnapshot.objects.exclude(strategy_type__in=NON_DIRECTIONAL_STRATEGIES)
+    snapshots = directional.select_related("wallet").defer(*WALLET_VIEW_DEFERRED)
     top_realized = list(snapshots.filter(realized_pnl_24h__gt=0).order_by("-realized_pnl_24h", "-wallet_id")[:limit])
     top_confidence = list(
         snapshots.filter(has_ai_report=True, ai_confidence__isnull=False).order_by("-ai_confidence", "-wallet_id")[:limit]
@@ -476,7 +489,7 @@ def ops_highlights_get(*, limit: int) -> dict:
         "as_of": now,
         # By trade time of the first crossing (the partial index on potential_reached_at), not by
         # when a row was inserted.
-        "new_potential_wallets_24h": WalletSnapshot.objects.filter(potential_reached_at__gte=now - timedelta(hours=24)).count(),
+        "new_potential_wallets_24h": directional.filter(potential_reached_at__gte=now - timedelta(hours=24)).count(),
         "top_realized_pnl_24h": last_report_times_attach(top_realized),
         "top_ai_confidence": last_report_times_attach(top_confidence),
     }

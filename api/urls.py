@@ -4,6 +4,7 @@ from django.urls import include, path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api import views
+from api.signals import SignalScorecardView
 
 
 class IdConverter:
@@ -42,6 +43,7 @@ v1 = [
     path("leaderboard", views.LeaderboardView.as_view(), name="leaderboard"),
     path("stats/overview", views.StatsOverviewView.as_view(), name="stats-overview"),
     path("ops/highlights", views.OpsHighlightsView.as_view(), name="ops-highlights"),
+    path("signals/scorecard", SignalScorecardView.as_view(), name="signals-scorecard"),
     path("anomalies", views.AnomalyListView.as_view(), name="anomalies"),
     path("anomalies/<id:anomaly_id>", views.AnomalyDetailView.as_view(), name="anomaly"),
     path("anomalies/<id:anomaly_id>/acknowledge", views.AnomalyAcknowledgeView.as_view(), name="anomaly-acknowledge"),

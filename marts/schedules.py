@@ -14,6 +14,8 @@ def periodic_jobs() -> list[PeriodicJob]:
         PeriodicJob(
             "marts.windows_slide", "marts.windows_slide", settings.COMPUTE_SLIDE_INTERVAL_SECONDS, "compute"
         ),
+        PeriodicJob("scoring.edge_fdr_refresh", "scoring.edge_fdr_refresh", settings.EDGE_FDR_INTERVAL_SECONDS, "compute"),
+        PeriodicJob("scoring.signals_follow", "scoring.signals_follow", settings.SIGNALS_FOLLOW_INTERVAL_SECONDS, "compute"),
         PeriodicJob(
             "scoring.ai_reports_batch",
             "scoring.ai_reports_batch",

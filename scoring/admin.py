@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from scoring.models import AiReport, Anomaly, FeedEvent, WalletScoreHistory, WalletSnapshot
+from scoring.models import (
+    AiReport,
+    Anomaly,
+    EdgeFdrState,
+    FeedEvent,
+    SignalPrediction,
+    WalletScoreHistory,
+    WalletSnapshot,
+)
+from scoring.selectors import signal_scorecard
 
 
 @admin.register(WalletSnapshot)
@@ -22,10 +31,17 @@ class WalletSnapshotAdmin(admin.ModelAdmin):
 
 @admin.register(WalletScoreHistory)
 class WalletScoreHistoryAdmin(admin.ModelAdmin):
-    list_display = ("wallet_id", "smart_score", "strategy_type", "pool_tier", "risk_level", "scored_at")
+    list_display = ("wallet_id", "smart_score", "strategy_type", "pool_tier", "risk_level", "computed_at", "valid_as_of")
     search_fields = ("wallet__address",)
 
+    # Append-only: the point-in-time record of what every score was.
+    def has_add_permission(self, request):
+        return False
+
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -59,6 +75,37 @@ class AiReportAdmin(admin.ModelAdmin):
     list_display = ("id", "wallet_id", "model_id", "confidence", "latency_ms", "created_at")
     list_filter = ("model_id",)
     search_fields = ("wallet__address",)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SignalPrediction)
+class SignalPredictionAdmin(admin.ModelAdmin):
+    """The change list opens with the scorecard (scoring.selectors.signal_scorecard)."""
+
+    list_display = ("id", "kind", "label", "wallet_id", "market_id", "signal_at", "price_at_signal", "price_1h",
+                    "price_24h", "settlement_value", "followed_through")
+    list_filter = ("kind", "label", "followed_through")
+    search_fields = ("wallet__address",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, extra_context={**(extra_context or {}), "scorecard": signal_scorecard()})
+
+
+@admin.register(EdgeFdrState)
+class EdgeFdrStateAdmin(admin.ModelAdmin):
+    list_display = ("computed_at", "tested", "changed", "seconds")
+    exclude = ("knots",)
+
+    def has_add_permission(self, request):
+        return False
 
     def has_change_permission(self, request, obj=None):
         return False

@@ -16,3 +16,17 @@ def ai_reports_batch(limit: int | None = None) -> dict:
 def ai_report_generate(wallet_id: int, force: bool = False) -> dict:
     report, created = services.ai_report_generate(wallet_id=wallet_id, force=force)
     return {"report_id": report.pk, "created": created, "model_id": report.model_id}
+
+
+@shared_task(name="scoring.edge_fdr_refresh", ignore_result=False)
+def edge_fdr_refresh() -> dict:
+    from scoring.fdr import edge_fdr_refresh as refresh
+
+    return refresh()
+
+
+@shared_task(name="scoring.signals_follow", ignore_result=False)
+def signals_follow() -> dict:
+    from scoring.signals import signals_follow as follow
+
+    return follow()

@@ -1,0 +1,96 @@
+"""Strategy labels that mean something (arbitrage, a strict market maker) and stay put (hysteresis)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from marts.services import wallet_batch_compute
+from marts.testing import compute_redis, fill_make, market_make, wallet_make  # noqa: F401 - compute_redis is a fixture
+from scoring.models import FeedEvent, WalletScoreHistory, WalletSnapshot
+from scoring.services import label_settle
+
+
+def test_a_label_computed_back_and_forth_near_a_threshold_does_not_flap():
+    start = timezone.now().replace(microsecond=0)
+    hold = timedelta(hours=2)
+    settled, pending, changes = "quant", None, 0
+    # Every 10 minutes for 6 hours the computation lands on either side of a threshold.
+    for step in range(36):
+        computed = "lucky" if step % 3 == 0 else "quant"
+        value, pending = label_settle(old=settled, computed=computed, pending=pending,
+                                      now=start + timedelta(minutes=10 * step), hold=hold, initial="unknown")
+        changes += value != settled
+        settled = value
+    assert (settled, changes) == ("quant", 0)
+    # A change that holds for the whole hold time settles, once.
+    for step in range(36, 36 + 13):
+        value, pending = label_settle(old=settled, computed="lucky", pending=pending,
+                                      now=start + timedelta(minutes=10 * step), hold=hold, initial="unknown")
+        changes += value != settled
+        settled = value
+    assert (settled, changes, pending) == ("lucky", 1, None)
+
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("compute_redis")
+def test_a_settled_change_gives_one_feed_event_and_one_history_row(settings):
+    settings.SCORING_HOLD_SECONDS = 3600
+    now = timezone.now().replace(microsecond=0)
+    _m, (yes, _no) = market_make(latest_prices=["0.5", "0.5"])
+    wallet = wallet_make()
+    fill_make(wallet=wallet, token=yes, side="BUY", size=10, price="0.5", at=now - timedelta(hours=5))
+    wallet_batch_compute(wallet_ids=[wallet.pk], now=now)
+    WalletSnapshot.objects.filter(wallet=wallet).update(risk_level="low")
+    rows_before = WalletScoreHistory.objects.filter(wallet=wallet).count()
+    for minutes in range(5, 60, 5):  # computed "high" again and again, not held long enough yet
+        wallet_batch_compute(wallet_ids=[wallet.pk], now=now + timedelta(minutes=minutes))
+    assert WalletScoreHistory.objects.filter(wallet=wallet).count() == rows_before
+    for minutes in range(65, 120, 5):
+        wallet_batch_compute(wallet_ids=[wallet.pk], now=now + timedelta(minutes=minutes))
+    assert FeedEvent.objects.filter(wallet=wallet, event_type="risk_level_change").count() == 1
+    assert WalletScoreHistory.objects.filter(wallet=wallet).count() == rows_before + 1
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("compute_redis")
+def test_buying_both_outcomes_for_less_than_one_is_arbitrage_and_never_a_potential_wallet(settings, client):
+    settings.POTENTIAL_MIN_TRADES = 1
+    now = timezone.now().replace(microsecond=0)
+    arbitrageur, bettor = wallet_make(), wallet_make()
+    for number in range(3):
+        _m, (yes, no) = market_make(winner_index=0, resolved_at=now - timedelta(days=1))
+        at = now - timedelta(days=2, hours=number)
+        fill_make(wallet=arbitrageur, token=yes, side="BUY", size=1000, price="0.47", at=at)
+        fill_make(wallet=arbitrageur, token=no, side="BUY", size=1000, price="0.49", at=at + timedelta(seconds=30))
+        fill_make(wallet=bettor, token=yes, side="BUY", size=100, price="0.47", at=at)
+    wallet_batch_compute(wallet_ids=[arbitrageur.pk, bettor.pk], now=now)
+    snapshot = WalletSnapshot.objects.get(wallet=arbitrageur)
+    assert snapshot.strategy_type == "arbitrage"
+    assert snapshot.potential_reached_at is not None  # 1 − 0.96 a pair: profitable…
+    assert not FeedEvent.objects.filter(wallet=arbitrageur, event_type="potential_reached").exists()
+    listed = client.get("/api/v1/wallets/potential?min_trades=0&min_realized_pnl=-1000000").json()["data"]
+    listed_ids = {item["wallet"]["id"] for item in listed["items"]}
+    assert bettor.pk in listed_ids
+    assert arbitrageur.pk not in listed_ids  # …but not a bet on a side
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("compute_redis")
+def test_quoting_both_sides_of_many_markets_for_a_thin_margin_is_a_market_maker():
+    now = timezone.now().replace(microsecond=0)
+    maker, directional = wallet_make(), wallet_make()
+    for number in range(10):
+        _m, (yes, _no) = market_make(latest_prices=["0.5", "0.5"])
+        for step in range(10):
+            at = now - timedelta(days=3, minutes=number * 60 + step * 5)
+            fill_make(wallet=maker, token=yes, side="BUY", size=100, price="0.50", at=at)
+            fill_make(wallet=maker, token=yes, side="SELL", size=100, price="0.51", at=at + timedelta(minutes=1))
+            fill_make(wallet=directional, token=yes, side="BUY", size=100, price="0.50", at=at)
+            fill_make(wallet=directional, token=yes, side="BUY", size=100, price="0.50", at=at + timedelta(minutes=1))
+    wallet_batch_compute(wallet_ids=[maker.pk, directional.pk], now=now)
+    assert WalletSnapshot.objects.get(wallet=maker).strategy_type == "market_maker"
+    assert WalletSnapshot.objects.get(wallet=directional).strategy_type != "market_maker"
