@@ -110,7 +110,8 @@ def test_the_scorecard_on_a_hand_computed_set(client):
     # se² = 3/2 · (0.25 + 0.36 + 0.01) / 4² = 0.058125.
     half = 1.959963984540054 * math.sqrt(0.058125)
     [row] = signal_scorecard()
-    assert (row["kind"], row["label"], row["count"], row["settled"], row["markets"]) == ("anomaly:large_position", "quant", 5, 4, 3)
+    assert (row["kind"], row["label"]) == ("anomaly:large_position", "quant")
+    assert (row["count"], row["settled"], row["markets"]) == (5, 4, 3)
     assert row["hit_rate"] == 0.75
     assert row["mean_edge"] == pytest.approx(0.3)
     assert (row["edge_ci_low"], row["edge_ci_high"]) == (pytest.approx(0.3 - half, abs=1e-6), pytest.approx(0.3 + half, abs=1e-6))
