@@ -2,6 +2,7 @@
 """Arbitra's two entry points on a machine with nothing but Python 3.11+.
 
     python3 dev.py up      start the whole service set (embedded PostgreSQL/Redis + emulator)
+    python3 dev.py reset   wipe the demo's data (after a confirmation); the next `up` starts afresh
     python3 dev.py test    run the test suite
 
 Each creates .venv on first use and installs (again only when a requirements file changed)
@@ -22,6 +23,7 @@ VENV = ROOT / ".venv"
 PYTHON = VENV / "bin" / "python"
 REQUIREMENTS = {
     "up": ["requirements.txt", "requirements-embedded.txt"],
+    "reset": ["requirements.txt", "requirements-embedded.txt"],
     "test": ["requirements-dev.txt", "requirements-embedded.txt"],
 }
 
@@ -57,6 +59,8 @@ def main(argv: list[str]) -> int:
     os.chdir(ROOT)
     if command == "up":
         arguments = [str(PYTHON), "manage.py", "up", *rest]
+    elif command == "reset":
+        arguments = [str(PYTHON), "manage.py", "demo_reset", *rest]
     else:
         arguments = [str(PYTHON), "-m", "pytest", *rest]
     os.execv(arguments[0], arguments)  # noqa: S606 - replaces this process with the venv's python

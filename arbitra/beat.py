@@ -15,7 +15,7 @@ import socket
 import time
 
 import psycopg
-from django.conf import settings
+from django.db import connections
 from django_celery_beat.schedulers import DatabaseScheduler
 
 logger = logging.getLogger(__name__)
@@ -30,9 +30,15 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s
 _waiting = False
 
 
+_LIBPQ_PARAMETERS = ("dbname", "user", "password", "host", "port", "sslmode", "options")
+
+
 def _connect() -> psycopg.Connection:
+    # A session of its own (Django closes and reopens its connections at will), to the database
+    # Django uses, with a name that tells an operator which beat holds the lock.
+    params = {key: value for key, value in connections["default"].get_connection_params().items() if key in _LIBPQ_PARAMETERS}
     name = f"arbitra-beat pid={os.getpid()} host={socket.gethostname()}"[:63]
-    return psycopg.connect(settings.DATABASE_URL, autocommit=True, application_name=name, connect_timeout=10)
+    return psycopg.connect(**params, autocommit=True, application_name=name, connect_timeout=10)
 
 
 def _holder(connection: psycopg.Connection) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 import redis
 from django.conf import settings
@@ -66,3 +68,37 @@ def readyz(request):
             status=503,
         )
     return JsonResponse({"status": "ready", "checks": {name: "ok" for name in checks}})
+
+
+# --- processes supervised by `manage.py up` --------------------------------------------------------
+
+UP_STATUS_FILE_NAME = "up-status.json"
+
+
+def process_start_ticks(pid: int | None) -> int | None:
+    """When `pid` started (clock ticks since boot, from /proc): with the pid it names one process for
+    good, so a pid the kernel reused is never taken for the process it once was."""
+    if not isinstance(pid, int):
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    if not fields or fields[0] == "Z":
+        return None
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def supervised_processes() -> dict | None:
+    """What `manage.py up` reports about its children (pid, running, restarts, last exit code), or
+    None when no `up` runs on this state folder (compose, a bare gunicorn, a stale file)."""
+    try:
+        status = json.loads((Path(settings.STATE_DIR) / UP_STATUS_FILE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(status, dict) or process_start_ticks(status.get("pid")) != status.get("start_ticks"):
+        return None
+    return status

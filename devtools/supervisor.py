@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from arbitra.health import process_start_ticks
+
 _COLOURS = ["36", "32", "33", "35", "34", "31", "96", "92"]
 _PR_SET_PDEATHSIG = 1
 _TAIL_LINES = 30
@@ -41,18 +43,6 @@ def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def process_start_ticks(pid: int) -> int | None:
-    """The kernel's start time of `pid` (clock ticks since boot): with the pid, it names one process
-    for good, even after the pid is reused."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        if fields[0] == "Z":
-            return None
-        return int(fields[19])
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def _utc_now() -> str:
@@ -230,6 +220,9 @@ class ProcessSupervisor:
                     if now - child.started_at >= self.stable_after:
                         child.backoff = 1.0
                     continue
+                # Pool processes of a leader killed outright are still in its group: they go first.
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.process.pid, signal.SIGKILL)
                 child.reader.join(timeout=2)
                 child.last_exit = code
                 child.failures.append(now)

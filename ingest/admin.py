@@ -35,6 +35,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from arbitra.health import supervised_processes
 from ingest.models import (
     IngestCursor,
     IngestDeadLetter,
@@ -51,6 +52,7 @@ from ingest.models import (
 )
 from ingest.selectors import (
     dead_letter_stream_lookup,
+    dead_letters_injected_by_emulator,
     ingest_gaps_open,
     ingest_overview,
     ingest_run_job_names,
@@ -60,6 +62,7 @@ from ingest.selectors import (
     landing_streams,
     table_rows_estimate,
     trade_fills_matching,
+    upstream_outages,
     wallets_matching,
 )
 from ingest.services import dead_letters_retry_run
@@ -848,6 +851,7 @@ def _stream_rows() -> list[dict[str, Any]]:
                 "cursor_time": cursor_as_time(stream.cursor),
                 "last_run_badge": status_badge(stream.last_run_status),
                 "lag": humanize_seconds(stream.lag_seconds),
+                "stored_age": humanize_seconds(stream.newest_stored_age_seconds),
                 "runs_url": _changelist_url(IngestRun, job_name=stream.job_name),
                 "gaps_url": _changelist_url(IngestGap, source=stream.source, stream=stream.stream, status__exact="open"),
                 "dead_letters_url": _changelist_url(IngestDeadLetter, state="open", **letters_lookup),
@@ -897,6 +901,9 @@ def ingest_health_view(request: HttpRequest) -> TemplateResponse:
             for gap in gaps
         ],
         "open_gaps_shown": len(gaps),
+        "dead_letters_injected": dead_letters_injected_by_emulator(),
+        "upstream_outages": upstream_outages(),
+        "supervised": supervised_processes(),
         "links": {
             "dead_letters_open": _changelist_url(IngestDeadLetter, state="open"),
             "gaps_open": _changelist_url(IngestGap, status__exact="open"),

@@ -33,6 +33,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from arbitra.health import supervised_processes
 from ingest.models import IngestGap, RunStatus
 from ingest.registry import INGEST_JOBS
 from ingest.selectors import (
@@ -241,7 +242,19 @@ def metrics_collect() -> list[MetricFamily]:
         "arbitra_metrics_scrape_duration_seconds", "gauge", "Time this scrape took to collect every value."
     )
     duration.add(round(time.monotonic() - started, 6))
-    return [*families, celery, backend_up, duration]
+    return [*families, celery, backend_up, duration, *_supervised_families()]
+
+
+def _supervised_families() -> list[MetricFamily]:
+    """Restarts and liveness of the processes `manage.py up` supervises (empty without `up`)."""
+    restarts = MetricFamily(
+        "arbitra_process_restarts", "gauge", "Times `manage.py up` restarted each process since it started."
+    )
+    running = MetricFamily("arbitra_process_running", "gauge", "Whether each process `manage.py up` supervises runs (1).")
+    for name, child in ((supervised_processes() or {}).get("children") or {}).items():
+        restarts.add(child.get("restarts", 0), process=name)
+        running.add(int(bool(child.get("running"))), process=name)
+    return [restarts, running]
 
 
 # --- access and view ------------------------------------------------------------------------------

@@ -5,53 +5,23 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests import up_harness
+
+ROOT = up_harness.ROOT
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _processes_marked(marker: str) -> list[int]:
-    """Pids whose environment carries the marker: every process `up` started, however deep."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if marker.encode() in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
-@pytest.fixture
-def scratch_database():
-    """A database of its own: `up` migrates it like a fresh install."""
-    base = urlsplit(os.environ["DATABASE_URL"])
-    name = f"arbitra_up_{uuid.uuid4().hex[:8]}"
-    admin_url = urlunsplit((base.scheme, base.netloc, "/postgres", "", ""))
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield urlunsplit((base.scheme, base.netloc, f"/{name}", "", ""))
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+_free_port = up_harness.free_port
+_processes_marked = up_harness.processes_marked
+scratch_database = up_harness.scratch_database
 
 
 def test_up_starts_every_service_serves_data_and_stops_without_orphans(scratch_database, tmp_path):
@@ -107,7 +77,8 @@ def test_up_starts_every_service_serves_data_and_stops_without_orphans(scratch_d
             time.sleep(1)
         assert status["ingest.data_api.trades"]["last_run_status"] == "succeeded"
         banner = (tmp_path / "up.log").read_text()
-        assert "password" in banner and "shown only this once" in banner
+        assert "Arbitra is ready" in banner and f"password in {tmp_path / 'admin_password'}" in banner
+        assert (tmp_path / "admin_password").stat().st_mode & 0o777 == 0o600
 
         # A command run beside the demo (replay, ingest --once) reads the demo's emulator.
         beside = {name: value for name, value in env.items() if not name.startswith("POLYMARKET_")}

@@ -36,6 +36,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from psycopg import sql
 
+from arbitra.health import UP_STATUS_FILE_NAME
 from devtools.management.commands.admin_password import admin_password_file, write_secret_file
 from devtools.supervisor import ChildSpec, ProcessSupervisor, stop_orphans
 
@@ -48,6 +49,8 @@ DEMO_SCENARIO = "demo"
 DEMO_HISTORY_SECONDS = 600
 # Real Polymarket data never shares the demo's embedded database.
 EMBEDDED_DATABASES = {"demo": "arbitra", "polymarket": "arbitra_polymarket"}
+# Nor its queues: each mode has a Redis database of its own on the embedded server.
+EMBEDDED_REDIS_DATABASES = {"demo": 0, "polymarket": 1}
 DEMO_DATABASE_MARK = "arbitra demo database"
 READY_TIMEOUT_SECONDS = 240
 USAGE_ERROR = 2
@@ -167,7 +170,7 @@ class Command(BaseCommand):
             self.stderr.write(f"up: {refusal}")
             sys.exit(1)
         self.supervisor = ProcessSupervisor(
-            stream=self.stdout._out, log_dir=state_dir / "logs", status_file=state_dir / "up-status.json"
+            stream=self.stdout._out, log_dir=state_dir / "logs", status_file=state_dir / UP_STATUS_FILE_NAME
         )
         self.began = time.monotonic()
         self.stop_requested = threading.Event()
@@ -202,7 +205,7 @@ class Command(BaseCommand):
 
     def _run(self) -> int:
         options, state_dir, supervisor = self.options, self.state_dir, self.supervisor
-        left = stop_orphans(state_dir / "up-status.json", say=self.say)
+        left = stop_orphans(state_dir / UP_STATUS_FILE_NAME, say=self.say)
         if left:
             self.say(f"stopped {len(left)} process(es) an earlier `up` left behind: {', '.join(left)}")
         self._check_ports()
@@ -301,7 +304,8 @@ class Command(BaseCommand):
                 self.say(f"REDIS_URL not set: starting embedded Redis (data in {self.state_dir / 'redis'})")
                 server = EmbeddedRedis(data_dir=self.state_dir / "redis", port=settings.EMBEDDED_REDIS_PORT)
                 self.embedded.append(server)
-                env["REDIS_URL"] = server.start()
+                database = EMBEDDED_REDIS_DATABASES[self.options["upstream"]]
+                env["REDIS_URL"] = server.start().rsplit("/", 1)[0] + f"/{database}"
                 env.setdefault("CELERY_BROKER_URL", env["REDIS_URL"])
         except EmbeddedServerError as error:
             hint = "set DATABASE_URL / REDIS_URL to use servers of your own, or stop the process holding the port"
