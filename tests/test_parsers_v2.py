@@ -33,7 +33,7 @@ from ingest.sources.data_api.parsing import (
 )
 from ingest.sources.gamma.parsing import parse_gamma_market
 from ingest.sources.values import MalformedBody, MalformedRow, parse_condition_id, parse_token_id
-from tests.test_parsers import V1_TO_V2_FIELD_NAMES, load_fixture
+from tests.test_parsers import FIXTURES_DIR, V1_TO_V2_FIELD_NAMES, load_fixture
 
 BTC_15M_CONDITION = "0xcd5f9f505e0c0182746aa65963f72f01e7463259e5ea9f56672c0fe3a37f348a"
 BTC_15M_UP_TOKEN = "25070934348813416902477876984955073880416401960631253331845590271167412497744"
@@ -1026,3 +1026,42 @@ def test_it_rejects_a_protocol_v2_market_it_cannot_pair_with_its_outcomes(change
 
 def test_it_takes_the_version_case_and_spacing_as_noise():
     assert parse_gamma_market(a_protocol_v2_market_row(version=" V2 ")).protocol_version == "v2"
+
+
+# --------------------------------------------------------------------------------------------------
+# Every recorded v2 file is read above
+# --------------------------------------------------------------------------------------------------
+
+READ_ABOVE = {
+    "doc-examples/docs-overview__v2-positions-example.json",
+    "doc-examples/docs-public-analytics__v2-trades-example.json",
+    "doc-examples/polymarket-bot-v2__gamma-market-v2-docs-example.json",
+    "polymarket-bot-v2/clob-markets-v2.json",
+    "polymarket-bot-v2/data-v2-oi-v2.json",
+    "polymarket-bot-v2/data-v2-prices-history-page1.json",
+    "polymarket-bot-v2/data-v2-prices-history-page2.json",
+    "polymarket-bot-v2/data-v2-resolutions-62hex-invalid.json",
+    "polymarket-bot-v2/data-v2-resolutions-v1-resolved.json",
+    "polymarket-bot-v2/data-v2-resolutions-v2-active.json",
+    "polymarket-bot-v2/data-v2-resolutions-v2-resolved.json",
+    "polymarket-bot-v2/data-v2-trades-v1-page1.json",
+    "polymarket-bot-v2/data-v2-trades-v1-page2.json",
+    "polymarket-bot-v2/data-v2-trades-v2-empty.json",
+    "polymarket-bot-v2/gamma-market-v1-btc15m.json",
+    "py-sdk/activity.json",
+    "py-sdk/positions.json",
+    "py-sdk/resolutions.json",
+    "py-sdk/trades.json",
+}
+# Endpoints no Arbitra source reads (holders, per-wallet PnL series and stats, portfolio value).
+NOT_READ_BY_ANY_SOURCE = {"py-sdk/holders.json", "py-sdk/user-pnl.json", "py-sdk/user-stats.json", "py-sdk/value.json"}
+
+
+def test_every_recorded_v2_file_is_read_by_a_test_here_or_by_no_source_at_all():
+    v2_dir = FIXTURES_DIR / "v2"
+    if not v2_dir.is_dir():
+        pytest.skip(f"Polymarket fixtures not found at {FIXTURES_DIR} (set ARBITRA_FIXTURES_DIR)")
+
+    recorded = {str(path.relative_to(v2_dir)) for path in v2_dir.rglob("*.json")}
+
+    assert recorded == READ_ABOVE | NOT_READ_BY_ANY_SOURCE
