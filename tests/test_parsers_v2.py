@@ -7,6 +7,7 @@ Pure Python: no database, no Django. The fixtures live in the shared workspace
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from ingest.sources.data_api.parsing import (
+    NotATrade,
     OccurrenceCounter,
     Pagination,
     UpstreamErrorBody,
@@ -1065,3 +1067,72 @@ def test_every_recorded_v2_file_is_read_by_a_test_here_or_by_no_source_at_all():
     recorded = {str(path.relative_to(v2_dir)) for path in v2_dir.rglob("*.json")}
 
     assert recorded == READ_ABOVE | NOT_READ_BY_ANY_SOURCE
+
+
+# --------------------------------------------------------------------------------------------------
+# Hostile values: a row error or a body error, never anything else
+# --------------------------------------------------------------------------------------------------
+
+WEIRD_VALUES: list[Any] = [
+    None, "", " ", "abc", "0x", "١٢", True, False, -1, 0, 1.5, 10**80, 2**300, float("nan"), float("inf"),
+    "NaN", "1e999999999", [], [1, 2], {}, {"a": 1},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("parser", "base_rows"),
+    [
+        (parse_trade_v2, lambda: [recorded_trade_rows()[0]]),
+        (
+            parse_activity_v2,
+            lambda: [
+                load_fixture("v2/py-sdk/activity.json")[0],
+                as_v2(load_fixture("polymarket-smart-money/activity_all.json")[0]),
+            ],
+        ),
+        (parse_position_v2, lambda: load_fixture("v2/py-sdk/positions.json")[:1]),
+        (
+            parse_resolution_v2,
+            lambda: load_fixture("v2/polymarket-bot-v2/data-v2-resolutions-v2-resolved.json")["data"]
+            + load_fixture("v2/py-sdk/resolutions.json")[:1],
+        ),
+        (parse_gamma_market, lambda: [a_protocol_v2_market_row(), btc_15m_market_row()]),
+    ],
+)
+def test_a_hostile_value_in_any_field_is_a_malformed_row_or_a_row(parser, base_rows):
+    for base_row in base_rows():
+        for key in base_row:
+            for value in WEIRD_VALUES:
+                try:
+                    parser(dict(base_row, **{key: value}))
+                    parser({name: field for name, field in base_row.items() if name != key})
+                except MalformedRow:
+                    pass
+                except NotATrade:
+                    assert parser is parse_trade_v2 and key == "type"
+
+
+@pytest.mark.parametrize(
+    ("parser", "base_body"),
+    [
+        (parse_page, lambda: load_fixture("v2/polymarket-bot-v2/data-v2-trades-v1-page1.json")),
+        (lambda body: parse_page(body, paginated=False), lambda: load_fixture("v2/polymarket-bot-v2/data-v2-oi-v2.json")),
+        (parse_upstream_error, lambda: load_fixture("v2/polymarket-bot-v2/data-v2-resolutions-62hex-invalid.json")),
+        (parse_upstream_status, a_status_body),
+    ],
+)
+def test_a_hostile_value_in_any_member_of_a_body_is_a_malformed_body_or_a_body(parser, base_body):
+    body = base_body()
+    members = [(body, key) for key in body] + [
+        (body[key], inner) for key in body if isinstance(body[key], dict) for inner in body[key]
+    ]
+    for holder, key in members:
+        original = holder[key]
+        for value in WEIRD_VALUES:
+            holder[key] = value
+            with contextlib.suppress(MalformedBody):
+                parser(body)
+        holder[key] = original
+    for value in WEIRD_VALUES:
+        with contextlib.suppress(MalformedBody):
+            parser(value)
