@@ -11,11 +11,14 @@ import re
 
 import django_filters
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Collate, Upper
 
 from ingest.models import Market, Wallet
 from scoring.models import Anomaly, FeedEvent, FeedEventType, PoolTier, WalletSnapshot
 
 _ADDRESS_PREFIX = re.compile(r"^0x[0-9a-f]{0,40}$")
+# The expression the pseudonym search index is built on (api migration 0003).
+PSEUDONYM_KEY = Collate(Upper("pseudonym"), "C")
 
 
 class WalletFilter(django_filters.FilterSet):
@@ -33,7 +36,14 @@ class WalletFilter(django_filters.FilterSet):
             # Addresses are stored lowercase; Django gave the unique column a pattern-ops index,
             # so this LIKE 'prefix%' is an index range scan.
             return queryset.filter(address__startswith=term)
-        return queryset.filter(pseudonym__istartswith=value.strip())
+        return pseudonym_search(queryset, value.strip())
+
+
+def pseudonym_search(queryset: QuerySet, prefix: str) -> QuerySet:
+    """Wallets whose pseudonym starts with `prefix` (case-insensitive), with the search key
+    annotated for ordering; served by the index of api migration 0003 (one range scan)."""
+    keyed = queryset.annotate(pseudonym_key=PSEUDONYM_KEY)
+    return keyed.filter(pseudonym_key__startswith=prefix.upper())
 
 
 class PotentialFilter(django_filters.FilterSet):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -81,3 +82,61 @@ class PortfolioWallet(models.Model):
 
     def __str__(self) -> str:
         return f"{self.portfolio_id} ∋ wallet {self.wallet_id}"
+
+
+class CounterDelta(models.Model):
+    """Changes to the totals the homepage and the unfiltered lists show, written by triggers.
+
+    Triggers on wallet, market, wallet_snapshot and anomaly append one row per statement and
+    counter (migration 0002), so the totals are maintained by the writes themselves and no request
+    counts a million rows. Rows are only ever inserted, so concurrent writers never wait on each
+    other; `api.selectors.counters_get` sums them and folds them into one row per counter once
+    there are many.
+    """
+
+    name = models.CharField(max_length=40)
+    delta = models.BigIntegerField()
+
+    class Meta:
+        db_table = "api_counter_delta"
+        indexes = [models.Index(fields=["name"], name="api_counter_delta_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.delta:+d}"
+
+
+class AcknowledgementAction(models.TextChoices):
+    ACKNOWLEDGED = "acknowledged"
+    UNACKNOWLEDGED = "unacknowledged"
+
+
+class AnomalyAcknowledgement(models.Model):
+    """Audit trail of acknowledging an alert and undoing it: who (a signed-in user, else the
+    browser's fingerprint, else the client address) and when.
+
+    The fingerprint is kept as a hash: enough to see that one browser acknowledged many alerts,
+    and nobody reading the admin can take over that browser's watchlist with it.
+    """
+
+    anomaly = models.ForeignKey("scoring.Anomaly", on_delete=models.CASCADE, db_constraint=False, related_name="+")
+    action = models.CharField(max_length=16, choices=AcknowledgementAction.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    fingerprint_hash = models.CharField(max_length=16, blank=True, default="", help_text="sha256 prefix of the fingerprint")
+    client_address = models.CharField(max_length=64, blank=True, default="", help_text="IPv6 clients as their /64")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "api_anomaly_acknowledgement"
+        indexes = [models.Index(fields=["anomaly", "-created_at"], name="api_anomaly_ack_history")]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"anomaly {self.anomaly_id} {self.action} by {self.who}"
+
+    @property
+    def who(self) -> str:
+        if self.user_id:
+            return f"user {self.user}"
+        if self.fingerprint_hash:
+            return f"fingerprint {self.fingerprint_hash}"
+        return f"address {self.client_address or 'unknown'}"

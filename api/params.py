@@ -142,7 +142,13 @@ def sorting(allowed: list[str], default: str) -> type[serializers.Serializer]:
     return SortingParams
 
 
-class WalletListParams(PagingParams, sorting(["id", "created_at", "updated_at", "first_seen_at"], "id")):
+class WalletListParams(PagingParams, sorting(["id", "created_at", "updated_at", "first_seen_at", "pseudonym"], "id")):
+    sort_by = LenientChoiceField(
+        ["id", "created_at", "updated_at", "first_seen_at", "pseudonym"],
+        fallback="",
+        help_text="One of the listed values. Without one (or with an unknown one) a pseudonym search (`q`) lists its "
+        "hits by pseudonym, anything else sorts by `id`.",
+    )
     q = serializers.CharField(
         required=False, max_length=200, help_text="Pseudonym prefix (case-insensitive) or an address prefix (0x…)."
     )

@@ -2,25 +2,40 @@
 tables (wallet, market). Nothing here reads `trade_fill` or the landing table: the previous
 backend aggregated fills per request and its homepage slowed down as the data grew.
 
-Every list is bounded by an index and a LIMIT; totals of large lists are cached briefly in Redis
-(shared by all web processes), since an exact count over a million snapshots costs more than the
-page itself and a total a few seconds old is fine for a pager.
+Every list is bounded by an index and a LIMIT. Totals of unfiltered lists and of the homepage
+come from counters the writes maintain (`counters_get`); totals of filtered lists are cached
+briefly in Redis (shared by all web processes), since an exact count over a million snapshots
+costs more than the page itself and a total a few seconds old is fine for a pager. A Redis outage
+only makes those reads slower.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from api import presenters
-from api.filters import AnomalyFilter, FeedFilter, LeaderboardFilter, MarketFilter, PotentialFilter, WalletFilter, filtered
-from api.models import Portfolio, PortfolioWallet, WatchlistEntry
+from api.filters import (
+    PSEUDONYM_KEY,
+    AnomalyFilter,
+    FeedFilter,
+    LeaderboardFilter,
+    MarketFilter,
+    PotentialFilter,
+    WalletFilter,
+    filtered,
+)
+from api.models import CounterDelta, Portfolio, PortfolioWallet, WatchlistEntry
 from ingest.models import IngestCursor, Market, Wallet
 from marts.models import WalletComputeState
 from scoring.models import (
@@ -33,6 +48,8 @@ from scoring.models import (
     StrategyType,
     WalletSnapshot,
 )
+
+logger = logging.getLogger(__name__)
 
 # Lists embed the wallet view (id, address, pseudonym, tracked) only: loading the wallet's other
 # columns (nine timestamps) for every row costs more than the query itself.
@@ -64,28 +81,77 @@ class Page:
         return {"page": self.page, "page_size": self.page_size, "total": self.total}
 
 
+def _cache_get(key: str):
+    """A cached value, or None when absent or when Redis is unreachable: a cache outage makes a
+    read slower, never a 500."""
+    try:
+        return cache.get(key)
+    except (RedisError, OSError) as error:
+        logger.warning("cache unreachable (%s): computing %s directly", type(error).__name__, key)
+        return None
+
+
+def _cache_set(key: str, value, ttl: int) -> None:
+    with contextlib.suppress(RedisError, OSError):  # already logged by the read that missed
+        cache.set(key, value, ttl)
+
+
 def _count(queryset: QuerySet, *, cached: bool) -> int:
     ttl = settings.API_COUNT_CACHE_SECONDS
     if not cached or ttl <= 0:
         return queryset.count()
     sql, params = queryset.query.sql_with_params()
     key = "api:count:" + hashlib.sha256(f"{sql}|{params!r}".encode()).hexdigest()
-    total = cache.get(key)
+    total = _cache_get(key)
     if total is None:
         total = queryset.count()
-        cache.set(key, total, ttl)
+        _cache_set(key, total, ttl)
     return total
 
 
-def page_of(queryset: QuerySet, *, page: int, page_size: int, cached_count: bool = False) -> Page:
+# Once the trigger-written rows of api_counter_delta pass this many, a read folds them into one
+# row per counter (in one statement, so a concurrent writer's new rows are kept).
+COUNTER_FOLD_ROWS = 1000
+COUNTER_FOLD_LOCK = 0x617069636F756E74  # pg advisory lock key: one folder at a time
+COUNTER_FOLD_SQL = """
+WITH moved AS (DELETE FROM api_counter_delta RETURNING name, delta)
+INSERT INTO api_counter_delta (name, delta) SELECT name, sum(delta) FROM moved GROUP BY name
+"""
+
+
+def counters_get() -> dict[str, int]:
+    """The maintained totals (wallets, tracked_wallets, markets, scored_wallets, trades,
+    potential_wallets, anomalies), exact as of the last committed write."""
+    rows = list(CounterDelta.objects.values("name").annotate(total=Sum("delta"), rows=Count("id")).order_by())
+    if sum(row["rows"] for row in rows) > COUNTER_FOLD_ROWS:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [COUNTER_FOLD_LOCK])
+            if cursor.fetchone()[0]:
+                cursor.execute(COUNTER_FOLD_SQL)
+    return {row["name"]: int(row["total"]) for row in rows}
+
+
+def _unfiltered(filters: dict) -> bool:
+    return all(value is None for value in filters.values())
+
+
+def page_of(
+    queryset: QuerySet, *, page: int, page_size: int, cached_count: bool = False, total: int | None = None
+) -> Page:
+    """One page of the queryset; `total`, when the caller knows it (a maintained counter), saves
+    the COUNT."""
     offset = (page - 1) * page_size
     items = list(queryset[offset : offset + page_size])
     if page == 1 and len(items) < page_size:
         # The whole list fits on the first page: its length is the total, no COUNT needed.
         total = len(items)
-    else:
+    elif total is None:
         total = _count(queryset.order_by(), cached=cached_count)
     return Page(items=items, page=page, page_size=page_size, total=total)
+
+
+def _counted_total(filters: dict, counter: str) -> int | None:
+    return counters_get().get(counter, 0) if _unfiltered(filters) else None
 
 
 def last_report_times_attach(snapshots: list[WalletSnapshot]) -> list[WalletSnapshot]:
@@ -115,13 +181,23 @@ def _ordered(queryset: QuerySet, column: str, *, order: str, tie_breaker: str) -
 
 # --- Wallets -------------------------------------------------------------------------------------
 
-WALLET_SORT_COLUMNS = {"id": "id", "created_at": "created_at", "updated_at": "updated_at", "first_seen_at": "first_trade_at"}
+WALLET_SORT_COLUMNS = {
+    "id": "id",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "first_seen_at": "first_trade_at",
+    "pseudonym": "pseudonym_key",
+}
 
 
 def wallet_list(*, filters: dict, sort_by: str, order: str, page: int, page_size: int) -> Page:
     wallets = filtered(WalletFilter, filters, Wallet.objects.select_related("snapshot"))
+    if not sort_by:
+        sort_by = "pseudonym" if "pseudonym_key" in wallets.query.annotations else "id"
+    if sort_by == "pseudonym" and "pseudonym_key" not in wallets.query.annotations:
+        wallets = wallets.annotate(pseudonym_key=PSEUDONYM_KEY)
     wallets = _ordered(wallets, WALLET_SORT_COLUMNS[sort_by], order=order, tie_breaker="id")
-    return page_of(wallets, page=page, page_size=page_size, cached_count=True)
+    return page_of(wallets, page=page, page_size=page_size, cached_count=True, total=_counted_total(filters, "wallets"))
 
 
 def wallet_get(*, wallet_id: int) -> Wallet | None:
@@ -415,7 +491,7 @@ MARKET_SORT_COLUMNS = {name: name for name in ["id", "created_at", "updated_at",
 def market_list(*, filters: dict, sort_by: str, order: str, page: int, page_size: int) -> Page:
     markets = filtered(MarketFilter, filters, Market.objects.all())
     markets = _ordered(markets, MARKET_SORT_COLUMNS[sort_by], order=order, tie_breaker="id")
-    return page_of(markets, page=page, page_size=page_size, cached_count=True)
+    return page_of(markets, page=page, page_size=page_size, cached_count=True, total=_counted_total(filters, "markets"))
 
 
 def market_get(*, market_id: int) -> Market | None:
@@ -432,7 +508,8 @@ def leaderboard_list(*, filters: dict, sort_by: str, order: str, page: int, page
     snapshots = WalletSnapshot.objects.select_related("wallet").defer(*WALLET_VIEW_DEFERRED)
     snapshots = filtered(LeaderboardFilter, filters, snapshots)
     snapshots = _ordered(snapshots, LEADERBOARD_SORT_COLUMNS[sort_by], order=order, tie_breaker="wallet_id")
-    return page_of(snapshots, page=page, page_size=page_size, cached_count=True)
+    total = _counted_total(filters, "scored_wallets")
+    return page_of(snapshots, page=page, page_size=page_size, cached_count=True, total=total)
 
 
 def _live_feed_read_through():
@@ -444,26 +521,23 @@ def _live_feed_read_through():
 
 
 def stats_overview_get() -> dict:
-    """Totals for the homepage. Cached as a whole: two of them aggregate a million snapshots."""
+    """Totals for the homepage, from the maintained counters (no request counts a table); `as_of`
+    says when they were read. Cached for API_STATS_CACHE_SECONDS (a few seconds at most)."""
     key = "api:stats:overview"
-    cached = cache.get(key) if settings.API_STATS_CACHE_SECONDS > 0 else None
+    cached = _cache_get(key) if settings.API_STATS_CACHE_SECONDS > 0 else None
     if cached is not None:
         return cached
     now = timezone.now()
-    snapshots = WalletSnapshot.objects.aggregate(
-        scored=Count("wallet_id"),
-        trades=Sum("total_trades"),
-        potential=Count("wallet_id", filter=Q(potential_reached_at__isnull=False)),
-    )
+    counters = counters_get()
     latest_trade_at = _live_feed_read_through()
     last_computed_at = WalletComputeState.objects.aggregate(latest=Max("last_computed_at"))["latest"]
     overview = {
-        "tracked_wallets": Wallet.objects.filter(tracked=True).count(),
-        "indexed_markets": Market.objects.count(),
-        "wallets": Wallet.objects.count(),
-        "scored_wallets": snapshots["scored"],
-        "trades": snapshots["trades"] or 0,
-        "potential_wallets": snapshots["potential"],
+        "tracked_wallets": counters.get("tracked_wallets", 0),
+        "indexed_markets": counters.get("markets", 0),
+        "wallets": counters.get("wallets", 0),
+        "scored_wallets": counters.get("scored_wallets", 0),
+        "trades": counters.get("trades", 0),
+        "potential_wallets": counters.get("potential_wallets", 0),
         "data_freshness": {
             "latest_trade_at": latest_trade_at,
             "last_computed_at": last_computed_at,
@@ -473,7 +547,7 @@ def stats_overview_get() -> dict:
         "as_of": now,
     }
     if settings.API_STATS_CACHE_SECONDS > 0:
-        cache.set(key, overview, settings.API_STATS_CACHE_SECONDS)
+        _cache_set(key, overview, settings.API_STATS_CACHE_SECONDS)
     return overview
 
 
@@ -500,7 +574,8 @@ def ops_highlights_get(*, limit: int) -> dict:
 
 def anomaly_list(*, filters: dict, page: int, page_size: int) -> Page:
     anomalies = filtered(AnomalyFilter, filters, Anomaly.objects.all()).order_by("-created_at", "-id")
-    return page_of(anomalies, page=page, page_size=page_size, cached_count=True)
+    total = _counted_total(filters, "anomalies")
+    return page_of(anomalies, page=page, page_size=page_size, cached_count=True, total=total)
 
 
 def anomaly_get(*, anomaly_id: int) -> Anomaly | None:
