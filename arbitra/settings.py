@@ -64,14 +64,16 @@ class _Settings:
             return False
         raise ConfigurationError(name, value, "a boolean: true/false, 1/0, yes/no or on/off")
 
-    def integer(self, name: str, default: int, *, minimum: int | None = None) -> int:
+    def integer(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
         value = self._raw(name, str(default), required_in_production=False)
         expected = "an integer" if minimum is None else f"an integer ≥ {minimum}"
+        if maximum is not None:
+            expected += f" and ≤ {maximum}"
         try:
             number = int(value)
         except ValueError:
             raise ConfigurationError(name, value, expected) from None
-        if minimum is not None and number < minimum:
+        if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
             raise ConfigurationError(name, value, expected)
         return number
 
@@ -218,6 +220,8 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "arbitra:cache",
+        # A Redis that does not answer must not hold a request: the API reads around the cache.
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
 }
 
@@ -362,11 +366,22 @@ SOURCE_CONCURRENCY = read.integer("SOURCE_CONCURRENCY", 4, minimum=1)
 CIRCUIT_BREAKER_THRESHOLD = read.integer("CIRCUIT_BREAKER_THRESHOLD", 5, minimum=1)
 CIRCUIT_BREAKER_RESET_SECONDS = read.number("CIRCUIT_BREAKER_RESET_SECONDS", 60.0, positive=True)
 
-INGEST_TRADES_PAGE_SIZE = read.integer("INGEST_TRADES_PAGE_SIZE", 500, minimum=1)
-# The Data API refuses offsets past a moving cap (seen from 1,500 to 10,000); we stop before it.
-INGEST_TRADES_OFFSET_CAP = read.integer("INGEST_TRADES_OFFSET_CAP", 1500, minimum=0)
-# Re-read this far behind the cursor each poll: fills can appear late and pages overlap.
-INGEST_TRADES_LOOKBACK_SECONDS = read.integer("INGEST_TRADES_LOOKBACK_SECONDS", 120, minimum=0)
+# Rows asked for on the first page of a v2 walk (the upstream allows up to 1,000; the cursor
+# carries the size after that).
+INGEST_TRADES_PAGE_SIZE = read.integer("INGEST_TRADES_PAGE_SIZE", 1000, minimum=1, maximum=1000)
+# The live walk re-reads the upstream's serving lag (/v2/status) below its high-water mark, so a
+# fill that became visible late is still read; the lag is clamped to [floor, ceiling] and a
+# margin added. A lag beyond the ceiling is a recorded gap, not a silent miss.
+INGEST_SERVING_LAG_FLOOR_SECONDS = read.integer("INGEST_SERVING_LAG_FLOOR_SECONDS", 10, minimum=0)
+INGEST_SERVING_LAG_CEILING_SECONDS = read.integer("INGEST_SERVING_LAG_CEILING_SECONDS", 900, minimum=1)
+INGEST_OVERLAP_MARGIN_SECONDS = read.integer("INGEST_OVERLAP_MARGIN_SECONDS", 30, minimum=0)
+# A gap whose sweeps keep failing this often is marked exhausted: a visible loss event.
+INGEST_GAP_MAX_ATTEMPTS = read.integer("INGEST_GAP_MAX_ATTEMPTS", 20, minimum=1)
+# Per-wallet v2 streams (activity for the ledger, positions for reconciliation, resolutions).
+INGEST_ACTIVITY_WALLETS_PER_RUN = read.integer("INGEST_ACTIVITY_WALLETS_PER_RUN", 50, minimum=1)
+INGEST_ACTIVITY_INTERVAL_SECONDS = read.integer("INGEST_ACTIVITY_INTERVAL_SECONDS", 60, minimum=1)
+INGEST_POSITIONS_INTERVAL_SECONDS = read.integer("INGEST_POSITIONS_INTERVAL_SECONDS", 300, minimum=1)
+INGEST_RESOLUTIONS_INTERVAL_SECONDS = read.integer("INGEST_RESOLUTIONS_INTERVAL_SECONDS", 60, minimum=1)
 # A first poll (no cursor yet) reads this far back; older history comes from the wallet backfill.
 INGEST_TRADES_INITIAL_SECONDS = read.integer("INGEST_TRADES_INITIAL_SECONDS", 3600, minimum=0)
 INGEST_WALLET_PAGES_PER_RUN = read.integer("INGEST_WALLET_PAGES_PER_RUN", 10, minimum=1)
@@ -404,6 +419,21 @@ ANOMALY_PNL_JUMP_MIN_USDC = read.number("ANOMALY_PNL_JUMP_MIN_USDC", 1000)
 ANOMALY_FRESH_WALLET_MIN_USDC = read.number("ANOMALY_FRESH_WALLET_MIN_USDC", 5000)
 ANOMALY_PRE_EVENT_MINUTES = read.number("ANOMALY_PRE_EVENT_MINUTES", 60)
 ANOMALY_PRE_EVENT_MIN_USDC = read.number("ANOMALY_PRE_EVENT_MIN_USDC", 500)
+# Anomalies fire only on facts that are news when they arrive: a fill stored within this many
+# seconds of its trade time (backfills and history fetches update marts, never alert).
+ANOMALY_LIVE_WINDOW_SECONDS = read.integer("ANOMALY_LIVE_WINDOW_SECONDS", 1800, minimum=0)
+# Information edge (scoring.edge): decisions, the window before news, and the labelling minimums.
+EDGE_DECISION_WINDOW_SECONDS = read.integer("EDGE_DECISION_WINDOW_SECONDS", 300, minimum=1)
+EDGE_WINDOW_MINUTES = read.integer("EDGE_WINDOW_MINUTES", 60, minimum=1)
+EDGE_MIN_DECISIONS = read.integer("EDGE_MIN_DECISIONS", 8, minimum=1)
+EDGE_MIN_MARKETS = read.integer("EDGE_MIN_MARKETS", 3, minimum=1)
+EDGE_MIN_EFFECT = read.number("EDGE_MIN_EFFECT", 0.2)
+EDGE_BASELINE_DAYS = read.integer("EDGE_BASELINE_DAYS", 90, minimum=1)
+EDGE_BASELINE_TTL_SECONDS = read.integer("EDGE_BASELINE_TTL_SECONDS", 900, minimum=0)
+EDGE_FDR_INTERVAL_SECONDS = read.integer("EDGE_FDR_INTERVAL_SECONDS", 300, minimum=1)
+# Hysteresis: a new strategy label, tier or risk level must hold this long before it replaces the old.
+SCORING_HOLD_SECONDS = read.integer("SCORING_HOLD_SECONDS", 7200, minimum=0)
+SIGNALS_FOLLOW_INTERVAL_SECONDS = read.integer("SIGNALS_FOLLOW_INTERVAL_SECONDS", 300, minimum=1)
 # AI reports: an OpenAI-compatible endpoint when both are set, else the honest template writer.
 AI_API_URL = read.string("AI_API_URL", "")
 AI_API_KEY = read.string("AI_API_KEY", "")
@@ -412,7 +442,7 @@ AI_TIMEOUT_SECONDS = read.number("AI_TIMEOUT_SECONDS", 30.0, positive=True)
 AI_MIN_TRADES = read.integer("AI_MIN_TRADES", 10, minimum=0)
 AI_CACHE_SECONDS = read.integer("AI_CACHE_SECONDS", 86400, minimum=0)
 AI_BATCH_SIZE = read.integer("AI_BATCH_SIZE", 20, minimum=1)
-AI_BATCH_SPACING_SECONDS = read.number("AI_BATCH_SPACING_SECONDS", 2.0)
+AI_BATCH_SPACING_SECONDS = read.number("AI_BATCH_SPACING_SECONDS", 2.0, minimum=0)
 # Every 10 minutes, as the original did: the home page's "Featured Star Wallets" fills soon after start.
 AI_BATCH_INTERVAL_SECONDS = read.integer("AI_BATCH_INTERVAL_SECONDS", 600, minimum=1)
 
