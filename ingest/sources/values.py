@@ -47,7 +47,6 @@ _LAST_PLAUSIBLE_UNIX_MILLISECONDS: Final = _LAST_PLAUSIBLE_UNIX_SECONDS * 1000
 
 # Compiled once: the patterns run for every fill. Inputs are lower-cased before matching.
 TX_HASH_PATTERN: Final = re.compile(r"0x[0-9a-f]{64}")
-CONDITION_ID_PATTERN: Final = TX_HASH_PATTERN
 WALLET_PATTERN: Final = re.compile(r"0x[0-9a-f]{40}")
 
 # Data API sentinel for "unknown / not applicable" (global feed, rewards, rebates).
