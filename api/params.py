@@ -8,6 +8,7 @@ ignoring a filter would show the user a list they did not ask for.
 from __future__ import annotations
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -77,6 +78,10 @@ SEVERITY_NUMBERS = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Sever
 SEVERITIES_BY_NUMBER = {1: [Severity.LOW], 2: [Severity.MEDIUM], 3: [Severity.HIGH, Severity.CRITICAL]}
 
 
+SEVERITY_FILTER_VALUES = ["1", "2", "3", *Severity.values]
+
+
+@extend_schema_field({"type": "string", "enum": SEVERITY_FILTER_VALUES})
 class SeverityFilterField(serializers.Field):
     """1-3 (1 low, 2 medium, 3 high and critical) or a level's name; the levels it selects, comma-separated."""
 

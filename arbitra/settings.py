@@ -178,11 +178,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "arbitra.middleware.RequestIdMiddleware",
-    "arbitra.middleware.RequestLimitsMiddleware",
+    "arbitra.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves admin and API-docs assets from gunicorn itself: no separate web server needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # After CORS and security: a refused request still carries their headers.
+    "arbitra.middleware.RequestLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -529,6 +531,12 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = read.boolean("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = read.boolean("CSRF_COOKIE_SECURE", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = read.boolean("SECURE_SSL_REDIRECT", True)
+    # Probes and scrapers talk plain HTTP to the container itself.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = read.integer("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = read.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = read.boolean("SECURE_HSTS_PRELOAD", True)
 
 # --- API -----------------------------------------------------------------------------------------
 # Totals of large lists (a million snapshots) are cached this long in Redis; 0 counts every time.
