@@ -64,8 +64,7 @@ _LARGEST_TOKEN_ID_TEXT: Final = str(2**_MAX_TOKEN_ID_BITS - 1)
 # value in the high-order bytes, as Solidity widens bytesN) and answers 400 to the bare 62-hex form
 # (fixture data-v2-resolutions-62hex-invalid.json), so the 64-hex text is the one form every
 # endpoint takes back; a 62-hex id that turns up anyway is widened the same way.
-_CONDITION_ID_TEXT_PATTERN: Final = re.compile(r"0x[0-9a-f]{62}(?:[0-9a-f]{2})?")
-_BYTES31_HEX_LENGTH: Final = 2 + 62
+_BYTES31_ID_PATTERN: Final = re.compile(r"0x[0-9a-f]{62}")
 # Whole numbers sent as digit strings are length-capped, so int() never meets Python's
 # 4300-digit conversion limit; 18 digits hold any block number, offset or log index.
 _MAX_WHOLE_NUMBER_DIGITS: Final = 18
@@ -221,9 +220,11 @@ def parse_condition_id(value: object, *, field: str) -> str:
     serves for it, so the same market never carries two ids.
     """
     lowered = require_text(value, field=field).lower()
-    if _CONDITION_ID_TEXT_PATTERN.fullmatch(lowered) is None:
-        raise MalformedRow(f"{field}: not 0x + 64 hex digits (nor a 62-hex bytes31 id): {show(value)}")
-    return lowered + "00" if len(lowered) == _BYTES31_HEX_LENGTH else lowered
+    if TX_HASH_PATTERN.fullmatch(lowered) is not None:  # the form served: checked first, it runs per fill
+        return lowered
+    if _BYTES31_ID_PATTERN.fullmatch(lowered) is not None:
+        return lowered + "00"
+    raise MalformedRow(f"{field}: not 0x + 64 hex digits (nor a 62-hex bytes31 id): {show(value)}")
 
 
 def parse_token_id(value: object, *, field: str) -> str:
