@@ -1,9 +1,18 @@
-"""Data API fill rows → typed fills with their identity, or exactly why not.
+"""Data API rows and bodies → typed values with their identity, or exactly why not.
 
-`parse_trade_v2` reads today's v2 rows (snake_case, the token under `token_id`); `parse_trade`
-reads the retired v1 rows (camelCase, `asset`), kept so that landing records stored from v1 stay
-readable by replay. `NotATrade` is separate from `MalformedRow` on purpose: REDEEM/REWARD/rebate
-rows of `/activity` are valid rows, just not fills, and are skipped, never dead-lettered.
+Pure standard library, no Django. What each endpoint gives:
+
+- `/v2/trades` rows: `parse_trade_v2` → `ParsedFill` (snake_case, the token under `token_id`);
+  `parse_trade` reads the retired v1 rows (camelCase, `asset`), kept so that landing records
+  stored from v1 stay readable by replay. Fills are a multiset: `OccurrenceCounter` numbers the
+  identical fills of a transaction in serving order (`ParsedFill.occurrence`, part of the key).
+- `/v2/activity` rows: `parse_activity_v2` → `ParsedActivity`, any type (a TRADE row carries its
+  fill, with the fill's identity). `NotATrade` (from the fill parsers) is separate from
+  `MalformedRow` on purpose: REDEEM/REWARD/rebate rows are valid rows, just not fills.
+- `/v2/positions` rows: `parse_position_v2`; `/v2/resolutions` rows: `parse_resolution_v2`.
+- Bodies: `parse_page` (envelope → rows + `Pagination`), `parse_upstream_error` (v2 error body),
+  `parse_upstream_status` (`/v2/status`). A body of another shape raises `MalformedBody`: a
+  transient upstream fault, never a dead letter.
 
 Condition ids are stored in their 64-hex form: Protocol V2 ids are bytes31, which the API serves
 right-padded with ``00`` (a 62-hex id is padded the same way, see `parse_condition_id`).
