@@ -1060,9 +1060,8 @@ NOT_READ_BY_ANY_SOURCE = {"py-sdk/holders.json", "py-sdk/user-pnl.json", "py-sdk
 
 
 def test_every_recorded_v2_file_is_read_by_a_test_here_or_by_no_source_at_all():
+    load_fixture("v2/py-sdk/trades.json")  # fails, naming where, when the fixtures are missing
     v2_dir = FIXTURES_DIR / "v2"
-    if not v2_dir.is_dir():
-        pytest.skip(f"Polymarket fixtures not found at {FIXTURES_DIR} (set ARBITRA_FIXTURES_DIR)")
 
     recorded = {str(path.relative_to(v2_dir)) for path in v2_dir.rglob("*.json")}
 
