@@ -92,8 +92,10 @@ class UpstreamUnavailable(SourceError):
 class UpstreamRejected(SourceError):
     """A 4xx the upstream will answer the same way however often it is asked."""
 
-    def __init__(self, status: int, body_text: str, json_body: Any, *, url: str = "") -> None:
-        super().__init__(f"{url}: HTTP {status}: {body_text[:_BODY_SNIPPET_CHARS]}")
+    def __init__(self, status: int, body_text: str, json_body: Any, *, url: str = "", trace_id: str = "") -> None:
+        trace = f"[trace {trace_id}] " if trace_id else ""
+        super().__init__(f"{url}: HTTP {status}: {trace}{body_text[:_BODY_SNIPPET_CHARS]}")
+        self.trace_id = trace_id
         self.status = status
         self.body_text = body_text
         self.json_body = json_body
@@ -465,7 +467,8 @@ class SourceClient:
         # The upstream answered; whatever it said, it is up.
         self.breaker.record_success()
         if status >= 400:
-            raise UpstreamRejected(status, response.text, self._json_or_none(response), url=url)
+            raise UpstreamRejected(status, response.text, self._json_or_none(response), url=url,
+                                   trace_id=trace_id_of(response))
         return url, response
 
     def _attempt(

@@ -157,7 +157,7 @@ def trades_live_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
 
     if outcome.reached and not gaps:
         status_value = RunStatus.SUCCEEDED
-    elif outcome.pages or gaps:
+    elif outcome.pages or gaps or outcome.stop_reason == "cursor_rejected":
         status_value = RunStatus.PARTIAL
     else:
         status_value = RunStatus.FAILED

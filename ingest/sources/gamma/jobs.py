@@ -10,13 +10,11 @@ which the parser decodes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from django.utils import timezone
-
-from ingest.frame import JobOutcome, PageResult
+from ingest.frame import JobOutcome, PageResult, cursor_advance, cursor_read
 from ingest.http import SourceClient
-from ingest.models import IngestCursor, IngestRun, Market, OffchainEvent, RunStatus
+from ingest.models import IngestRun, Market, OffchainEvent, RunStatus
 from ingest.sources.feeds.jobs import EventDraft, offchain_events_upsert
 from ingest.sources.gamma.writing import MarketChange, market_page_ingest, wallets_queue_for_markets
 
@@ -33,9 +31,15 @@ class CursorDidNotAdvance(RuntimeError):
     pass
 
 
-def keyset_pages(*, client: SourceClient, params: dict, max_pages: int = 10_000) -> Iterator[list]:
-    """Yield the `markets` of each keyset page; stop when no next cursor is given."""
-    after: str | None = None
+def keyset_pages(
+    *, client: SourceClient, params: dict, max_pages: int = 10_000, after: str | None = None,
+    on_page: Callable[[str | None], None] | None = None,
+) -> Iterator[list]:
+    """Yield the `markets` of each keyset page; stop when no next cursor is given.
+
+    `after` starts the crawl behind a cursor a previous crawl stored; `on_page(after)` is told the
+    cursor each page was read with, once the caller has processed it, so a crawl can be resumed.
+    """
     seen: set[str] = set()
     for _ in range(max_pages):
         page_params = {**params, "limit": KEYSET_PAGE_SIZE}
@@ -48,6 +52,8 @@ def keyset_pages(*, client: SourceClient, params: dict, max_pages: int = 10_000)
         else:
             rows, after_next = body, None
         yield rows
+        if on_page is not None:
+            on_page(after)
         if not after_next or not rows:
             return
         if after_next in seen:
@@ -121,7 +127,7 @@ def _fetch_by_condition_ids(*, client: SourceClient, run: IngestRun, condition_i
 
 def markets_sync(*, run: IngestRun, client: SourceClient) -> JobOutcome:
     """Open markets every run (prices, status); all closed markets once; then the stragglers."""
-    cursor, _ = IngestCursor.objects.get_or_create(source=SOURCE, stream=STREAM)
+    cursor = cursor_read(source=SOURCE, stream=STREAM)
     total = PageResult()
     changes: list[MarketChange] = []
     pages = 0
@@ -130,12 +136,18 @@ def markets_sync(*, run: IngestRun, client: SourceClient) -> JobOutcome:
         pages += 1
         _ingest_rows(run, rows, total, changes)
         seen_open |= {str(row.get("conditionId", "")).lower() for row in rows if isinstance(row, dict)}
+    # Closed markets: the whole list once, then only what is new behind the stored keyset cursor
+    # (the last page is read again, which costs one page and no writes). A market created and
+    # closed between two open crawls has a newer id than every market seen, so it shows up
+    # here: a gap sweep that relies on this crawl knows every market that could have traded.
     full_crawl = cursor.cursor_value != FULL_CRAWL_DONE
-    if full_crawl:
-        for rows in keyset_pages(client=client, params={"closed": "true"}):
-            pages += 1
-            _ingest_rows(run, rows, total, changes)
-        IngestCursor.objects.filter(pk=cursor.pk).update(cursor_value=FULL_CRAWL_DONE, updated_at=timezone.now())
+    closed_after = None if full_crawl else cursor.state.get("closed_after_cursor")
+    last_closed_page: list[str | None] = [closed_after]
+    for rows in keyset_pages(client=client, params={"closed": "true"}, after=closed_after,
+                             on_page=lambda after: last_closed_page.__setitem__(0, after)):
+        pages += 1
+        _ingest_rows(run, rows, total, changes)
+    cursor_advance(cursor=cursor, to=FULL_CRAWL_DONE, state={"closed_after_cursor": last_closed_page[0]})
     # Markets we hold as open that the open crawl no longer lists have closed (or resolved):
     # fetch them explicitly to learn how. Markets first seen in trades get their metadata here.
     stragglers = set(

@@ -41,9 +41,14 @@ def _market_values(market: ParsedMarket) -> dict[str, Any]:
         "winner_index": market.winner_index,
         "is_void": market.is_void,
         "resolved_at": market.resolved_at,
+        "resolution_source": "gamma" if market.is_resolved else "",
+        "protocol_version": market.protocol_version,
         "gamma_created_at": market.created_at,
         "gamma_updated_at": market.updated_at,
     }
+
+
+_RESOLUTION_FIELDS = ("winner_index", "is_void", "resolved_at")
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,11 @@ def _market_page_write(
                 result.inserted += 1
                 change = MarketChange(current.pk, condition_id, market.closed, market.is_resolved, True)
             else:
+                if current.resolution_source == "data_api":
+                    # Settled from /v2/resolutions payouts, the resolution of record: Gamma's
+                    # closed + prices is only a hint and never overwrites it.
+                    for name in (*_RESOLUTION_FIELDS, "resolution_source"):
+                        values.pop(name, None)
                 was_closed, was_resolved = current.closed, current.is_resolved
                 unchanged = current.metadata_status == Market.MetadataStatus.FETCHED and all(
                     getattr(current, name) == value for name, value in values.items()
