@@ -1,19 +1,34 @@
 """Completeness check against an upstream that can export its ground truth (the emulator).
 
-Compares the fills the upstream published in a window with the fills stored, by idempotency
-key: zero missing and zero unexpected means every record was stored exactly once.
+Fills are a multiset: two fills of one transaction can be identical in every served field, and
+both are fills. The truth (`GET /_truth/trades`) numbers them with an `occurrence` (0-based among
+identical fills of one transaction, in serving order), exactly as the stored key does
+(`fill_idempotency_key(..., occurrence=n)`), so the comparison is by key including occurrence:
+
+- missing: published fills not stored;
+- duplicated: stored fills that are an extra copy of a published fill (their occurrence-0 identity
+  is published, but not that many times);
+- unexpected: stored fills that were never published at all.
+
+Zero of each means every published fill was stored exactly once.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 import requests
 
 from ingest.models import IngestCursor, TradeFill
 from ingest.sources.data_api.parsing import fill_idempotency_key
+
+# Which reader's view of the truth to judge: Data API v2 never serves fills below its
+# filter_amount floor (0.01 shares), v1 /trades served every fill.
+Feed = Literal["v1", "v2"]
 
 
 @dataclass
@@ -21,31 +36,40 @@ class CompletenessReport:
     truth_fills: int = 0
     stored_fills: int = 0
     missing: int = 0
+    duplicated: int = 0
     unexpected: int = 0
+    # Published fills that are the second (third, ...) identical fill of their transaction.
+    repeated_identical_fills: int = 0
     malformed_published: int = 0
     duplicate_rows_published: int = 0
+    feed: str = "v1"
     missing_examples: list[str] = field(default_factory=list)
+    duplicated_examples: list[str] = field(default_factory=list)
     unexpected_examples: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        return self.missing == 0 and self.unexpected == 0
+        return self.missing == 0 and self.duplicated == 0 and self.unexpected == 0
 
     def as_dict(self) -> dict:
         return {
             "complete": self.complete,
+            "feed": self.feed,
             "truth_fills": self.truth_fills,
             "stored_fills": self.stored_fills,
             "missing": self.missing,
+            "duplicated": self.duplicated,
             "unexpected": self.unexpected,
+            "repeated_identical_fills": self.repeated_identical_fills,
             "malformed_published": self.malformed_published,
             "duplicate_rows_published": self.duplicate_rows_published,
             "missing_examples": self.missing_examples,
+            "duplicated_examples": self.duplicated_examples,
             "unexpected_examples": self.unexpected_examples,
         }
 
 
-def _truth_key(row: dict) -> str:
+def _truth_key(row: dict, *, occurrence: int) -> str:
     return fill_idempotency_key(
         transaction_hash=row["transactionHash"],
         asset=row["asset"],
@@ -54,17 +78,27 @@ def _truth_key(row: dict) -> str:
         size=row["size"],
         price=row["price"],
         timestamp=row["timestamp"],
+        occurrence=occurrence,
     )
 
 
-def upstream_truth_keys(*, upstream_url: str, since: int | None = None, until: int | None = None) -> tuple[set[str], dict]:
+@dataclass
+class Truth:
+    """The published fills as a multiset of keys (with occurrence) and of occurrence-0 identities."""
+
+    keys: Counter[str] = field(default_factory=Counter)
+    identities: Counter[str] = field(default_factory=Counter)
+    summary: dict = field(default_factory=dict)
+
+
+def upstream_truth(*, upstream_url: str, since: int | None = None, until: int | None = None,
+                   feed: Feed = "v1") -> Truth:
     params = {"format": "jsonl"}
     if since is not None:
         params["since"] = since
     if until is not None:
         params["until"] = until
-    keys: set[str] = set()
-    summary: dict = {}
+    truth = Truth()
     with requests.get(f"{upstream_url.rstrip('/')}/_truth/trades", params=params, stream=True, timeout=300) as response:
         response.raise_for_status()
         for line in response.iter_lines():
@@ -72,32 +106,71 @@ def upstream_truth_keys(*, upstream_url: str, since: int | None = None, until: i
                 continue
             record = json.loads(line)
             if "fill" in record:
-                keys.add(_truth_key(record["fill"]))
+                fill = record["fill"]
+                if feed == "v2" and not fill.get("v2_served", True):
+                    continue
+                occurrence = int(fill.get("occurrence", 0))
+                truth.keys[_truth_key(fill, occurrence=occurrence)] += 1
+                truth.identities[_truth_key(fill, occurrence=0)] += 1
             elif "summary" in record:
-                summary = record["summary"]
-    return keys, summary
+                truth.summary = record["summary"]
+    return truth
 
 
-def fills_completeness_check(*, upstream_url: str, since: int | None = None, until: int | None = None) -> CompletenessReport:
-    truth, summary = upstream_truth_keys(upstream_url=upstream_url, since=since, until=until)
+def upstream_truth_keys(*, upstream_url: str, since: int | None = None, until: int | None = None) -> tuple[set[str], dict]:
+    """The published fills' keys (occurrence included) and the truth summary."""
+    truth = upstream_truth(upstream_url=upstream_url, since=since, until=until)
+    return set(truth.keys), truth.summary
+
+
+def _occurrence_zero_identities(keys: list[str]) -> dict[str, str]:
+    """stored key -> its fill's occurrence-0 key, recomputed from the stored fields."""
+    identities: dict[str, str] = {}
+    for start in range(0, len(keys), 5_000):
+        rows = TradeFill.objects.filter(idempotency_key__in=keys[start:start + 5_000]).values_list(
+            "idempotency_key", "transaction_hash", "token_id", "wallet__address", "side", "size", "price", "traded_at"
+        )
+        for key, transaction_hash, token_id, wallet, side, size, price, traded_at in rows:
+            identities[key] = fill_idempotency_key(transaction_hash=transaction_hash, asset=token_id, wallet=wallet,
+                                                   side=side, size=size, price=price, timestamp=traded_at)
+    return identities
+
+
+def fills_completeness_check(*, upstream_url: str, since: int | None = None, until: int | None = None,
+                             feed: Feed = "v1") -> CompletenessReport:
+    truth = upstream_truth(upstream_url=upstream_url, since=since, until=until, feed=feed)
+    summary = truth.summary
     until = int(summary.get("until", until or 0)) if summary else until
     stored_query = TradeFill.objects.all()
     if since is not None:
         stored_query = stored_query.filter(traded_at__gte=datetime.fromtimestamp(since, tz=UTC))
     if until is not None:
         stored_query = stored_query.filter(traded_at__lt=datetime.fromtimestamp(until + 1, tz=UTC))
-    stored = set(stored_query.values_list("idempotency_key", flat=True).iterator(chunk_size=50_000))
-    missing = truth - stored
-    unexpected = stored - truth
+    stored = Counter(stored_query.values_list("idempotency_key", flat=True).iterator(chunk_size=50_000))
+    missing = truth.keys - stored
+    extra = stored - truth.keys
+    # An extra stored fill whose occurrence-0 identity was published is one copy too many of a real
+    # fill (its occurrence is past the published count): duplicated. Otherwise it was never
+    # published: unexpected.
+    identity_of = _occurrence_zero_identities(sorted(extra))
+    duplicated: list[str] = []
+    unexpected: list[str] = []
+    for key in sorted(extra.elements()):
+        identity = identity_of.get(key)
+        (duplicated if identity is not None and truth.identities[identity] else unexpected).append(key)
     return CompletenessReport(
-        truth_fills=len(truth),
-        stored_fills=len(stored),
-        missing=len(missing),
+        truth_fills=sum(truth.keys.values()),
+        stored_fills=sum(stored.values()),
+        missing=sum(missing.values()),
+        duplicated=len(duplicated),
         unexpected=len(unexpected),
+        repeated_identical_fills=sum(truth.identities.values()) - len(truth.identities),
         malformed_published=int(summary.get("malformed", 0)),
         duplicate_rows_published=int(summary.get("duplicate_rows", 0)),
+        feed=feed,
         missing_examples=sorted(missing)[:5],
-        unexpected_examples=sorted(unexpected)[:5],
+        duplicated_examples=duplicated[:5],
+        unexpected_examples=unexpected[:5],
     )
 
 

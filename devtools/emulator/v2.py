@@ -111,7 +111,7 @@ class Query:
         self.params = params
 
     def _raw(self, name: str) -> tuple[str, str] | None:
-        for spelling in (name, _camel(name)):
+        for spelling in _spellings(name):
             values = self.params.get(spelling)
             if values:
                 return spelling, values[-1]
@@ -164,7 +164,7 @@ class Query:
 
     def many(self, name: str) -> list[str] | None:
         raw: list[str] = []
-        for spelling in (name, _camel(name)):
+        for spelling in _spellings(name):
             raw += self.params.get(spelling, []) + self.params.get(f"{spelling}[]", [])
         parts = [part.strip() for value in raw for part in value.split(",") if part.strip()]
         return parts or None
@@ -197,9 +197,11 @@ class Query:
         return value.upper()
 
 
-def _camel(name: str) -> str:
+def _spellings(name: str) -> tuple[str, ...]:
+    """``taker_only`` and ``takerOnly``; a one-word name has one spelling."""
     head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
+    camel = head + "".join(part.title() for part in rest)
+    return (name, camel) if camel != name else (name,)
 
 
 # --- cursors -----------------------------------------------------------------------------------
@@ -524,6 +526,10 @@ def render_activity(world: World, wallet_index: int, movement: Movement) -> dict
     }
 
 
+def _movement_order(movement: Movement) -> tuple[int, int]:
+    return movement.timestamp, movement.seq
+
+
 # --- positions ---------------------------------------------------------------------------------
 
 def _out(value: Decimal) -> float:
@@ -759,12 +765,14 @@ class DataApiV2:
             and (end is None or m.timestamp <= end)
         ]
         ascending = direction == "ASC"
+        if page.anchor is not None:
+            # Seek past the anchor (movements are sorted oldest first by (timestamp, seq)).
+            if ascending:
+                movements = movements[bisect_right(movements, page.anchor, key=_movement_order):]
+            else:
+                movements = movements[:bisect_left(movements, page.anchor, key=_movement_order)]
         if not ascending:
             movements.reverse()
-        if page.anchor is not None:
-            anchor = page.anchor
-            movements = [m for m in movements
-                         if ((m.timestamp, m.seq) > anchor if ascending else (m.timestamp, m.seq) < anchor)]
         chosen = movements[: page.limit]
         has_more = len(movements) > page.limit
         last = (chosen[-1].timestamp, chosen[-1].seq) if chosen else None

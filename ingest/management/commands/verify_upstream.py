@@ -8,8 +8,9 @@ from ingest.verify import fills_completeness_check, live_feed_covered_until
 
 class Command(BaseCommand):
     help = (
-        "Compare stored fills with the ground truth an emulator publishes (GET /_truth/trades): "
-        "prints missing and unexpected counts; exits non-zero unless both are zero."
+        "Compare stored fills with the ground truth an emulator publishes (GET /_truth/trades), as a multiset "
+        "(identical fills of one transaction count once each): prints missing, duplicated and unexpected "
+        "counts; exits non-zero unless all three are zero."
     )
 
     def add_arguments(self, parser):
@@ -21,6 +22,10 @@ class Command(BaseCommand):
                  "since the last poll are not missing yet)",
         )
         parser.add_argument("--everything", action="store_true", help="compare every published fill, up to now")
+        parser.add_argument(
+            "--feed", choices=("v1", "v2"), default="v1",
+            help="whose view of the truth: v2 never serves fills under 0.01 shares, v1 served all (default v1)",
+        )
 
     def handle(self, *args, **options):
         until = options["until"]
@@ -28,7 +33,10 @@ class Command(BaseCommand):
             until = live_feed_covered_until()
             if until is not None:
                 self.stderr.write(f"comparing fills published up to {until} (the live cursor; --everything for all)")
-        report = fills_completeness_check(upstream_url=options["upstream"], since=options["since"], until=until)
+        report = fills_completeness_check(upstream_url=options["upstream"], since=options["since"], until=until,
+                                          feed=options["feed"])
         self.stdout.write(json.dumps(report.as_dict(), indent=2))
         if not report.complete:
-            raise CommandError(f"{report.missing} fills missing, {report.unexpected} unexpected")
+            raise CommandError(
+                f"{report.missing} fills missing, {report.duplicated} duplicated, {report.unexpected} unexpected"
+            )
