@@ -3,6 +3,7 @@ the beat lock, orphans of a killed `up`, and the demo's history surviving restar
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 import requests
 from django.conf import settings
@@ -242,3 +244,130 @@ def test_up_restarts_a_killed_worker_stops_on_hangup_and_resumes_the_same_demo_h
             up.stop(signal.SIGINT)
         up.kill_everything()
     assert processes_marked(up.marker) == []
+
+
+# --- passwords, resets, what the health page says ---------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_admin_password_sets_a_new_password_kept_in_a_file_only_its_owner_reads(tmp_path):
+    from django.contrib.auth import authenticate
+    from django.core.management import call_command
+
+    secret_file = tmp_path / "admin_password"
+    out = io.StringIO()
+    call_command("admin_password", "--if-missing", "--file", str(secret_file), stdout=out)
+    first = secret_file.read_text().strip()
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    assert first not in out.getvalue() and str(secret_file) in out.getvalue()
+    assert authenticate(username="admin", password=first) is not None
+
+    call_command("admin_password", "--if-missing", "--file", str(secret_file), stdout=io.StringIO())
+    assert secret_file.read_text().strip() == first, "--if-missing changes nothing once an admin exists"
+
+    call_command("admin_password", "--file", str(secret_file), stdout=io.StringIO())
+    second = secret_file.read_text().strip()
+    assert second != first and secret_file.stat().st_mode & 0o777 == 0o600
+    assert authenticate(username="admin", password=first) is None
+    assert authenticate(username="admin", password=second) is not None
+
+
+def _mark_as_demo(database_url: str) -> None:
+    from psycopg import sql
+
+    from devtools.management.commands.up import DEMO_DATABASE_MARK
+
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        name = connection.execute("SELECT current_database()").fetchone()[0]
+        connection.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+            sql.Identifier(name), sql.Literal(f"{DEMO_DATABASE_MARK} 0123abcd (test)")))  # fmt: skip
+
+
+def test_real_polymarket_mode_refuses_a_demo_database(scratch_database, tmp_path):
+    _mark_as_demo(scratch_database)
+    result = _manage_up({"DATABASE_URL": scratch_database, "REDIS_URL": settings.REDIS_URL},
+                        "--upstream", "polymarket", "--web-port", str(up_harness.free_port()),
+                        "--flower-port", str(up_harness.free_port()), state_dir=tmp_path)  # fmt: skip
+
+    assert result.returncode == 2
+    assert "holds demo data" in result.stdout and "database of its own" in result.stdout, result.stdout
+
+
+def test_demo_reset_wipes_a_demo_database_after_confirmation_and_refuses_other_databases(scratch_database, tmp_path):
+    env = {**os.environ, "DATABASE_URL": scratch_database, "REDIS_URL": settings.REDIS_URL, "ARBITRA_STATE_DIR": str(tmp_path)}
+    migrate = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert migrate.returncode == 0, migrate.stderr
+    with psycopg.connect(scratch_database, autocommit=True) as connection:
+        connection.execute("INSERT INTO ingest_run (job_name, kind, started_at, status, stats_json, error_text, task_id) "
+                           "VALUES ('ingest.data_api.trades', 'scheduled', now(), 'succeeded', '{}', '', '')")  # fmt: skip
+    (tmp_path / "demo-emulator.json").write_text("{}")
+
+    def reset(*arguments: str, stdin: str = "") -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "manage.py", "demo_reset", *arguments], cwd=ROOT, env=env, input=stdin,
+                              capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+
+    refused = reset("--yes")
+    assert refused.returncode != 0 and "not a database `up` marked as a demo one" in refused.stderr
+
+    _mark_as_demo(scratch_database)
+    unconfirmed = reset()
+    assert unconfirmed.returncode != 0 and "not confirmed" in unconfirmed.stderr
+    assert (tmp_path / "demo-emulator.json").exists()
+
+    wiped = reset("--yes")
+    assert wiped.returncode == 0, wiped.stderr
+    with psycopg.connect(scratch_database) as connection:
+        assert connection.execute("SELECT count(*) FROM ingest_run").fetchone() == (0,)
+    assert not (tmp_path / "demo-emulator.json").exists()
+
+
+@pytest.mark.django_db
+def test_the_health_page_names_an_unreachable_host_and_labels_the_emulators_injected_dead_letters(admin_client, settings):
+    from ingest.models import IngestDeadLetter, IngestRun, RunStatus
+
+    settings.POLYMARKET_DATA_API_URL = "https://data-api.polymarket.com"
+    IngestRun.objects.create(
+        job_name="ingest.data_api.trades", status=RunStatus.FAILED,
+        error_text=(
+            "UpstreamUnavailable: https://data-api.polymarket.com/trades?limit=500: ConnectionError: "
+            "HTTPSConnectionPool(host='data-api.polymarket.com', port=443): Max retries exceeded (Caused by "
+            "NameResolutionError(\"Failed to resolve 'data-api.polymarket.com' ([Errno -3] Temporary failure in name "
+            "resolution)\")) after 5 attempt(s): \nTraceback ..."
+        ),
+    )  # fmt: skip
+    row = {"icon": "https://img.emulator.invalid/market/1.png", "price": 0.5, "timestamp": 1796160000}
+    IngestDeadLetter.objects.create(source="data_api", stream="trades", payload=row, error="proxyWallet: missing")
+    real_row = {**row, "proxyWallet": "0xabc", "icon": "https://polymarket-upload.s3.amazonaws.com/x.png"}
+    del real_row["timestamp"]
+    IngestDeadLetter.objects.create(source="data_api", stream="trades", payload=real_row, error="timestamp: missing")
+
+    page = admin_client.get("/admin/ingest/health/").content.decode()
+
+    assert "Upstream data-api.polymarket.com unreachable: Temporary failure in name resolution" in page
+    assert "1 of them injected on purpose by the demo emulator" in page
+
+
+@pytest.mark.django_db
+def test_ingest_status_gives_the_wall_clock_age_of_the_newest_stored_fill(client):
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from ingest.models import Market, TradeFill, Wallet
+
+    streams = {row["job_name"]: row for row in client.get("/api/v1/ingest/status").json()["data"]}
+    assert streams["ingest.data_api.trades"]["newest_stored_age_seconds"] is None
+
+    # A fill traded 90 s ago is 90 s old, whatever the last run measured as lag.
+    TradeFill.objects.create(
+        idempotency_key="k" * 64, transaction_hash="0x" + "1" * 64, token_id="1",
+        market=Market.objects.create(condition_id="0x" + "2" * 64), wallet=Wallet.objects.create(address="0x" + "3" * 40),
+        side="BUY", size=Decimal(1), price=Decimal("0.5"), usdc_size=Decimal("0.5"),
+        traded_at=timezone.now() - timedelta(seconds=90),
+    )  # fmt: skip
+    streams = {row["job_name"]: row for row in client.get("/api/v1/ingest/status").json()["data"]}
+    assert 89 <= streams["ingest.data_api.trades"]["newest_stored_age_seconds"] <= 150
+    assert streams["ingest.data_api.trades"]["newest_stored_time"] is not None
+    assert streams["ingest.gamma.markets"]["newest_stored_age_seconds"] is None
