@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from api.models import Portfolio, PortfolioWallet, WatchlistEntry
+from api.models import AnomalyAcknowledgement, Portfolio, PortfolioWallet, WatchlistEntry
+from marts.admin import ReadOnly
 
 
 class PortfolioWalletInline(admin.TabularInline):
@@ -24,4 +25,15 @@ class WatchlistEntryAdmin(admin.ModelAdmin):
     list_display = ["fingerprint", "wallet", "created_at"]
     raw_id_fields = ["wallet"]
     search_fields = ["fingerprint", "wallet__address"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(AnomalyAcknowledgement)
+class AnomalyAcknowledgementAdmin(ReadOnly):
+    """The audit trail of acknowledging alerts: read only, as an audit trail must be."""
+
+    list_display = ["created_at", "anomaly", "action", "who"]
+    list_filter = ["action"]
+    search_fields = ["=anomaly__id", "fingerprint_hash", "client_address", "user__username"]
+    raw_id_fields = ["anomaly", "user"]
     date_hierarchy = "created_at"

@@ -152,8 +152,9 @@ class WalletListParams(PagingParams, sorting(["id", "created_at", "updated_at", 
         ["id", "created_at", "updated_at", "first_seen_at", "pseudonym"],
         fallback="",
         help_text="One of the listed values. Without one (or with an unknown one) a pseudonym search (`q`) lists its "
-        "hits by pseudonym, anything else sorts by `id`.",
+        "hits by pseudonym, A to Z, anything else sorts by `id`, newest first.",
     )
+    order = LenientChoiceField(["asc", "desc"], fallback="", help_text=ORDER_HELP + " A pseudonym order reads `asc`.")
     q = serializers.CharField(
         required=False, max_length=200, help_text="Pseudonym prefix (case-insensitive) or an address prefix (0x…)."
     )
@@ -211,6 +212,12 @@ class AnomalyListParams(PagingParams):
     type = FreeTextFilterField(help_text="Alert type, as typed; a type no alert has gives an empty list.")
     acknowledged = serializers.BooleanField(required=False, allow_null=True, default=None)
     wallet_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+
+
+class AcknowledgeBody(serializers.Serializer):
+    acknowledged = serializers.BooleanField(
+        required=False, default=True, help_text="false undoes an acknowledgement (as DELETE does)."
+    )
 
 
 class AnalyzeParams(serializers.Serializer):

@@ -196,6 +196,8 @@ def wallet_list(*, filters: dict, sort_by: str, order: str, page: int, page_size
         sort_by = "pseudonym" if "pseudonym_key" in wallets.query.annotations else "id"
     if sort_by == "pseudonym" and "pseudonym_key" not in wallets.query.annotations:
         wallets = wallets.annotate(pseudonym_key=PSEUDONYM_KEY)
+    if not order:
+        order = "asc" if sort_by == "pseudonym" else "desc"
     wallets = _ordered(wallets, WALLET_SORT_COLUMNS[sort_by], order=order, tie_breaker="id")
     return page_of(wallets, page=page, page_size=page_size, cached_count=True, total=_counted_total(filters, "wallets"))
 

@@ -162,7 +162,7 @@ def client_identity(request) -> ClientIdentity:
     return identity
 
 
-def _hashed(ident: str) -> str:
+def hashed(ident: str) -> str:
     # Bounded key length, and no raw addresses or token names in Redis.
     return hashlib.sha256(ident.encode()).hexdigest()[:32]
 
@@ -172,13 +172,13 @@ def buckets_for(identity: ClientIdentity, *, scope: str = "requests") -> list[Bu
     if identity.service:
         buckets.append(
             Bucket(
-                f"{KEY_PREFIX}:{scope}:service:{_hashed(identity.service)}",
+                f"{KEY_PREFIX}:{scope}:service:{hashed(identity.service)}",
                 settings.API_SERVICE_RATE_PER_SECOND,
                 settings.API_SERVICE_RATE_BURST,
             )
         )
     if identity.address or not identity.service:
-        ident = _hashed(identity.address or "unknown")
+        ident = hashed(identity.address or "unknown")
         buckets.append(Bucket(f"{KEY_PREFIX}:{scope}:address:{ident}", settings.API_RATE_PER_SECOND, settings.API_RATE_BURST))
         hourly = settings.API_RATE_PER_HOUR
         if hourly > 0:

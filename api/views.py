@@ -8,12 +8,13 @@ from __future__ import annotations
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions
-from rest_framework.exceptions import APIException, NotFound, Throttled, ValidationError
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, Throttled, ValidationError
 from rest_framework.views import APIView
 
 from api import params, presenters, schema, selectors, serializers, services
 from api.envelope import error_response, ok, scored_meta
 from api.identity import fingerprint_optional, fingerprint_required
+from api.throttling import client_identity
 from ingest.selectors import ingest_overview, ingest_runs_list, ingest_stream_status
 from scoring.ai import AiProviderError, AiRateLimited
 from scoring.services import AiReportIneligible
@@ -452,21 +453,64 @@ class AnomalyDetailView(APIView):
         return ok(request, serializers.AnomalySerializer(anomaly).data)
 
 
+def _actor(request) -> services.Actor:
+    user = getattr(request, "user", None)
+    signed_in = bool(user and user.is_authenticated)
+    identity = client_identity(request)
+    return services.Actor(
+        user_id=user.pk if signed_in else None,
+        fingerprint=fingerprint_optional(request),
+        client_key=identity.key,
+        client_address=identity.address,
+        staff=signed_in and user.is_staff,
+    )
+
+
+ACK_RESPONSES = schema.responses(
+    200,
+    schema.enveloped(serializers.AcknowledgedSerializer),
+    e403=schema.FORBIDDEN,
+    **ANOMALY_404,
+    **schema.BODY_ERRORS,
+)
+
+
 class AnomalyAcknowledgeView(APIView):
+    def _set(self, request, anomaly_id: int, acknowledged: bool):
+        try:
+            anomaly = services.anomaly_acknowledge(anomaly_id=anomaly_id, acknowledged=acknowledged, actor=_actor(request))
+        except services.AnomalyNotFound:
+            raise NotFound(ANOMALY_NOT_FOUND) from None
+        except services.StaffRequired:
+            raise PermissionDenied("acknowledging alerts requires a staff account here (ANOMALY_ACK_POLICY=staff)") from None
+        except services.ClientLimited as limited:
+            raise Throttled(wait=limited.wait_seconds) from None
+        return ok(request, serializers.AcknowledgedSerializer(anomaly).data)
+
     @extend_schema(
         operation_id="anomalies_acknowledge",
         tags=["anomalies"],
-        summary="Acknowledge an alert (idempotent)",
+        summary="Acknowledge an alert, or undo it with {\"acknowledged\": false}",
+        description="Recorded with who (user, fingerprint or address) and when; repeating the current state records "
+        "nothing. Rate limited per client; with ANOMALY_ACK_POLICY=staff only staff may change it (403).",
         parameters=ANOMALY_ID,
-        request=None,
-        responses=schema.responses(200, schema.enveloped(serializers.AcknowledgedSerializer), **ANOMALY_404),
+        request=params.AcknowledgeBody,
+        responses=ACK_RESPONSES,
     )
     def patch(self, request, anomaly_id: int):
-        try:
-            anomaly = services.anomaly_acknowledge(anomaly_id=anomaly_id)
-        except services.AnomalyNotFound:
-            raise NotFound(ANOMALY_NOT_FOUND) from None
-        return ok(request, serializers.AcknowledgedSerializer(anomaly).data)
+        body = params.validated(params.AcknowledgeBody, request.data if isinstance(request.data, dict) else {})
+        return self._set(request, anomaly_id, body["acknowledged"])
+
+    @extend_schema(
+        operation_id="anomalies_unacknowledge",
+        tags=["anomalies"],
+        summary="Undo an acknowledgement (same rules as PATCH)",
+        parameters=ANOMALY_ID,
+        request=None,
+        responses=ACK_RESPONSES,
+    )
+    def delete(self, request, anomaly_id: int):
+        return self._set(request, anomaly_id, False)
 
 
 # --- AI reports ----------------------------------------------------------------------------------
@@ -477,7 +521,9 @@ class AiAnalyzeView(APIView):
         operation_id="ai_analyze",
         tags=["ai"],
         summary="Write (201) or return the cached (200) AI report of a wallet",
-        description="`force` may come as a query parameter or in a JSON body. Reports written without a language "
+        description="`force` may come as a query parameter or in a JSON body. A forced report is written at most once "
+        "per wallet every 10 minutes and a few times an hour per client (staff: unbounded); beyond that the answer "
+        "is the cached report (200) with the reason in `meta.force_refused`. Reports written without a language "
         'model say `model_id: "template"`.',
         parameters=[*WALLET_ID, params.AnalyzeParams],
         request=params.AnalyzeParams,
@@ -495,7 +541,7 @@ class AiAnalyzeView(APIView):
         source = request.data if isinstance(request.data, dict) and "force" in request.data else request.query_params
         values = params.validated(params.AnalyzeParams, source)
         try:
-            report, created = services.ai_report_request(wallet_id=wallet_id, force=values["force"])
+            answer = services.ai_report_request(wallet_id=wallet_id, force=values["force"], actor=_actor(request))
         except services.WalletNotFound:
             raise NotFound(WALLET_NOT_FOUND) from None
         except AiReportIneligible as error:
@@ -505,7 +551,8 @@ class AiAnalyzeView(APIView):
             raise Throttled(wait=int(retry) if retry.isdigit() else None, detail="AI provider rate limit") from None
         except AiProviderError:
             raise AiProviderUnavailable from None
-        return ok(request, serializers.AiReportSerializer(report).data, status=201 if created else 200)
+        meta = {"force_refused": answer.not_forced_reason} if answer.not_forced_reason else None
+        return ok(request, serializers.AiReportSerializer(answer.report).data, status=201 if answer.created else 200, meta=meta)
 
 
 class AiReportView(APIView):

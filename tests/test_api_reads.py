@@ -200,6 +200,10 @@ def test_ai_analysis_is_201_when_new_and_200_when_cached(client, world):
     assert created.json()["data"]["model_id"] == "template"
     cached = client.post(f"/api/v1/ai/analyze/{world.quant.id}")
     assert cached.status_code == 200 and cached.json()["data"]["id"] == created.json()["data"]["id"]
+    # A wallet gets at most one new report every 10 minutes, forced or not.
+    too_soon = client.post(f"/api/v1/ai/analyze/{world.quant.id}", data={"force": True}, content_type="application/json")
+    assert too_soon.status_code == 200 and too_soon.json()["meta"]["force_refused"].startswith("force refused")
+    AiReport.objects.filter(wallet=world.quant).update(created_at=timezone.now() - timedelta(minutes=11))
     forced = client.post(f"/api/v1/ai/analyze/{world.quant.id}", data={"force": True}, content_type="application/json")
     assert forced.status_code == 201
     history = _data(client, f"/api/v1/ai/report/{world.quant.id}/history?limit=1")
