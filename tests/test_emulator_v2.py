@@ -592,6 +592,14 @@ def test_unavailable_answers_503_dependency_unavailable_with_retry_after() -> No
         assert parse_upstream_error(response.json()).code == "dependency_unavailable"
 
 
+def test_a_timeout_answers_503_request_timeout_after_the_wait() -> None:
+    with faulty("timeouts", timeout_rate=1.0, request_timeout_seconds=0.2) as server:
+        response = get(server, "/v2/positions", user="0x" + "2" * 40)
+        assert response.status_code == 503 and response.elapsed.total_seconds() >= 0.2
+        body = parse_upstream_error(response.json())
+        assert (body.code, body.retryable) == ("request_timeout", True) and response.headers["Retry-After"]
+
+
 def test_the_cdn_answers_an_html_access_denied_page() -> None:
     with faulty("cdn_block", cdn_block_rate=1.0) as server:
         response = get(server, "/v2/trades")

@@ -1,4 +1,4 @@
-"""A Polymarket-compatible upstream emulator (Data API /trades, Gamma, a news RSS) over real HTTP.
+"""A Polymarket-compatible upstream emulator (Data API v2 and v1 /trades, Gamma, a news RSS) over real HTTP.
 
 The demo and the test suite run the ingest path against it. It is pure standard library, starts in
 well under a second, and is deterministic: the same (seed, scenarios, virtual time) always publishes
@@ -14,7 +14,8 @@ the same rows, however and whenever clients poll.
 
 Modules: ``scenarios`` (config and scenario names), ``clock`` (virtual time), ``catalog`` (markets,
 events, wallets and their Gamma shapes), ``world`` (fill generation, storage, queries),
-``news`` (RSS), ``chaos`` (transport faults and published rate limits), ``server`` (HTTP).
+``v2`` (the Data API v2 routes, cursors, error bodies), ``ledger`` (per-wallet movements and
+positions), ``news`` (RSS), ``chaos`` (transport faults and published rate limits), ``server`` (HTTP).
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ class Fault:
 
     ``kind`` names the fault so each API family can answer in its own error shape (Data API v2
     bodies for /v2 routes, the legacy bodies elsewhere): "rate_limited", "internal", "bad_gateway",
-    "unavailable", "cdn_block", or, for faults applied to the real response, "truncated" (the body
+    "unavailable", "request_timeout", "cdn_block", or, for faults applied to the real response, "truncated" (the body
     cut at ``fraction`` with a matching Content-Length) and "reset" (the connection reset mid-body).
     """
 
@@ -107,6 +107,11 @@ class Chaos:
         if "unavailable" in scenarios and _unit_interval(config.seed, "unavailable", number) < config.unavailable_rate:
             content_type, body = _ERROR_BODIES[503]
             return Fault(delay_seconds=delay, status=503, body=body, content_type=content_type, kind="unavailable",
+                         headers={"Retry-After": str(config.unavailable_retry_after_seconds)})
+        if "timeouts" in scenarios and _unit_interval(config.seed, "timeout", number) < config.timeout_rate:
+            content_type, body = _ERROR_BODIES[503]
+            return Fault(delay_seconds=delay + config.request_timeout_seconds, status=503, body=body,
+                         content_type=content_type, kind="request_timeout",
                          headers={"Retry-After": str(config.unavailable_retry_after_seconds)})
         if "cdn_block" in scenarios and _unit_interval(config.seed, "cdn_block", number) < config.cdn_block_rate:
             return Fault(delay_seconds=delay, status=403, body=CDN_ACCESS_DENIED, content_type="text/html; charset=UTF-8",

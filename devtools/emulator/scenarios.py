@@ -14,10 +14,11 @@ from typing import Literal
 
 GENERATION_SCENARIOS = frozenset({"steady", "burst", "duplicates", "multi_fill", "malformed", "resolutions",
                                   "late_rows", "identical_fills"})
-TRANSPORT_SCENARIOS = frozenset({"rate_limit", "errors", "slow", "unavailable", "cdn_block", "truncated", "resets"})
+TRANSPORT_SCENARIOS = frozenset({"rate_limit", "errors", "slow", "unavailable", "timeouts", "cdn_block", "truncated",
+                                 "resets"})
 # What only a Data API v2 reader copes with (late-visible rows, genuine identical fills, CDN pages,
 # cut bodies, resets): kept out of "demo" and "chaos" while v1 readers still run against them.
-_V2_ONLY = frozenset({"late_rows", "identical_fills", "unavailable", "cdn_block", "truncated", "resets"})
+_V2_ONLY = frozenset({"late_rows", "identical_fills", "unavailable", "timeouts", "cdn_block", "truncated", "resets"})
 COMPOSITE_SCENARIOS: dict[str, frozenset[str]] = {
     "demo": frozenset({"steady", "multi_fill", "duplicates", "resolutions", "malformed_light"}),
     "chaos": (GENERATION_SCENARIOS | TRANSPORT_SCENARIOS) - _V2_ONLY,
@@ -156,6 +157,9 @@ class EmulatorConfig:
     # v2-era transport faults (each its own scenario, keyed by request number like the rest).
     unavailable_rate: float = 0.04
     unavailable_retry_after_seconds: int = 1
+    # "timeouts": the API gives up on its datastore after this many real seconds: 503 request_timeout.
+    timeout_rate: float = 0.03
+    request_timeout_seconds: float = 0.5
     cdn_block_rate: float = 0.03
     truncated_rate: float = 0.04
     reset_rate: float = 0.03

@@ -655,9 +655,10 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             return False
         body, content_type = fault.body, fault.content_type
         v2_messages = {"rate_limited": "rate limit exceeded, retry after the given delay",
-                       "internal": "internal error", "unavailable": "upstream dependency unavailable"}
+                       "internal": "internal error", "unavailable": "upstream dependency unavailable",
+                       "request_timeout": "the request timed out"}
         if v2 and fault.kind in v2_messages:
-            code = "dependency_unavailable" if fault.kind == "unavailable" else None
+            code = {"unavailable": "dependency_unavailable", "request_timeout": "request_timeout"}.get(fault.kind)
             payload = error_body(fault.status, v2_messages[fault.kind], self.trace_id, code=code)
             body, content_type = json.dumps(payload, separators=(",", ":")).encode(), "application/json"
         self._send(Response(status=fault.status, body=body, content_type=content_type, headers=fault.headers))
