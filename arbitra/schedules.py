@@ -6,19 +6,12 @@ only creates what is missing, so their edits survive every deploy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
-
-@dataclass(frozen=True)
-class PeriodicJob:
-    name: str
-    task: str
-    every_seconds: int
-    queue: str
+from arbitra.periodic import PeriodicJob
 
 
 def periodic_jobs() -> list[PeriodicJob]:

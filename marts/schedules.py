@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from arbitra.schedules import PeriodicJob
+from arbitra.periodic import PeriodicJob
 
 
 def periodic_jobs() -> list[PeriodicJob]:

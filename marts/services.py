@@ -19,6 +19,7 @@ import gc
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -65,14 +66,25 @@ class BatchResult:
     skipped: list[int] = field(default_factory=list)
 
 
+# What consumes a freshly computed batch inside its transaction (scores, anomalies, feed): the
+# scoring app registers its writer when Django starts (scoring.apps), so marts never imports the
+# layer above it and the compute pipeline — marts, then scoring — is assembled from above.
+_batch_consumers: list[Callable[..., None]] = []
+
+
+def mart_batch_consumer_register(consumer: Callable[..., None]) -> None:
+    """Call `consumer(marts=…, markets=…, now=…)` after every batch's marts are written."""
+    if consumer not in _batch_consumers:
+        _batch_consumers.append(consumer)
+
+
 def wallet_batch_compute(*, wallet_ids: list[int], now: datetime | None = None) -> BatchResult:
-    """Recompute the marts, scores, anomalies and feed of a set of wallets from their facts.
+    """Recompute the marts of a set of wallets from their facts, then hand them to the registered
+    consumers (scores, anomalies and feed) in the same transaction.
 
     Wallets another worker is computing right now are skipped and returned in `skipped`; the
     caller pushes them back. Safe to run twice: every row is replaced, never incremented.
     """
-    from scoring.services import wallet_scores_write
-
     ids = sorted({int(wallet_id) for wallet_id in wallet_ids})
     result = BatchResult()
     if not ids:
@@ -87,7 +99,8 @@ def wallet_batch_compute(*, wallet_ids: list[int], now: datetime | None = None) 
             return result
         marts, markets = _marts_build(wallet_ids=result.computed, now=now, config=config)
         _marts_write(marts=marts, now=now, dirty_from=_dirty_bucket_starts(marts=marts))
-        wallet_scores_write(marts=marts, markets=markets, now=now)
+        for consumer in _batch_consumers:
+            consumer(marts=marts, markets=markets, now=now)
     return result
 
 
