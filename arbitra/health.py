@@ -101,4 +101,7 @@ def supervised_processes() -> dict | None:
         return None
     if not isinstance(status, dict) or process_start_ticks(status.get("pid")) != status.get("start_ticks"):
         return None
+    children = status.get("children") or {}
+    status["restarts_total"] = sum(child.get("restarts", 0) for child in children.values())
+    status["not_running"] = sorted(name for name, child in children.items() if not child.get("running"))
     return status

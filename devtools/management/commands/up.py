@@ -524,7 +524,7 @@ class Command(BaseCommand):
             f"  Flower         http://{host}:{options['flower_port']}/   user '{settings.FLOWER_USER}', {flower_secret}",
             f"  Upstream       {upstream}",
             f"  Logs           {self.state_dir / 'logs'}/<process>.log, and below from here on",
-            "  New admin password: python3 manage.py admin_password (in .venv). Stop: Ctrl-C or close the terminal.",
+            "  New admin password: .venv/bin/python manage.py admin_password.  Stop: Ctrl-C (or close the terminal).",
             rule,
         ]
         for line in lines:
