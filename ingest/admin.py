@@ -63,6 +63,7 @@ from ingest.selectors import (
     table_rows_estimate,
     trade_fills_matching,
     upstream_outages,
+    upstream_serving_status,
     wallets_matching,
 )
 from ingest.services import dead_letters_retry_run
@@ -903,6 +904,7 @@ def ingest_health_view(request: HttpRequest) -> TemplateResponse:
         "open_gaps_shown": len(gaps),
         "dead_letters_injected": dead_letters_injected_by_emulator(),
         "upstream_outages": upstream_outages(),
+        "upstream_serving": upstream_serving_status(),
         "supervised": supervised_processes(),
         "links": {
             "dead_letters_open": _changelist_url(IngestDeadLetter, state="open"),

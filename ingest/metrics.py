@@ -43,6 +43,7 @@ from ingest.selectors import (
     ingest_overview,
     ingest_run_totals,
     ingest_stream_status,
+    upstream_serving_status,
 )
 
 logger = logging.getLogger(__name__)
@@ -199,9 +200,23 @@ def _ingest_families(*, backend_up: MetricFamily) -> list[MetricFamily]:
     exhausted = MetricFamily(
         "arbitra_ingest_gaps_exhausted",
         "gauge",
-        "Gaps swept as far as the Data API allows (busy markets, user windows) but not provably complete.",
+        "Loss events: gaps whose backfill kept failing past INGEST_GAP_MAX_ATTEMPTS (not provably complete).",
     )
     exhausted.add(IngestGap.objects.filter(status=IngestGap.Status.EXHAUSTED).count())
+
+    serving = MetricFamily(
+        "arbitra_upstream_serving_lag_seconds",
+        "gauge",
+        "The Data API's own serving lag as /v2/status last reported it (absent until measured).",
+    )
+    serving_measured = MetricFamily(
+        "arbitra_upstream_serving_lag_measured", "gauge", "1 when /v2/status reported a serving lag on its last poll."
+    )
+    upstream = upstream_serving_status()
+    if upstream is not None:
+        if upstream.lag_seconds is not None:
+            serving.add(upstream.lag_seconds, worst=upstream.worst_mechanism)
+        serving_measured.add(int(upstream.measured))
 
     queue = MetricFamily(
         "arbitra_changed_wallets_queue_depth", "gauge", "Wallets waiting in the changed-wallet queue for recompute."
@@ -210,7 +225,8 @@ def _ingest_families(*, backend_up: MetricFamily) -> list[MetricFamily]:
     if depth is not None:
         queue.add(depth)
     backend_up.add(int(depth is not None), backend="redis")
-    return [lag, last_success, runs, running, inserted, duplicates, retries, letters, gaps, exhausted, queue]
+    return [lag, last_success, runs, running, inserted, duplicates, retries, letters, gaps, exhausted, serving,
+            serving_measured, queue]
 
 
 def metrics_collect() -> list[MetricFamily]:

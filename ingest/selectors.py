@@ -186,6 +186,33 @@ def upstream_outages() -> list[UpstreamOutage]:
     return list(by_host.values())
 
 
+@dataclass(frozen=True)
+class UpstreamServingStatus:
+    """What the Data API last said of itself on `/v2/status` (polled by every live trades run)."""
+
+    measured: bool
+    lag_seconds: float | None
+    worst_mechanism: str
+    polled_at: datetime | None
+    error: str
+
+
+def upstream_serving_status() -> UpstreamServingStatus | None:
+    """The upstream's own serving lag as last polled; None before the first live run."""
+    cursor = IngestCursor.objects.filter(source="data_api", stream="status").first()
+    if cursor is None or not cursor.state:
+        return None
+    state = cursor.state
+    polled = state.get("polled_at")
+    return UpstreamServingStatus(
+        measured=bool(state.get("measured")) and state.get("lag_seconds") is not None,
+        lag_seconds=state.get("lag_seconds"),
+        worst_mechanism=state.get("worst_mechanism") or "",
+        polled_at=datetime.fromisoformat(polled) if polled else None,
+        error=(state.get("error") or "")[:300],
+    )
+
+
 def ingest_dead_letters_open_counts() -> dict[tuple[str, str], int]:
     """Open dead letters per (source, stream); reads the partial index of open rows only."""
     return {

@@ -239,3 +239,26 @@ def test_the_landing_keeps_each_record_as_received_with_the_fill_it_stored(upstr
     assert record.payload == row
     assert record.idempotency_key == TradeFill.objects.get().idempotency_key
     assert json.loads(json.dumps(record.payload))["outcome_index"] == 999
+
+
+def test_an_unreachable_upstream_is_retried_a_bounded_number_of_times_then_the_circuit_opens_and_is_named(
+    settings, fast_http
+):
+    from ingest.selectors import upstream_outages
+    from tests.test_http_client import a_closed_port
+
+    settings.POLYMARKET_DATA_API_URL = f"http://127.0.0.1:{a_closed_port()}"
+    settings.HTTP_MAX_ATTEMPTS = 2
+    settings.CIRCUIT_BREAKER_THRESHOLD = 3
+    runs = [ingest_job_execute(job_name="data_api.trades") for _ in range(4)]
+
+    assert runs[0].status == RunStatus.FAILED
+    assert "Connection refused" in runs[0].error_text or "ConnectionError" in runs[0].error_text
+    assert [run.status for run in runs[-2:]] == [RunStatus.CIRCUIT_OPEN, RunStatus.CIRCUIT_OPEN], (
+        "three failed calls open the breaker: later runs do not contact the upstream at all"
+    )
+    assert runs[-1].stats_json.get("http", {}).get("requests", 0) == 0
+    outage = upstream_outages()[0]
+    assert outage.host == "127.0.0.1"
+    assert outage.cause in {"Connection refused", "circuit breaker is open"}
+    assert "data_api.trades" in outage.jobs

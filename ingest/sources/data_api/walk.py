@@ -124,17 +124,17 @@ def cursor_walk(
                 # moved, so the new walk reads down to the same floor.
                 outcome.stop_reason, outcome.error = "cursor_rejected", str(exc)
                 return outcome
-            outcome.stop_reason, outcome.error = "upstream_error", str(exc)
+            outcome.stop_reason, outcome.error = "upstream_error", f"{type(exc).__name__}: {exc}"
             return outcome
         except (*TRANSIENT_ERRORS, MalformedBody) as exc:
-            outcome.stop_reason, outcome.error = "upstream_error", str(exc)
+            outcome.stop_reason, outcome.error = "upstream_error", f"{type(exc).__name__}: {exc}"
             return outcome
         counter = OccurrenceCounter.from_state(state.occurrences)
         try:
             page = write_page(rows, counter)
         except MalformedBody as exc:
             # Rows out of serving order: nothing of this page was numbered for good; read it again.
-            outcome.stop_reason, outcome.error = "upstream_error", str(exc)
+            outcome.stop_reason, outcome.error = "upstream_error", f"{type(exc).__name__}: {exc}"
             return outcome
         outcome.pages += 1
         outcome.result.add(page)
