@@ -440,6 +440,26 @@ def test_positions_add_up_to_the_wallets_own_movements_and_follow_resolution() -
         assert statuses["OPEN"] and statuses["CLOSED"] and statuses["REDEEMABLE"] and statuses["REDEEMABLE_LOST"]
 
 
+def test_a_wallets_past_movements_never_change_as_its_markets_close_and_resolve() -> None:
+    with serve(seed=4, scenario="steady,resolutions", clock="manual", history_seconds=3600, market_count=40,
+               wallet_count=60, rate_multiplier=0.3, protocol_v2_market_share=V2_SHARE) as server:
+        wallets = [w.address for w in server.world.catalog.wallets[:25]]
+        before = {w: ok(server, "/_truth/activity", user=w)["movements"] for w in wallets}
+        settled_until = server.world.now()
+        server.advance(3 * 3600)
+        closed = [m for m in truth_markets(server) if m["_truth"]["resolved_at"]]
+        assert closed
+        types = Counter()
+        for wallet in wallets:
+            after = ok(server, "/_truth/activity", user=wallet)["movements"]
+            types.update(row["type"] for row in after)
+            assert [row for row in after if row["timestamp"] <= settled_until] == before[wallet]
+            served = list(walk(server, "/v2/activity", user=wallet, sort_direction="ASC", limit=200))
+            assert served == [{k: v for k, v in row.items() if k != "visible_at"} for row in after
+                              if row["visible_at"] <= server.world.now()]
+        assert types["CONVERSION"] and types["REDEEM"]
+
+
 def test_positions_of_a_hand_computed_wallet() -> None:
     """One wallet, four fills written into the world, positions worked out by hand.
 

@@ -11,7 +11,8 @@ derived from them by fixed rules, so it is as deterministic as the fills themsel
   (``p`` to the sold outcome, ``1 - p`` to the other), so a split-then-sell realizes nothing and
   the kept side carries cost ``1 - p``.
 - MERGE: after a BUY that leaves the wallet holding both outcomes, with chance ``merge_rate`` it
-  merges the smaller holding back into USDC (allocated at the market's price of that second).
+  merges the smaller holding back into USDC, allocated at that BUY's price (``p`` to the outcome
+  bought, ``1 - p`` to the other).
 - CONVERSION: after a BUY of "No" on a neg-risk market whose event has other open markets, with
   chance ``conversion_rate`` the No shares become as many Yes shares of every other market of
   the event; their cost moves with them, shared equally. No cash, nothing realized.
@@ -206,7 +207,7 @@ def build_ledger(world: World, wallet: int, now: float) -> WalletLedger:
         moves.append(Movement(ts, seq + 4, "TRADE", market_index, outcome, SIDE_NAMES[side], size, price, cash,
                               tx_hash, visible_at, row_id))
         if side == BUY:
-            _maybe_merge(world, ledger, row_id, ts, market_index, visible_at, seq)
+            _maybe_merge(world, ledger, row_id, ts, market_index, outcome, price, visible_at, seq)
             if outcome == 1:
                 _maybe_convert(world, ledger, row_id, ts, market_index, visible_at, seq)
 
@@ -239,16 +240,14 @@ def _lag(world: World, base_lag: int, *parts: object) -> int:
     return int(_chance(world, "lag", *parts) * (base_lag + 1))
 
 
-def _maybe_merge(world: World, ledger: WalletLedger, row_id: int, ts: int, market_index: int, visible_at: int,
-                 seq: int) -> None:
-    first, second = ledger.holding(market_index, 0), ledger.holding(market_index, 1)
-    pairs = min(first.size, second.size).quantize(MICRO, rounding="ROUND_DOWN")
+def _maybe_merge(world: World, ledger: WalletLedger, row_id: int, ts: int, market_index: int, outcome: int,
+                 price: Decimal, visible_at: int, seq: int) -> None:
+    bought, other = ledger.holding(market_index, outcome), ledger.holding(market_index, 1 - outcome)
+    pairs = min(bought.size, other.size).quantize(MICRO, rounding="ROUND_DOWN")
     if pairs < MICRO or _chance(world, "merge", row_id) >= world.config.merge_rate:
         return
-    market = world.catalog.markets[market_index]
-    price0 = Decimal(repr(world.outcome0_price(market, ts)))
-    first.dispose(pairs, price0, ts)
-    second.dispose(pairs, ONE - price0, ts)
+    bought.dispose(pairs, price, ts)
+    other.dispose(pairs, ONE - price, ts)
     ledger.movements.append(Movement(ts, seq + 6, "MERGE", market_index, None, "", pairs, ZERO, pairs,
                                      "0x" + hex_digest(world.seed, "merge", row_id, nbytes=32), visible_at, row_id))
 
@@ -259,8 +258,10 @@ def _maybe_convert(world: World, ledger: WalletLedger, row_id: int, ts: int, mar
     event = catalog.events[catalog.markets[market_index].event_index]
     if not event.neg_risk:
         return
+    # Open at the time of the fill (not now), so a conversion never vanishes once the event closes.
     others = [i for i in event.market_indexes
-              if i != market_index and world.market_states[i].closed_at is None]
+              if i != market_index and (world.market_states[i].closed_at is None
+                                        or world.market_states[i].closed_at > ts)]
     if not others or _chance(world, "convert", row_id) >= world.config.conversion_rate:
         return
     no_shares = ledger.holding(market_index, 1)

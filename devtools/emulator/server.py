@@ -36,7 +36,7 @@ from .catalog import hex_digest
 from .chaos import Chaos, Fault
 from .news import FEED_ITEM_LIMIT, is_not_modified, render_rss
 from .scenarios import EmulatorConfig
-from .v2 import DataApiV2, V2Error, error_body, occurrences_of_second
+from .v2 import DataApiV2, V2Error, error_body, occurrences_of_second, render_activity
 from .world import MALFORMED_KINDS, SIDE_NAMES, VALID, TradeQuery, World
 
 Params = dict[str, list[str]]
@@ -444,6 +444,21 @@ class EmulatorApi:
     def v2_resolutions(self, params: Params, _headers: Any) -> Response:
         return json_response(self.v2.resolutions(params))
 
+    def truth_activity(self, params: Params, _headers: Any) -> Response:
+        """Every movement of one wallet up to now, visible on /v2/activity yet or not, oldest first."""
+        address = (_last(params, "user") or "").strip().lower()
+        wallet = self.world.catalog.wallet_by_address.get(address)
+        if wallet is None:
+            raise _data_error("give user=<a wallet of this world>")
+        now = self.world.sync()
+        movements = self.v2.ledger(wallet, now).movements
+        rows = []
+        for movement in movements:
+            row = render_activity(self.world, wallet, movement)
+            row["visible_at"] = movement.visible_at
+            rows.append(row)
+        return json_response({"virtual_now": now, "user": address, "movements": rows})
+
     def truth_markets(self, _params: Params, _headers: Any) -> Response:
         now = self.world.sync()
         return json_response([self.world.truth_market(i, now) for i in range(len(self.world.catalog.markets))])
@@ -555,6 +570,7 @@ def build_routes(api: EmulatorApi) -> dict[tuple[str, str], Route]:
         ("GET", "/rss.xml"): Route(api.rss, public=True),
         ("GET", "/_truth/trades"): Route(api.truth_trades, public=False),
         ("GET", "/_truth/markets"): Route(api.truth_markets, public=False),
+        ("GET", "/_truth/activity"): Route(api.truth_activity, public=False),
         ("GET", "/_truth/news"): Route(api.truth_news, public=False),
         ("GET", "/_control/state"): Route(api.control_state, public=False),
         ("POST", "/_control/advance"): Route(api.control_advance, public=False),
