@@ -175,6 +175,16 @@ def upstream_outages() -> list[UpstreamOutage]:
         first_line = (last.error_text or "").splitlines()[0] if last.error_text else ""
         if last.status == RunStatus.FAILED and not first_line.startswith("UpstreamUnavailable"):
             continue
+        if last.status == RunStatus.CIRCUIT_OPEN:
+            # The open breaker is the consequence; the run that failed before it names the cause.
+            failed = (
+                IngestRun.objects.filter(job_name=last.job_name, status=RunStatus.FAILED)
+                .filter(error_text__startswith="UpstreamUnavailable")
+                .order_by("-started_at")
+                .first()
+            )
+            if failed is not None:
+                first_line = f"{failed.error_text.splitlines()[0]} (circuit breaker now open: calls paused)"
         host = urlsplit(getattr(settings, setting)).hostname or getattr(settings, setting)
         known = by_host.get(host)
         if known is None:

@@ -343,8 +343,16 @@ def test_the_health_page_names_an_unreachable_host_and_labels_the_emulators_inje
     IngestDeadLetter.objects.create(source="data_api", stream="trades", payload=real_row, error="timestamp: missing")
 
     page = admin_client.get("/admin/ingest/health/").content.decode()
-
     assert "Upstream data-api.polymarket.com unreachable: Temporary failure in name resolution" in page
+
+    # Once the breaker opens, the tile still names the cause, not the breaker.
+    IngestRun.objects.create(
+        job_name="ingest.data_api.trades", status=RunStatus.CIRCUIT_OPEN,
+        error_text="data_api: circuit breaker is open, call refused without contacting the upstream",
+    )  # fmt: skip
+    page = admin_client.get("/admin/ingest/health/").content.decode()
+    assert "Upstream data-api.polymarket.com unreachable: Temporary failure in name resolution" in page
+    assert "circuit breaker now open" in page
     assert "1 of them injected on purpose by the demo emulator" in page
 
 
