@@ -113,6 +113,31 @@ def first_market(server: EmulatorServer, *, version: str, state: str) -> dict[st
 
 # --- recorded shapes -------------------------------------------------------------------------------
 
+# Every recorded file is either served back by a test below or named here with the reason.
+SHAPES_TESTED = {
+    "polymarket-bot-v2/data-v2-trades-v1-page1.json", "polymarket-bot-v2/data-v2-trades-v1-page2.json",
+    "polymarket-bot-v2/data-v2-trades-v2-empty.json", "polymarket-bot-v2/data-v2-resolutions-v2-resolved.json",
+    "polymarket-bot-v2/data-v2-resolutions-v2-active.json", "polymarket-bot-v2/data-v2-resolutions-v1-resolved.json",
+    "polymarket-bot-v2/data-v2-resolutions-62hex-invalid.json", "polymarket-bot-v2/gamma-market-v1-btc15m.json",
+    "py-sdk/trades.json", "py-sdk/activity.json", "py-sdk/positions.json",
+    "doc-examples/docs-public-analytics__v2-trades-example.json",
+    "doc-examples/docs-overview__v2-positions-example.json",
+    "doc-examples/polymarket-bot-v2__gamma-market-v2-docs-example.json",
+}
+NOT_SERVED = {
+    # Routes no Arbitra source reads (open interest, price history, CLOB market, user stats/PnL
+    # series, holders, portfolio value), and the question-keyed UMA view of resolutions.
+    "polymarket-bot-v2/data-v2-oi-v2.json", "polymarket-bot-v2/data-v2-prices-history-page1.json",
+    "polymarket-bot-v2/data-v2-prices-history-page2.json", "polymarket-bot-v2/clob-markets-v2.json",
+    "py-sdk/user-stats.json", "py-sdk/user-pnl.json", "py-sdk/holders.json", "py-sdk/value.json",
+    "py-sdk/resolutions.json",
+}
+
+
+def test_every_recorded_file_is_either_served_back_or_named_as_not_served() -> None:
+    files = {str(path.relative_to(FIXTURES)) for path in FIXTURES.rglob("*.json")}
+    assert files == SHAPES_TESTED | NOT_SERVED
+
 def test_a_condition_page_and_its_next_page_have_the_recorded_shape_and_parse(world: EmulatorServer) -> None:
     market = first_market(world, version="v1", state="active")
     first = ok(world, "/v2/trades", condition=market["conditionId"], limit=2)

@@ -465,8 +465,11 @@ def status_payload(world: World, now: float) -> dict[str, Any]:
     config = world.config
     first = world.start + config.status_warmup_seconds
     if now < first:
+        # Retry-After is in real seconds; a realtime clock covers `speed` virtual seconds in each.
+        clock = world.clock
+        wait = (first - now) / clock.speed if clock.kind == "realtime" else first - now
         raise V2Error(503, "data freshness not measured yet", code="dependency_unavailable",
-                      retry_after=max(1, math.ceil(first - now)))
+                      retry_after=max(1, math.ceil(wait)))
     refresh = max(1, config.status_refresh_seconds)
     snapshot_at = first + int((now - first) // refresh) * refresh
     lag, pending = serving_lag(world, snapshot_at)
