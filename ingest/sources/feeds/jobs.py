@@ -23,9 +23,9 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ingest.frame import JobOutcome
+from ingest.frame import JobOutcome, PageResult, bulk_cursor, dead_letters_write, landing_write, page_write
 from ingest.http import SourceClient, ThrottleTimeout, UpstreamBadPayload, UpstreamRejected, UpstreamUnavailable
-from ingest.models import IngestDeadLetter, IngestRun, Market, OffchainEvent, OffchainFeed, RunStatus
+from ingest.models import IngestRun, Market, OffchainEvent, OffchainFeed, RunStatus
 from ingest.sources.gamma.writing import wallets_queue_for_markets
 
 logger = logging.getLogger(__name__)
@@ -148,26 +148,28 @@ def _entry_time(entry: Any) -> datetime | None:
     return None
 
 
-def feed_entries_to_drafts(*, feed: OffchainFeed, document: Any, run: IngestRun | None) -> tuple[list[EventDraft], int]:
+def feed_entries_to_drafts(
+    *, feed: OffchainFeed, document: Any
+) -> tuple[list[EventDraft], list[tuple[Any, str]], list[tuple[str, Any, datetime | None]]]:
+    """(event drafts, rejected entries with their reason, landing records) of one feed document.
+
+    Each entry lands as feedparser read it, under the identity its event is stored with.
+    """
     drafts: list[EventDraft] = []
-    rejected = 0
+    rejects: list[tuple[Any, str]] = []
+    records: list[tuple[str, Any, datetime | None]] = []
     for entry in document.entries:
+        received = {key: str(value) for key, value in dict(entry).items()}
         title = (entry.get("title") or "").strip()
         published = _entry_time(entry)
         if not title or published is None:
-            rejected += 1
-            IngestDeadLetter.objects.create(
-                source=f"feed:{feed.pk}",
-                stream="entries",
-                payload={key: str(value) for key, value in dict(entry).items()},
-                error="entry has no title" if not title else "entry has no published/updated time",
-                run=run,
-            )
+            rejects.append((received, "entry has no title" if not title else "entry has no published/updated time"))
             continue
         link = entry.get("link") or ""
         identity = entry.get("id") or link or hashlib.sha256(f"{title}|{published.isoformat()}".encode()).hexdigest()
         summary = entry.get("summary") or ""
         categories = [tag.get("term", "") for tag in entry.get("tags", []) if tag.get("term")]
+        records.append((hashlib.sha256(identity.encode()).hexdigest(), received, published))
         drafts.append(
             EventDraft(
                 source=f"feed:{feed.pk}",
@@ -182,7 +184,24 @@ def feed_entries_to_drafts(*, feed: OffchainFeed, document: Any, run: IngestRun 
                 market_ids=entry_market_ids(feed=feed, title=title, summary=summary, categories=categories),
             )
         )
-    return drafts, rejected
+    return drafts, rejects, records
+
+
+def feed_document_write(*, run: IngestRun | None, feed: OffchainFeed, document: Any) -> PageResult:
+    """One feed document through the ingest frame: dead letters, landing and events in one transaction."""
+    drafts, rejects, records = feed_entries_to_drafts(feed=feed, document=document)
+    source = f"feed:{feed.pk}"
+
+    def write() -> PageResult:
+        result = PageResult(fetched=len(drafts) + len(rejects))
+        result.dead_lettered = dead_letters_write(run=run, source=source, stream="entries", rejects=rejects)
+        with bulk_cursor() as cursor:
+            landing_write(cursor, run=run, source=source, stream="entries", records=records)
+        result.inserted = offchain_events_upsert(drafts=drafts, run=run)
+        result.duplicates = len(drafts) - result.inserted
+        return result
+
+    return page_write(write, queue_changes=False)
 
 
 def feeds_poll(*, run: IngestRun, client: SourceClient) -> JobOutcome:
@@ -213,10 +232,10 @@ def feeds_poll(*, run: IngestRun, client: SourceClient) -> JobOutcome:
             errors.append(f"{feed.name}: not a feed ({document.get('bozo_exception')})")
             feed.save(update_fields=["last_fetched_at"])
             continue
-        drafts, rejected = feed_entries_to_drafts(feed=feed, document=document, run=run)
-        stats["entries"] += len(drafts) + rejected
-        stats["dead_lettered"] += rejected
-        stats["inserted"] += offchain_events_upsert(drafts=drafts, run=run)
+        written = feed_document_write(run=run, feed=feed, document=document)
+        stats["entries"] += written.fetched
+        stats["dead_lettered"] += written.dead_lettered
+        stats["inserted"] += written.inserted
         feed.etag = response_headers.get("ETag", "") or ""
         feed.last_modified = response_headers.get("Last-Modified", "") or ""
         feed.save(update_fields=["last_fetched_at", "etag", "last_modified"])
