@@ -495,8 +495,11 @@ def test_positions_of_a_hand_computed_wallet() -> None:
                                                    fees 1.68 * 90/150 = 1.008
       t+3 taker SELL 20 No @ 0.30 holding no No: a SPLIT of 20 first (cost at 0.30 No / 0.70 Yes), then the
                                                    sale realizes 0; Yes: 110 sh, cost 45 + 14 = 59
+    Then the market resolves at payout P for Yes: 110 * P is worth, 110 * (P - 59/110) is realized on
+    redemption, realized in all 18 + 110 * P - 59.
     """
-    with serve(seed=21, scenario="steady", clock="manual", history_seconds=60) as server:
+    with serve(seed=21, scenario="steady", clock="manual", history_seconds=60, redeem_winner_rate=1.0,
+               redeem_loser_rate=1.0) as server:
         world = server.world
         market = next(m for m in world.catalog.markets
                       if m.fee_schedule is not None and world.market_states[m.index].closed_at is None)
@@ -530,6 +533,24 @@ def test_positions_of_a_hand_computed_wallet() -> None:
         assert yes["percent_realized_pnl"] == pytest.approx(18 / 30 * 100, abs=1e-6)
         assert (no["status"], no["current_size"], no["total_size"], no["realized_pnl"]) == ("CLOSED", 0, 20, 0)
         assert yes["opposite_token_id"] == no["token_id"] == market.token_ids[1]
+
+        # The market resolves; the 110 Yes shares are worth the payout, then redeemed for it.
+        payout = {0: 1.0, 1: 0.0, None: 0.5}[market.winner_index]
+        with world.lock:
+            state = world.market_states[market.index]
+            state.closed_at = state.resolved_at = float(world.generated_until)
+            world._open_markets.remove(market.index)
+        yes = next(row for row in walk(server, "/v2/positions", user=address) if row["outcome_index"] == 0)
+        assert yes["status"] == ("REDEEMABLE" if payout else "REDEEMABLE_LOST")
+        assert (yes["current_price"], yes["current_value"]) == (payout, 110 * payout)
+        assert yes["unrealized_pnl"] == pytest.approx(110 * payout - 59, abs=1e-6)
+        server.advance(3700)
+        redeem = [row for row in walk(server, "/v2/activity", user=address, type="REDEEM")]
+        assert [(row["size"], row["usdc_size"]) for row in redeem] == [(110.0, 110 * payout)]
+        yes = next(row for row in walk(server, "/v2/positions", user=address) if row["outcome_index"] == 0)
+        assert (yes["status"], yes["current_size"], yes["unrealized_pnl"]) == ("CLOSED", 0, 0)
+        assert yes["realized_pnl"] == pytest.approx(18 + 110 * payout - 59, abs=1e-6)
+        assert yes["total_pnl"] == yes["realized_pnl"]
 
 
 def test_markets_close_well_before_they_resolve_and_some_are_void() -> None:
