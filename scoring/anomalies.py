@@ -178,6 +178,8 @@ def anomalies_detect(
 
 
 def _pnl_jump(*, mart: WalletMart, recent_start: datetime, baseline_start: datetime, rules: AnomalyRules) -> list[Candidate]:
+    if not mart.realisations or mart.realisations[-1].at < recent_start:
+        return []  # nothing realised in the window (most wallets of a batch)
     fills_by_key = {fill.idempotency_key: fill for fill in mart.fills}
     market_of_token = {position.token_id: position.market_id for position in mart.positions}
     change = ZERO

@@ -109,22 +109,26 @@ class EdgeTest:
     paired: tuple[PairedDecision, ...]
 
 
-def decisions_group(fills: Sequence, cash: Sequence, *, window: timedelta) -> list[Decision]:
+def decisions_group(
+    fills: Sequence, cash: Sequence, *, window: timedelta, indexes: Sequence[int] | None = None
+) -> list[Decision]:
     """Group fills (sorted by time) into decisions: same market, token and side, each fill within
-    `window` of the previous one of the group."""
+    `window` of the previous one of the group. `indexes` are the fills' positions in the wallet's
+    full list when `fills` is a subset of it (`Decision.first_fill` refers to that list)."""
     open_groups: dict[tuple[int, str, str], list] = {}
     done: list[Decision] = []
-    for index, fill in enumerate(fills):
+    for position, fill in enumerate(fills):
         key = (fill.market_id, fill.token_id, fill.side)
         group = open_groups.get(key)
         if group is not None and fill.traded_at - group[1] <= window:
             group[1] = fill.traded_at
             group[3] += 1
-            group[4] += cash[index]
+            group[4] += cash[position]
             continue
         if group is not None:
             done.append(Decision(key[0], key[1], key[2], group[0], group[2], group[3], group[4]))
-        open_groups[key] = [fill.traded_at, fill.traded_at, index, 1, cash[index]]
+        index = position if indexes is None else indexes[position]
+        open_groups[key] = [fill.traded_at, fill.traded_at, index, 1, cash[position]]
     for key, group in open_groups.items():
         done.append(Decision(key[0], key[1], key[2], group[0], group[2], group[3], group[4]))
     done.sort(key=lambda d: (d.at, d.first_fill))
@@ -181,6 +185,10 @@ def binomial_two_sided(k: int, n: int, p: float) -> float:
     return min(1.0, total)
 
 
+# A wallet without a decision in a market that had news: nothing to test, numbers all zero.
+NO_EDGE_EVIDENCE = EdgeTest(0, 0, 0, 0.0, 0.0, 0.0, 1.0, 0.0, 0, 0.0, 0.0, False, ())
+
+
 def edge_test(
     decisions: Sequence[Decision],
     *,
@@ -221,7 +229,7 @@ def edge_test(
             if -delta <= window_minutes:
                 hits += 1
     if n == 0:
-        return EdgeTest(0, 0, 0, 0.0, 0.0, 0.0, 1.0, 0.0, 0, 0.0, 0.0, False, ())
+        return NO_EDGE_EVIDENCE
     baseline_rate = expected / n
     wallet_rate = hits / n
     p = binomial_two_sided(hits, n, baseline_rate)

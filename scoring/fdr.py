@@ -4,9 +4,9 @@ BH needs every tested wallet's p-value, but the drain recomputes only changed wa
 stores each wallet's p and effect and estimates its q from the knots of the last exact pass
 (`q_estimate`); a periodic pass (`edge_fdr_refresh`, every EDGE_FDR_INTERVAL_SECONDS) computes the
 exact q of every tested wallet in one set-based statement — rank by p, q_(i) = min_{j ≥ i} p_(j)·m/j —
-updates the rows whose q or label changed, and queues those wallets so their strategy label and
-feed follow. A wallet whose p did not change keeps the exact q of the last pass, so the drain and
-the pass never undo each other.
+updates only the rows whose q or label changed (a second statement, skipping rows a drain batch
+holds), and queues the relabelled wallets so their strategy label and feed follow. A wallet whose
+p did not change keeps the exact q of the last pass, so the drain and the pass never undo each other.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ingest.changes import changed_wallets_push
+from marts.bulk import int_array
 from scoring.edge import MILD_Q, PROCESSING_Q
 from scoring.models import EdgeFdrState
 
@@ -62,24 +63,34 @@ def fdr_state_get() -> tuple[int, list[list[float]]]:
     return state if state is not None else (0, [])
 
 
-REFRESH_SQL = """
+CHANGES_SQL = """
 WITH ranked AS (
-    SELECT wallet_id, info_edge_p AS p, info_edge_effect AS effect, info_edge_level AS old_level,
+    SELECT wallet_id, info_edge_p AS p, info_edge_effect AS effect, info_edge_q AS old_q, info_edge_level AS old_level,
            row_number() OVER (ORDER BY info_edge_p, wallet_id) AS r, count(*) OVER () AS m
     FROM wallet_snapshot WHERE info_edge_tested
 ), q AS (
-    SELECT wallet_id, p, r, effect, old_level,
+    SELECT wallet_id, effect, old_q, old_level,
            least(1.0, min(p * m / r) OVER (ORDER BY p DESC, wallet_id DESC ROWS UNBOUNDED PRECEDING)) AS q
     FROM ranked
 ), labelled AS (
-    SELECT wallet_id, q, old_level, CASE WHEN q < %(processing)s AND effect >= %(min_effect)s THEN 'processing_edge'
-                              WHEN q < %(mild)s AND effect > 0 THEN 'mild_edge' ELSE 'no_edge' END AS level
+    SELECT wallet_id, q, old_q, old_level,
+           CASE WHEN q < %(processing)s AND effect >= %(min_effect)s THEN 'processing_edge'
+                WHEN q < %(mild)s AND effect > 0 THEN 'mild_edge' ELSE 'no_edge' END AS level
     FROM q
 )
-UPDATE wallet_snapshot s SET info_edge_q = l.q, info_edge_level = l.level
-FROM labelled l
-WHERE s.wallet_id = l.wallet_id AND (s.info_edge_q <> l.q OR s.info_edge_level <> l.level)
-RETURNING s.wallet_id, l.old_level <> l.level
+SELECT wallet_id, q, level, level <> old_level FROM labelled WHERE q <> old_q OR level <> old_level
+ORDER BY wallet_id
+"""
+
+# Rows a drain batch holds right now are skipped, not waited for (and never deadlocked on): that
+# batch writes its own estimate, and the next pass brings it to the exact q.
+UPDATE_SQL = """
+UPDATE wallet_snapshot s SET info_edge_q = u.q, info_edge_level = u.level
+FROM unnest(%s::bigint[], %s::float8[], %s::text[]) AS u(wallet_id, q, level)
+WHERE s.wallet_id = u.wallet_id AND s.wallet_id IN (
+    SELECT wallet_id FROM wallet_snapshot WHERE wallet_id = ANY(%s::bigint[]) ORDER BY wallet_id FOR UPDATE SKIP LOCKED
+)
+RETURNING s.wallet_id
 """
 
 KNOTS_SQL = """
@@ -103,12 +114,15 @@ def edge_fdr_refresh(*, now: datetime | None = None) -> dict[str, float]:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [0x45444745])
         if not cursor.fetchone()[0]:
             return {"skipped": 1}
-        cursor.execute(REFRESH_SQL, params)
-        updated = cursor.fetchall()
+        cursor.execute(CHANGES_SQL, params)
+        changes = cursor.fetchall()
+        ids = int_array(row[0] for row in changes)
+        cursor.execute(UPDATE_SQL, [ids, [row[1] for row in changes], [row[2] for row in changes], ids])
+        updated = {row[0] for row in cursor.fetchall()}
         cursor.execute(KNOTS_SQL, params)
         knots = [[float(p), int(r)] for p, r in cursor.fetchall()]
         tested = knots[-1][1] if knots else 0
-        relabelled = [wallet_id for wallet_id, level_changed in updated if level_changed]
+        relabelled = [wallet_id for wallet_id, _q, _level, level_changed in changes if level_changed and wallet_id in updated]
         seconds = time.monotonic() - started
         EdgeFdrState.objects.update_or_create(
             pk=1, defaults={"computed_at": now, "tested": tested, "knots": knots, "seconds": seconds,

@@ -182,29 +182,33 @@ class BookFeatures:
 
 def book_features(positions) -> BookFeatures:
     """Two-sidedness and outcome pairing of a wallet's book (positions of marts.compute)."""
+    if not positions:
+        return BookFeatures(0.0, 0.0, 0.0)
     by_market: dict[int, list] = {}
+    two_sided_markets: set[int] = set()
+    bought_total = ZERO
     for position in positions:
         by_market.setdefault(position.market_id, []).append(position)
-    if not by_market:
-        return BookFeatures(0.0, 0.0, 0.0)
-    two_sided = 0
-    bought_total = ZERO
+        if position.bought_shares > 0:
+            bought_total += position.bought_shares
+            if position.sold_shares > 0:
+                two_sided_markets.add(position.market_id)
     paired = ZERO
+    pair_units = ZERO
     pair_cost_weighted = ZERO
     for market_positions in by_market.values():
-        if any(p.bought_shares > 0 and p.sold_shares > 0 for p in market_positions):
-            two_sided += 1
+        if len(market_positions) < 2:
+            continue  # one outcome traded: nothing to pair (most markets of most wallets)
         bought = [p for p in market_positions if p.bought_shares > 0]
-        bought_total += sum((p.bought_shares for p in bought), ZERO)
-        outcomes = {p.outcome_index for p in bought if p.outcome_index is not None}
-        if len(bought) >= 2 and len(outcomes) >= 2:
-            pairs = min(p.bought_shares for p in bought)
-            paired += pairs * len(bought)
-            pair_cost_weighted += pairs * sum((p.bought_usdc / p.bought_shares for p in bought), ZERO)
+        if len(bought) < 2 or len({p.outcome_index for p in bought if p.outcome_index is not None}) < 2:
+            continue
+        pairs = min(p.bought_shares for p in bought)
+        paired += pairs * len(bought)
+        pair_units += pairs
+        pair_cost_weighted += pairs * sum((p.bought_usdc / p.bought_shares for p in bought), ZERO)
     paired_share = float(paired / bought_total) if bought_total > 0 else 0.0
-    pair_units = paired / 2 if paired > 0 else ZERO
     pair_cost = float(pair_cost_weighted / pair_units) if pair_units > 0 else 0.0
-    return BookFeatures(two_sided / len(by_market), min(1.0, paired_share), pair_cost)
+    return BookFeatures(len(two_sided_markets) / len(by_market), min(1.0, paired_share), pair_cost)
 
 
 def advice(*, pool_tier: str, risk_level: str) -> tuple[str, str]:

@@ -28,6 +28,7 @@ from marts.compute import MarketFacts, WalletMart, q
 from scoring.ai import AiProvider, AiRateLimited, ai_provider_get
 from scoring.anomalies import AnomalyRules, Candidate, anomalies_apply_cooldown, anomalies_detect
 from scoring.edge import (
+    NO_EDGE_EVIDENCE,
     EdgeRules,
     EdgeTest,
     MarketBaseline,
@@ -189,30 +190,32 @@ class _BaselineCache:
 edge_baselines = _BaselineCache()
 
 
-def _edge_tests(*, marts: list[WalletMart], now: datetime, rules: EdgeRules) -> dict[int, tuple[list, EdgeTest]]:
-    """Decisions and edge test of every wallet of the batch: one news read and the baselines of
-    the markets that had news (cached) for the whole batch."""
-    decisions = {mart.wallet_id: decisions_group(mart.fills, mart.cash, window=rules.decision_window) for mart in marts}
+def _edge_tests(*, marts: list[WalletMart], now: datetime, rules: EdgeRules) -> dict[int, EdgeTest]:
+    """Edge test of every wallet of the batch: one news read and the baselines of the markets that
+    had news (cached) for the whole batch. Only fills in markets with news are grouped into
+    decisions here — the others cannot hit and are not counted (scoring.edge)."""
     traded = [mart for mart in marts if mart.fills]
-    market_ids = {d.market_id for wallet_decisions in decisions.values() for d in wallet_decisions}
+    market_ids = {position.market_id for mart in traded for position in mart.positions}
     news: dict[int, list[datetime]] = {}
-    if traded and market_ids:
+    if market_ids:
         news = news_times_for(
             market_ids=market_ids, since=min(m.fills[0].traded_at for m in traded),
             until=max(m.fills[-1].traded_at for m in traded) + rules.horizon,
         )
-    baselines = edge_baselines.get(news=news, now=now, rules=rules) if news else {}
+    if not news:
+        return {mart.wallet_id: NO_EDGE_EVIDENCE for mart in marts}
+    baselines = edge_baselines.get(news=news, now=now, rules=rules)
     since = now - timedelta(days=settings.EDGE_BASELINE_DAYS)
-    tests: dict[int, tuple[list, EdgeTest]] = {}
+    tests: dict[int, EdgeTest] = {}
     for mart in marts:
-        own = {}
-        if news:
-            recent_fills = [fill for fill in mart.fills if fill.traded_at >= since and fill.market_id in news]
-            own = decision_slots(recent_fills, window=rules.decision_window)
-        tests[mart.wallet_id] = (
-            decisions[mart.wallet_id],
-            edge_test(decisions[mart.wallet_id], news=news, baselines=baselines, own_slots=own, rules=rules),
-        )
+        if not any(position.market_id in news for position in mart.positions):
+            tests[mart.wallet_id] = NO_EDGE_EVIDENCE
+            continue
+        indexed = [(fill, mart.cash[i], i) for i, fill in enumerate(mart.fills) if fill.market_id in news]
+        decisions = decisions_group([f for f, _c, _i in indexed], [c for _f, c, _i in indexed],
+                                    window=rules.decision_window, indexes=[i for _f, _c, i in indexed])
+        own = decision_slots([f for f, _c, _i in indexed if f.traded_at >= since], window=rules.decision_window)
+        tests[mart.wallet_id] = edge_test(decisions, news=news, baselines=baselines, own_slots=own, rules=rules)
     return tests
 
 
@@ -226,16 +229,14 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
     tests = _edge_tests(marts=marts, now=now, rules=erules)
     if tested_before == 0:
         # No pass yet (a new installation): control the FDR across this batch's tested wallets.
-        batch_q = benjamini_hochberg({w: test.p for w, (_d, test) in tests.items() if test.tested})
+        batch_q = benjamini_hochberg({w: test.p for w, test in tests.items() if test.tested})
     snapshot_rows: list[dict] = []
     history_rows: list[tuple] = []
     feed: list[FeedRow] = []
     candidates: list[Candidate] = []
-    decisions_by_wallet: dict[int, list] = {}
 
     for mart in marts:
-        decisions, test = tests[mart.wallet_id]
-        decisions_by_wallet[mart.wallet_id] = decisions
+        test = tests[mart.wallet_id]
         old = previous.get(mart.wallet_id)
         if old is not None and old["info_edge_tested"] and test.tested and old["info_edge_p"] == test.p:
             q_value = old["info_edge_q"]  # exact from the last BH pass: keep it (see scoring.fdr)
@@ -335,8 +336,8 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
     feed += [_anomaly_event(row) for row in new_anomalies if row["alert_type"] != "pnl_jump"]
     new_events = feed_events_insert(rows=feed)
     predictions_record(
-        anomalies=new_anomalies, events=new_events, fills={mart.wallet_id: mart.fills for mart in marts},
-        decisions=decisions_by_wallet,
+        anomalies=new_anomalies, events=new_events, marts={mart.wallet_id: mart for mart in marts},
+        decision_window=erules.decision_window,
     )
 
 

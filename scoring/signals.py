@@ -21,11 +21,12 @@ followed through once it has its +24 h price and its settlement.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection
 from django.utils import timezone
 
+from scoring.edge import decisions_group
 from scoring.selectors import scores_as_of
 
 RELAYED_FEED_TYPES = {"anomaly", "pnl_jump", "ai_report"}
@@ -42,17 +43,27 @@ def _latest_decision(decisions: list, *, at: datetime, market_id: int | None):
     return chosen
 
 
-def predictions_record(*, anomalies: list[dict], events: list[dict], fills: dict[int, list], decisions: dict[int, list]) -> int:
-    """Record the signals just written (new anomalies and feed events of a drain batch)."""
+def predictions_record(*, anomalies: list[dict], events: list[dict], marts: dict, decision_window: timedelta) -> int:
+    """Record the signals just written (new anomalies and feed events of a drain batch; `marts` by
+    wallet id). Decisions are grouped only for the wallets that have a signal."""
+    grouped: dict[int, list] = {}
+
+    def decisions_of(wallet_id: int) -> list:
+        if wallet_id not in grouped:
+            mart = marts.get(wallet_id)
+            grouped[wallet_id] = [] if mart is None else decisions_group(mart.fills, mart.cash, window=decision_window)
+        return grouped[wallet_id]
+
     drafts: list[tuple] = []  # (kind, source_id, wallet_id, market_id, token_id, side, signal_at)
     for row in anomalies:
         wallet_id, market_id, at = row["wallet_id"], row["market_id"], row["observed_at"]
         key = row.get("fill_key")
-        fill = next((f for f in fills.get(wallet_id, []) if f.idempotency_key == key), None) if key else None
+        fills = marts[wallet_id].fills if wallet_id in marts else []
+        fill = next((f for f in fills if f.idempotency_key == key), None) if key else None
         if fill is not None:
             drafts.append((f"anomaly:{row['alert_type']}", row["id"], wallet_id, fill.market_id, fill.token_id, fill.side, at))
             continue
-        decision = _latest_decision(decisions.get(wallet_id, []), at=at, market_id=market_id)
+        decision = _latest_decision(decisions_of(wallet_id), at=at, market_id=market_id)
         if decision is not None:
             drafts.append((f"anomaly:{row['alert_type']}", row["id"], wallet_id, decision.market_id, decision.token_id,
                            decision.side, at))
@@ -60,7 +71,7 @@ def predictions_record(*, anomalies: list[dict], events: list[dict], fills: dict
         event_type = str(row["event_type"])
         if event_type in RELAYED_FEED_TYPES:
             continue
-        decision = _latest_decision(decisions.get(row["wallet_id"], []), at=row["event_time"], market_id=None)
+        decision = _latest_decision(decisions_of(row["wallet_id"]), at=row["event_time"], market_id=None)
         if decision is None:
             continue
         kind = "potential" if event_type == "potential_reached" else f"feed:{event_type}"

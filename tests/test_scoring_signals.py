@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
 
 from ingest.models import Market
+from marts.compute import Fill
 from marts.services import wallet_batch_compute
 from marts.testing import compute_redis, fill_make, market_make, wallet_make  # noqa: F401 - compute_redis is a fixture
-from scoring.edge import Decision
 from scoring.models import SignalPrediction, WalletScoreHistory, WalletSnapshot
 from scoring.selectors import score_as_of, signal_scorecard
 from scoring.signals import predictions_record, signals_follow
@@ -45,10 +46,13 @@ def test_a_prediction_is_labelled_with_the_score_before_its_trade_never_one_comp
     _history(wallet, now - timedelta(hours=5), "noise")
     WalletSnapshot.objects.create(wallet=wallet, strategy_type="quant")  # what it is labelled now
     _history(wallet, now - timedelta(hours=1), "quant")
-    decision = Decision(market.pk, no.token_id, "SELL", now - timedelta(hours=3), 0, 1, D(10))
+    at = now - timedelta(hours=3)
+    sold_no = Fill(wallet.pk, market.pk, no.token_id, "SELL", D(20), D("0.5"), D(10), at, "k", 1, at)
+    mart = SimpleNamespace(fills=[sold_no], cash=[D(10)])
     anomaly = {"id": 1, "wallet_id": wallet.pk, "market_id": market.pk, "alert_type": "large_position",
-               "observed_at": now - timedelta(hours=3), "fill_key": None}
-    assert predictions_record(anomalies=[anomaly], events=[], fills={}, decisions={wallet.pk: [decision]}) == 1
+               "observed_at": at, "fill_key": None}
+    recorded = predictions_record(anomalies=[anomaly], events=[], marts={wallet.pk: mart}, decision_window=timedelta(minutes=5))
+    assert recorded == 1
     prediction = SignalPrediction.objects.get()
     assert prediction.label == "noise"  # as scored at the signal, not "quant" computed two hours later
     assert (prediction.token_id, prediction.reverse_token_id) == (yes.token_id, no.token_id)  # selling No backs Yes
