@@ -35,7 +35,10 @@ def fingerprint_optional(request) -> str | None:
     value = fingerprint_raw(request)
     if not value:
         return None
-    if not _ACCEPTABLE.match(value):
+    # Every fingerprint the request names must be usable, not only the one looked up first: a
+    # malformed `?fingerprint=` beside a good header is a client bug worth saying so.
+    queried = (request.GET.get(FINGERPRINT_QUERY) or "").strip()
+    if not _ACCEPTABLE.match(value) or (queried and not _ACCEPTABLE.match(queried)):
         raise ValidationError(
             {"fingerprint": f"must be {FINGERPRINT_MIN_LENGTH}-128 characters of letters, digits and . _ : = + / -"}
         )

@@ -7,7 +7,11 @@ ignoring a filter would show the user a list they did not ask for.
 
 from __future__ import annotations
 
+import contextlib
+from decimal import Decimal, InvalidOperation
+
 from django.conf import settings
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -66,10 +70,12 @@ class FreeTextFilterField(serializers.CharField):
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
         kwargs.setdefault("max_length", 120)
+        # An empty box is no filter at all.
+        kwargs.setdefault("allow_blank", True)
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
-        return super().to_internal_value(data).strip().lower()
+        return super().to_internal_value(data).strip().lower() or None
 
 
 # The frontend colours alerts by a number and its filter sends 1, 2, 3; "critical" is the top of
@@ -101,6 +107,53 @@ class SeverityFilterField(serializers.Field):
 
     def to_representation(self, value):
         return value
+
+
+class RoundedDecimalField(serializers.DecimalField):
+    """A decimal filter value rounded to the column's places: a bound finer than the column
+    stores selects the same rows, so it is no reason for a 400."""
+
+    def validate_precision(self, value):
+        # Too many digits to round: the check below refuses it with its own message.
+        with contextlib.suppress(InvalidOperation):
+            value = value.quantize(Decimal(1).scaleb(-self.decimal_places))
+        return super().validate_precision(value)
+
+
+class LenientFieldSchema(OpenApiSerializerFieldExtension):
+    """Paging and sorting take any text (a value they cannot use reads as the default), and the
+    published schema says so: the documented values, or any string."""
+
+    target_class = "api.params.CoercedPositiveIntegerField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        field = self.target
+        documented = {"type": "integer", "minimum": 1}
+        if field.cap is not None:
+            documented["maximum"] = field.cap
+        return {"oneOf": [documented, {"type": "string"}], "default": field.fallback}
+
+
+class LenientChoiceSchema(OpenApiSerializerFieldExtension):
+    target_class = "api.params.LenientChoiceField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        field = self.target
+        return {"oneOf": [{"type": "string", "enum": list(field.choices)}, {"type": "string"}], "default": field.fallback}
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON boolean only: `0`, `"no"` or `"off"` in a JSON body are more likely a client bug
+    than a wish to undo."""
+
+    default_error_messages = {"invalid": "must be true or false"}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid")
 
 
 class PagingParams(serializers.Serializer):
@@ -167,7 +220,7 @@ POTENTIAL_SORTS = ["trade_count", "realized_pnl", "smart_score", "last_analyzed_
 
 class PotentialParams(PagingParams, sorting(POTENTIAL_SORTS, "smart_score")):
     min_trades = serializers.IntegerField(required=False, default=100, min_value=0, max_value=10_000_000)
-    min_realized_pnl = serializers.DecimalField(
+    min_realized_pnl = RoundedDecimalField(
         required=False,
         default=0,
         max_digits=30,
@@ -215,7 +268,7 @@ class AnomalyListParams(PagingParams):
 
 
 class AcknowledgeBody(serializers.Serializer):
-    acknowledged = serializers.BooleanField(
+    acknowledged = StrictBooleanField(
         required=False, default=True, help_text="false undoes an acknowledgement (as DELETE does)."
     )
 
@@ -241,7 +294,7 @@ class WatchlistFollowBody(serializers.Serializer):
 
 class WatchlistBatchBody(serializers.Serializer):
     wallet_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), allow_empty=False, max_length=MAX_PAGE_SIZE
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), allow_empty=False, min_length=1, max_length=MAX_PAGE_SIZE
     )
 
 

@@ -108,16 +108,30 @@ FINGERPRINT_PARAMETERS = [
         str,
         OpenApiParameter.HEADER,
         required=False,
-        description="Anonymous watchlist identity (16-128 of A-Z a-z 0-9 . _ : = + / -). Looked up first; never "
-        "written to access logs.",
-        pattern=r"^[A-Za-z0-9._:=+/-]{16,128}$",
+        description="Anonymous watchlist identity (16-128 of A-Z a-z 0-9 . _ : = + / -). Looked up first; empty "
+        "reads as not sent; never written to access logs.",
+        pattern=r"^([A-Za-z0-9._:=+/-]{16,128})?$",
     ),
     OpenApiParameter(
         FINGERPRINT_QUERY,
         str,
         OpenApiParameter.QUERY,
         required=False,
-        description=f"Used when the {FINGERPRINT_HEADER} header is absent; then the `{FINGERPRINT_COOKIE}` cookie.",
+        description=f"Used when the {FINGERPRINT_HEADER} header is absent; then the `{FINGERPRINT_COOKIE}` cookie. "
+        "Empty reads as not sent; never written to access logs.",
+        pattern=r"^([A-Za-z0-9._:=+/-]{16,128})?$",
+    ),
+]
+# Writes need an identity: documented as the header the frontend sends (the query parameter and
+# the cookie are accepted as well).
+FINGERPRINT_REQUIRED_PARAMETERS = [
+    OpenApiParameter(
+        FINGERPRINT_HEADER,
+        str,
+        OpenApiParameter.HEADER,
+        required=True,
+        description="Anonymous watchlist identity (16-128 of A-Z a-z 0-9 . _ : = + / -); the `fingerprint` query "
+        f"parameter or the `{FINGERPRINT_COOKIE}` cookie may stand in for it.",
         pattern=r"^[A-Za-z0-9._:=+/-]{16,128}$",
     ),
 ]

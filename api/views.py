@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from api import params, presenters, schema, selectors, serializers, services
 from api.envelope import error_response, ok, scored_meta
 from api.identity import fingerprint_optional, fingerprint_required
+from api.parsers import BoundedJSONParser
 from api.throttling import client_identity
 from ingest.selectors import ingest_overview, ingest_runs_list, ingest_stream_status
 from scoring.ai import AiProviderError, AiRateLimited
@@ -248,7 +249,7 @@ class WatchlistView(APIView):
         tags=["watchlist"],
         summary="Follow a wallet (idempotent)",
         description="Requires a fingerprint (400 without one).",
-        parameters=schema.FINGERPRINT_PARAMETERS,
+        parameters=schema.FINGERPRINT_REQUIRED_PARAMETERS,
         request=params.WatchlistFollowBody,
         responses=schema.responses(
             201, schema.enveloped(serializers.WatchingSerializer), e400=schema.BAD_REQUEST, **WALLET_404, **schema.BODY_ERRORS
@@ -269,7 +270,7 @@ class WatchlistBatchView(APIView):
         operation_id="watchlist_follow_batch",
         tags=["watchlist"],
         summary="Follow several wallets; unknown ids are reported, not followed",
-        parameters=schema.FINGERPRINT_PARAMETERS,
+        parameters=schema.FINGERPRINT_REQUIRED_PARAMETERS,
         request=params.WatchlistBatchBody,
         responses=schema.responses(
             201, schema.enveloped(serializers.WatchlistBatchResultSerializer), e400=schema.BAD_REQUEST, **schema.BODY_ERRORS
@@ -293,7 +294,7 @@ class WatchlistEntryView(APIView):
         operation_id="watchlist_unfollow",
         tags=["watchlist"],
         summary="Stop following a wallet (idempotent)",
-        parameters=[schema.wallet_id_parameter("wallet_id"), *schema.FINGERPRINT_PARAMETERS],
+        parameters=[schema.wallet_id_parameter("wallet_id"), *schema.FINGERPRINT_REQUIRED_PARAMETERS],
         responses=schema.responses(200, schema.enveloped(serializers.WatchingSerializer), e400=schema.BAD_REQUEST, **WALLET_404),
     )
     def delete(self, request, wallet_id: int):
@@ -476,6 +477,9 @@ ACK_RESPONSES = schema.responses(
 
 
 class AnomalyAcknowledgeView(APIView):
+    # The frontend sends no body or JSON; other encodings would turn `false` into a string.
+    parser_classes = [BoundedJSONParser]
+
     def _set(self, request, anomaly_id: int, acknowledged: bool):
         try:
             anomaly = services.anomaly_acknowledge(anomaly_id=anomaly_id, acknowledged=acknowledged, actor=_actor(request))
@@ -538,7 +542,9 @@ class AiAnalyzeView(APIView):
         ),
     )
     def post(self, request, wallet_id: int):
-        source = request.data if isinstance(request.data, dict) and "force" in request.data else request.query_params
+        if not isinstance(request.data, dict):
+            raise ValidationError({"body": "must be a JSON object such as {\"force\": true}"})
+        source = request.data if "force" in request.data else request.query_params
         values = params.validated(params.AnalyzeParams, source)
         try:
             answer = services.ai_report_request(wallet_id=wallet_id, force=values["force"], actor=_actor(request))

@@ -222,3 +222,38 @@ def test_security_headers_are_on_every_response(client, world):
         assert response["X-Frame-Options"] == "DENY"
         assert response["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
         assert response["Referrer-Policy"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("patch", "/api/v1/anomalies/1/acknowledge", {"acknowledged": 0}),
+        ("patch", "/api/v1/anomalies/1/acknowledge", {"acknowledged": "no"}),
+        ("post", "/api/v1/ai/analyze/1", [{"force": True}]),
+    ],
+)
+def test_bodies_of_the_wrong_shape_are_a_400(client, world, method, path, body):
+    response = getattr(client, method)(path, data=json.dumps(body), content_type="application/json")
+    _refused(response, 400)
+
+
+def test_an_acknowledgement_sent_as_a_form_is_a_415(client, world):
+    response = client.patch(f"/api/v1/anomalies/{world.anomaly.id}/acknowledge", data="acknowledged=0",
+                            content_type="application/x-www-form-urlencoded")
+    _refused(response, 415)
+
+
+def test_an_empty_free_text_filter_is_no_filter(client, world):
+    everything = client.get("/api/v1/anomalies").json()["data"]["pagination"]["total"]
+    assert client.get("/api/v1/anomalies?type=").json()["data"]["pagination"]["total"] == everything == 2
+
+
+def test_a_decimal_bound_finer_than_the_column_is_rounded_not_refused(client, world):
+    response = client.get("/api/v1/wallets/potential?min_realized_pnl=0.0000000000001")
+    assert response.status_code == 200
+    _refused(client.get("/api/v1/wallets/potential?min_realized_pnl=1e40"), 400)
+
+
+def test_a_malformed_query_fingerprint_beside_a_good_header_is_a_400(client, world):
+    _refused(client.get("/api/v1/watchlist?fingerprint=short", **FINGERPRINT), 400)
+    assert client.get("/api/v1/watchlist?fingerprint=", **FINGERPRINT).status_code == 200

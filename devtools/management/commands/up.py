@@ -449,6 +449,8 @@ class Command(BaseCommand):
                     sys.executable, "-m", "gunicorn", "arbitra.wsgi:application",
                     "--bind", f"{bind}:{options['web_port']}", "--workers", "2", "--threads", "8",
                     "--access-logfile", "-", "--logger-class", "api.access_log.RedactingAccessLogger",
+                    # A search of 200 characters percent-encoded exceeds gunicorn's default 4 KB.
+                    "--limit-request-line", "8190",
                     "--graceful-timeout", "10",
                 ],
                 env,
