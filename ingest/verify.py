@@ -137,7 +137,7 @@ def _occurrence_zero_identities(keys: list[str]) -> dict[str, str]:
 
 
 def fills_completeness_check(*, upstream_url: str, since: int | None = None, until: int | None = None,
-                             feed: Feed = "v1") -> CompletenessReport:
+                             feed: Feed = "v2") -> CompletenessReport:
     truth = upstream_truth(upstream_url=upstream_url, since=since, until=until, feed=feed)
     summary = truth.summary
     until = int(summary.get("until", until or 0)) if summary else until

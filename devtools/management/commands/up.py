@@ -42,7 +42,7 @@ from devtools.supervisor import ChildSpec, ProcessSupervisor, stop_orphans
 
 EMULATOR_PORT = 8099
 DEMO_SEED = 1
-DEMO_SCENARIO = "demo"
+DEMO_SCENARIO = "demo_v2"
 # Ten minutes of history at the first start: enough for every page to have data, and within what the
 # offset cap lets the first run and the gap backfill read back (30 minutes left the busiest market's
 # early fills beyond any request the API answers: an exhausted gap on the newcomer's first screen).
