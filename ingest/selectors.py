@@ -128,7 +128,9 @@ _EMULATOR_ICON_PREFIX = "https://img.emulator.invalid/"
 
 def dead_letters_injected_by_emulator() -> int:
     """Open dead letters that are rows the demo emulator corrupted on purpose, not ingest faults."""
-    corrupted = ~Q(payload__has_key="proxyWallet") | Q(payload__price="abc") | ~Q(payload__has_key="timestamp")
+    # v1 rows name the wallet proxyWallet, v2 rows proxy_wallet.
+    no_wallet = ~Q(payload__has_key="proxyWallet") & ~Q(payload__has_key="proxy_wallet")
+    corrupted = no_wallet | Q(payload__price="abc") | ~Q(payload__has_key="timestamp")
     return (
         IngestDeadLetter.objects.filter(resolved_at__isnull=True, payload__icon__startswith=_EMULATOR_ICON_PREFIX)
         .filter(corrupted)

@@ -338,6 +338,8 @@ def test_the_health_page_names_an_unreachable_host_and_labels_the_emulators_inje
     )  # fmt: skip
     row = {"icon": "https://img.emulator.invalid/market/1.png", "price": 0.5, "timestamp": 1796160000}
     IngestDeadLetter.objects.create(source="data_api", stream="trades", payload=row, error="proxyWallet: missing")
+    IngestDeadLetter.objects.create(source="data_api", stream="v2_trades", payload={**row, "proxy_wallet": "0xdef",
+                                    "price": "abc"}, error="price: not a number: 'abc'")  # fmt: skip
     real_row = {**row, "proxyWallet": "0xabc", "icon": "https://polymarket-upload.s3.amazonaws.com/x.png"}
     del real_row["timestamp"]
     IngestDeadLetter.objects.create(source="data_api", stream="trades", payload=real_row, error="timestamp: missing")
@@ -353,7 +355,7 @@ def test_the_health_page_names_an_unreachable_host_and_labels_the_emulators_inje
     page = admin_client.get("/admin/ingest/health/").content.decode()
     assert "Upstream data-api.polymarket.com unreachable: Temporary failure in name resolution" in page
     assert "circuit breaker now open" in page
-    assert "1 of them injected on purpose by the demo emulator" in page
+    assert "2 of them injected on purpose by the demo emulator" in page
 
 
 @pytest.mark.django_db
