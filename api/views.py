@@ -502,7 +502,9 @@ class AnomalyAcknowledgeView(APIView):
         responses=ACK_RESPONSES,
     )
     def patch(self, request, anomaly_id: int):
-        body = params.validated(params.AcknowledgeBody, request.data if isinstance(request.data, dict) else {})
+        if not isinstance(request.data, dict):
+            raise ValidationError({"body": 'must be a JSON object such as {"acknowledged": false}, or empty'})
+        body = params.validated(params.AcknowledgeBody, request.data)
         return self._set(request, anomaly_id, body["acknowledged"])
 
     @extend_schema(

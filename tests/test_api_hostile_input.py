@@ -229,6 +229,7 @@ def test_security_headers_are_on_every_response(client, world):
     [
         ("patch", "/api/v1/anomalies/1/acknowledge", {"acknowledged": 0}),
         ("patch", "/api/v1/anomalies/1/acknowledge", {"acknowledged": "no"}),
+        ("patch", "/api/v1/anomalies/1/acknowledge", [None, None]),
         ("post", "/api/v1/ai/analyze/1", [{"force": True}]),
     ],
 )
@@ -257,3 +258,10 @@ def test_a_decimal_bound_finer_than_the_column_is_rounded_not_refused(client, wo
 def test_a_malformed_query_fingerprint_beside_a_good_header_is_a_400(client, world):
     _refused(client.get("/api/v1/watchlist?fingerprint=short", **FINGERPRINT), 400)
     assert client.get("/api/v1/watchlist?fingerprint=", **FINGERPRINT).status_code == 200
+
+
+def test_a_truncated_table_counts_zero(world):
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE anomaly")
+    assert Anomaly.objects.count() == 0 and selectors.counters_get().get("anomalies", 0) == 0
+    assert selectors.counters_get().get("wallets") == Wallet.objects.count()
