@@ -42,7 +42,9 @@ class CompletenessReport:
     repeated_identical_fills: int = 0
     malformed_published: int = 0
     duplicate_rows_published: int = 0
-    feed: str = "v1"
+    # v2: published fills the upstream does not serve yet (indexed late): in flight, not missing.
+    not_yet_visible: int = 0
+    feed: str = "v2"
     missing_examples: list[str] = field(default_factory=list)
     duplicated_examples: list[str] = field(default_factory=list)
     unexpected_examples: list[str] = field(default_factory=list)
@@ -63,6 +65,7 @@ class CompletenessReport:
             "repeated_identical_fills": self.repeated_identical_fills,
             "malformed_published": self.malformed_published,
             "duplicate_rows_published": self.duplicate_rows_published,
+            "not_yet_visible": self.not_yet_visible,
             "missing_examples": self.missing_examples,
             "duplicated_examples": self.duplicated_examples,
             "unexpected_examples": self.unexpected_examples,
@@ -92,13 +95,17 @@ class Truth:
 
 
 def upstream_truth(*, upstream_url: str, since: int | None = None, until: int | None = None,
-                   feed: Feed = "v1") -> Truth:
+                   feed: Feed = "v2") -> Truth:
     params = {"format": "jsonl"}
     if since is not None:
         params["since"] = since
     if until is not None:
         params["until"] = until
     truth = Truth()
+    # v2 serves a fill only once the upstream's indexer reached it (`visible_at`); a fill that no
+    # read could have returned yet is in flight, not missing — counted apart until the summary
+    # (last line) says what "now" was.
+    pending: list[tuple[float, str, str]] = []
     with requests.get(f"{upstream_url.rstrip('/')}/_truth/trades", params=params, stream=True, timeout=300) as response:
         response.raise_for_status()
         for line in response.iter_lines():
@@ -110,10 +117,23 @@ def upstream_truth(*, upstream_url: str, since: int | None = None, until: int | 
                 if feed == "v2" and not fill.get("v2_served", True):
                     continue
                 occurrence = int(fill.get("occurrence", 0))
-                truth.keys[_truth_key(fill, occurrence=occurrence)] += 1
-                truth.identities[_truth_key(fill, occurrence=0)] += 1
+                key, identity = _truth_key(fill, occurrence=occurrence), _truth_key(fill, occurrence=0)
+                if feed == "v2" and fill.get("visible_at") is not None:
+                    pending.append((float(fill["visible_at"]), key, identity))
+                    continue
+                truth.keys[key] += 1
+                truth.identities[identity] += 1
             elif "summary" in record:
                 truth.summary = record["summary"]
+    now = truth.summary.get("virtual_now")
+    not_yet_visible = 0
+    for visible_at, key, identity in pending:
+        if now is not None and visible_at > float(now):
+            not_yet_visible += 1
+            continue
+        truth.keys[key] += 1
+        truth.identities[identity] += 1
+    truth.summary["not_yet_visible"] = not_yet_visible
     return truth
 
 
@@ -167,6 +187,7 @@ def fills_completeness_check(*, upstream_url: str, since: int | None = None, unt
         repeated_identical_fills=sum(truth.identities.values()) - len(truth.identities),
         malformed_published=int(summary.get("malformed", 0)),
         duplicate_rows_published=int(summary.get("duplicate_rows", 0)),
+        not_yet_visible=int(summary.get("not_yet_visible", 0)),
         feed=feed,
         missing_examples=sorted(missing)[:5],
         duplicated_examples=duplicated[:5],
