@@ -4,7 +4,8 @@ BH needs every tested wallet's p-value while the drain recomputes only changed w
 periodic pass ranks all stored p-values in one statement. This measures that pass: for each W in
 --wallets, a scratch database gets W snapshot rows (a share --tested of them tested, p uniform as
 for wallets without an edge, a few with tiny p), then the pass runs twice — first when every q
-changes, then when nothing changed (the steady state between drains) — and prints both times.
+changes, then when nothing changed, then after 1 % of the tested wallets got a new p (a drain
+cycle's worth) — and prints the three times.
 
     .venv/bin/python benchmarks/scoring_fdr.py --wallets 100000,1000000 [--tested 0.3]
 """
@@ -90,6 +91,12 @@ def main() -> None:
             steady = edge_fdr_refresh()
             print(f"W={wallets:>9,}: BH pass again, nothing changed: {steady['seconds']:.2f}s "
                   f"({steady['updated']:,} rows updated)", flush=True)
+            with connection.cursor() as cursor:  # a drain cycle's worth of changed wallets: 1 % new p
+                cursor.execute("UPDATE wallet_snapshot SET info_edge_p = random() WHERE info_edge_tested AND random() < 0.01")
+                moved = cursor.rowcount
+            cycle = edge_fdr_refresh()
+            print(f"W={wallets:>9,}: BH pass after {moved:,} wallets got a new p: {cycle['seconds']:.2f}s "
+                  f"({cycle['updated']:,} rows updated, {cycle['relabelled']:,} relabelled)", flush=True)
         redis_client().flushdb()
     finally:
         from django.db import connections

@@ -4,7 +4,7 @@ BH needs every tested wallet's p-value, but the drain recomputes only changed wa
 stores each wallet's p and effect and estimates its q from the knots of the last exact pass
 (`q_estimate`); a periodic pass (`edge_fdr_refresh`, every EDGE_FDR_INTERVAL_SECONDS) computes the
 exact q of every tested wallet in one set-based statement — rank by p, q_(i) = min_{j ≥ i} p_(j)·m/j —
-updates only the rows whose q or label changed (a second statement, skipping rows a drain batch
+updates only the rows whose label or q changed (beyond a tolerance, skipping rows a drain batch
 holds), and queues the relabelled wallets so their strategy label and feed follow. A wallet whose
 p did not change keeps the exact q of the last pass, so the drain and the pass never undo each other.
 """
@@ -20,7 +20,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ingest.changes import changed_wallets_push
-from marts.bulk import int_array
 from scoring.edge import MILD_Q, PROCESSING_Q
 from scoring.models import EdgeFdrState
 
@@ -63,7 +62,13 @@ def fdr_state_get() -> tuple[int, list[list[float]]]:
     return state if state is not None else (0, [])
 
 
-CHANGES_SQL = """
+# Every q moves a little whenever m does; a row is rewritten only when its label changes or its q
+# moves by more than Q_TOLERANCE (absolute) + 1 % — otherwise each pass would rewrite every tested
+# row. Rows a drain batch holds right now are skipped, not waited for (and never deadlocked on):
+# that batch writes its own estimate, and the next pass brings it to the exact q.
+Q_TOLERANCE = 0.001
+
+REFRESH_SQL = """
 WITH ranked AS (
     SELECT wallet_id, info_edge_p AS p, info_edge_effect AS effect, info_edge_q AS old_q, info_edge_level AS old_level,
            row_number() OVER (ORDER BY info_edge_p, wallet_id) AS r, count(*) OVER () AS m
@@ -77,20 +82,16 @@ WITH ranked AS (
            CASE WHEN q < %(processing)s AND effect >= %(min_effect)s THEN 'processing_edge'
                 WHEN q < %(mild)s AND effect > 0 THEN 'mild_edge' ELSE 'no_edge' END AS level
     FROM q
+), changed AS (
+    SELECT * FROM labelled WHERE level <> old_level OR abs(q - old_q) > %(tolerance)s + 0.01 * q
+), locked AS (
+    SELECT s.wallet_id FROM wallet_snapshot s JOIN changed c ON c.wallet_id = s.wallet_id
+    ORDER BY s.wallet_id FOR UPDATE OF s SKIP LOCKED
 )
-SELECT wallet_id, q, level, level <> old_level FROM labelled WHERE q <> old_q OR level <> old_level
-ORDER BY wallet_id
-"""
-
-# Rows a drain batch holds right now are skipped, not waited for (and never deadlocked on): that
-# batch writes its own estimate, and the next pass brings it to the exact q.
-UPDATE_SQL = """
-UPDATE wallet_snapshot s SET info_edge_q = u.q, info_edge_level = u.level
-FROM unnest(%s::bigint[], %s::float8[], %s::text[]) AS u(wallet_id, q, level)
-WHERE s.wallet_id = u.wallet_id AND s.wallet_id IN (
-    SELECT wallet_id FROM wallet_snapshot WHERE wallet_id = ANY(%s::bigint[]) ORDER BY wallet_id FOR UPDATE SKIP LOCKED
-)
-RETURNING s.wallet_id
+UPDATE wallet_snapshot s SET info_edge_q = c.q, info_edge_level = c.level
+FROM changed c JOIN locked l ON l.wallet_id = c.wallet_id
+WHERE s.wallet_id = c.wallet_id
+RETURNING s.wallet_id, c.level <> c.old_level
 """
 
 KNOTS_SQL = """
@@ -108,21 +109,18 @@ def edge_fdr_refresh(*, now: datetime | None = None) -> dict[str, float]:
     now = now or timezone.now()
     started = time.monotonic()
     params = {"processing": PROCESSING_Q, "mild": MILD_Q, "min_effect": float(settings.EDGE_MIN_EFFECT),
-              "exact": EXACT_KNOTS, "quantiles": QUANTILE_KNOTS}
+              "exact": EXACT_KNOTS, "quantiles": QUANTILE_KNOTS, "tolerance": Q_TOLERANCE}
     with transaction.atomic(), connection.cursor() as cursor:
         # One pass at a time; a second runner finds the lock held and leaves the work to the first.
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [0x45444745])
         if not cursor.fetchone()[0]:
             return {"skipped": 1}
-        cursor.execute(CHANGES_SQL, params)
-        changes = cursor.fetchall()
-        ids = int_array(row[0] for row in changes)
-        cursor.execute(UPDATE_SQL, [ids, [row[1] for row in changes], [row[2] for row in changes], ids])
-        updated = {row[0] for row in cursor.fetchall()}
+        cursor.execute(REFRESH_SQL, params)
+        updated = cursor.fetchall()
         cursor.execute(KNOTS_SQL, params)
         knots = [[float(p), int(r)] for p, r in cursor.fetchall()]
         tested = knots[-1][1] if knots else 0
-        relabelled = [wallet_id for wallet_id, _q, _level, level_changed in changes if level_changed and wallet_id in updated]
+        relabelled = [wallet_id for wallet_id, level_changed in updated if level_changed]
         seconds = time.monotonic() - started
         EdgeFdrState.objects.update_or_create(
             pk=1, defaults={"computed_at": now, "tested": tested, "knots": knots, "seconds": seconds,

@@ -75,6 +75,22 @@ def market_baselines_compute(
     }
 
 
+def info_edge_payload(snapshot) -> dict:
+    """The information-edge payload of a wallet snapshot (or of a wallet not computed yet: None):
+    the contract keys plus the test's own, every one a number (0, p and q 1, without evidence)."""
+    if snapshot is None:
+        return {"mean_delta_minutes": 0.0, "stddev_minutes": 0.0, "samples": 0, "p_value": 1.0, "z_score": 0.0,
+                "classification": "insufficient_data", "baseline_rate": 0.0, "wallet_rate": 0.0, "q_value": 1.0,
+                "decisions": 0, "markets": 0}
+    return {
+        "mean_delta_minutes": snapshot.info_edge_mean_minutes, "stddev_minutes": snapshot.info_edge_stddev_minutes,
+        "samples": snapshot.info_edge_samples, "p_value": snapshot.info_edge_p, "z_score": snapshot.info_edge_z,
+        "classification": snapshot.info_edge_level, "baseline_rate": snapshot.info_edge_baseline_rate,
+        "wallet_rate": snapshot.info_edge_wallet_rate, "q_value": snapshot.info_edge_q,
+        "decisions": snapshot.info_edge_decisions, "markets": snapshot.info_edge_markets,
+    }
+
+
 # --- Point-in-time scores ----------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from marts.testing import compute_redis, fill_make, market_make, wallet_make  # 
 from scoring.edge import binomial_two_sided, decisions_group, edge_level_from
 from scoring.fdr import edge_fdr_refresh, q_estimate
 from scoring.models import EdgeFdrState, WalletSnapshot
+from scoring.selectors import info_edge_payload
 from scoring.services import edge_baselines
 
 NEWS_KINDS = {"feed": OffchainEvent.Kind.FEED, "lifecycle": OffchainEvent.Kind.MARKET_LIFECYCLE}
@@ -133,6 +134,9 @@ def test_market_lifecycle_events_are_not_news(settings):
     # Numbers, never null, without evidence.
     assert (snapshot.info_edge_mean_minutes, snapshot.info_edge_stddev_minutes, snapshot.info_edge_z) == (0.0, 0.0, 0.0)
     assert (snapshot.info_edge_p, snapshot.info_edge_q, snapshot.info_edge_baseline_rate) == (1.0, 1.0, 0.0)
+    payload = info_edge_payload(snapshot)
+    assert payload == info_edge_payload(None)  # a computed wallet without evidence reads like an uncomputed one
+    assert all(isinstance(value, int | float) for key, value in payload.items() if key != "classification")
 
 
 @pytest.mark.django_db
