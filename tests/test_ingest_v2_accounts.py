@@ -76,3 +76,24 @@ def test_a_market_that_closed_before_it_resolved_is_settled_from_its_v2_payouts(
         else:
             assert market.winner_index == expected["winner_outcome_index"]
         assert market.resolved_at is not None
+
+
+def test_protocol_v2_markets_are_read_beside_v1_ones_with_outcome_ids_chosen_by_version(emulator):
+    from ingest.models import OutcomeToken
+
+    with emulator(seed=24, scenario="steady", history_seconds=300, protocol_v2_market_share=0.3) as upstream:
+        markets = ingest_job_execute(job_name="gamma.markets")
+        assert markets.status == RunStatus.SUCCEEDED, markets.error_text
+        upstream.advance(30)
+        ingest_job_execute(job_name="data_api.trades")
+
+    versions = set(Market.objects.values_list("protocol_version", flat=True))
+    assert versions == {"v1", "v2"}
+    v2_market = Market.objects.filter(protocol_version="v2").first()
+    assert v2_market.condition_id.endswith("00") and len(v2_market.condition_id) == 66, "bytes31, right-padded"
+    tokens = OutcomeToken.objects.filter(market=v2_market)
+    assert tokens.count() == len(v2_market.outcomes) >= 2
+    assert all(75 <= len(token.token_id) <= 78 for token in tokens), "position ids are 75-78 digit decimals"
+    v2_fills = TradeFill.objects.filter(market__protocol_version="v2")
+    assert v2_fills.exists()
+    assert not v2_fills.filter(outcome_index__isnull=True).exists(), "the token map names each fill's outcome"

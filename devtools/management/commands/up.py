@@ -43,6 +43,8 @@ from devtools.supervisor import ChildSpec, ProcessSupervisor, stop_orphans
 EMULATOR_PORT = 8099
 DEMO_SEED = 1
 DEMO_SCENARIO = "demo_v2"
+# Gamma serves Protocol V2 markets beside v1 ones; the demo shows both.
+DEMO_V2_MARKET_SHARE = 0.3
 # Ten minutes of history at the first start: enough for every page to have data, and within what the
 # offset cap lets the first run and the gap backfill read back (30 minutes left the busiest market's
 # early fills beyond any request the API answers: an exhausted gap on the newcomer's first screen).
@@ -365,6 +367,7 @@ class Command(BaseCommand):
             "scenario": DEMO_SCENARIO,
             "start": int(now),
             "history_seconds": DEMO_HISTORY_SECONDS,
+            "v2_market_share": DEMO_V2_MARKET_SHARE,
             "speed": requested_speed or 1.0,
             "wall_origin": now,
             "database": _public_url(database_url),
@@ -398,6 +401,8 @@ class Command(BaseCommand):
                     sys.executable, "-m", "devtools.emulator", "--port", str(port), "--seed", str(emulator["seed"]),
                     "--scenario", emulator["scenario"], "--speed", str(emulator["speed"]),
                     "--start", str(emulator["start"]), "--history", str(emulator["history_seconds"]),
+                    # Kept with the history (older records had none: all v1 markets).
+                    "--v2-market-share", str(emulator.get("v2_market_share", 0.0)),
                 ],
                 after_start=bring_clock_forward,
             )
