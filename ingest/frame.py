@@ -24,6 +24,7 @@ import time
 import traceback
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -40,6 +41,10 @@ from ingest.sources.values import MalformedRow
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# The upstream's trace id of the response a page came from (set by the source while it writes
+# that page): dead letters quote it, so a bad row can be traced at Polymarket.
+upstream_trace_id: ContextVar[str] = ContextVar("upstream_trace_id", default="")
 
 # Advisory locks share one 64-bit key space per database; a fixed high word keeps ours apart
 # from any other user of advisory locks.
@@ -258,7 +263,9 @@ def dead_letters_write(
     """
     if not rejects:
         return 0
-    keyed = {identity(row): (row, error) for row, error in rejects}
+    trace_id = upstream_trace_id.get()
+    suffix = f" [trace {trace_id}]" if trace_id else ""
+    keyed = {identity(row): (row, error + suffix) for row, error in rejects}
     already_open = set(
         IngestDeadLetter.objects.filter(source=source, payload_key__in=list(keyed), resolved_at__isnull=True)
         .values_list("payload_key", flat=True)

@@ -318,6 +318,8 @@ class SourceClient:
         self._session.headers["User-Agent"] = user_agent
 
         self._stats_lock = threading.Lock()
+        # The upstream's trace id of the last answer, so rows dead-lettered from it can quote it.
+        self.last_trace_id = ""
         self.reset_stats()
 
     # --- public API ----------------------------------------------------------------------------
@@ -466,6 +468,7 @@ class SourceClient:
             raise UpstreamUnavailable(url=url, status=status, attempts=attempts, body_snippet=_body_snippet(response))
         # The upstream answered; whatever it said, it is up.
         self.breaker.record_success()
+        self.last_trace_id = trace_id_of(response)
         if status >= 400:
             raise UpstreamRejected(status, response.text, self._json_or_none(response), url=url,
                                    trace_id=trace_id_of(response))

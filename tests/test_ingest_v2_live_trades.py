@@ -216,7 +216,9 @@ def test_a_rejected_cursor_restarts_the_walk_from_the_head_without_moving_the_ma
 
 def test_a_malformed_row_is_one_dead_letter_whichever_stream_serves_it(upstream):
     bad = trade_row(HEAD, tx=9) | {"price": "abc"}
-    upstream.script(status(5), page([bad, trade_row(HEAD - 1, tx=10)], next_cursor=None))
+    served = page([bad, trade_row(HEAD - 1, tx=10)], next_cursor=None)
+    served.headers["x-trace-id"] = "trace-of-the-page"
+    upstream.script(status(5), served)
     ingest_job_execute(job_name="data_api.trades")
     # The same fill from a user-scoped read: sentinels filled in, otherwise the same row.
     enriched = bad | {"outcome_index": 0, "outcome": "Yes", "event_slug": "rain"}
@@ -227,6 +229,7 @@ def test_a_malformed_row_is_one_dead_letter_whichever_stream_serves_it(upstream)
 
     letter = IngestDeadLetter.objects.get()
     assert "price" in letter.error
+    assert "[trace trace-of-the-page]" in letter.error, "the letter quotes the upstream's trace id"
     assert TradeFill.objects.count() == 1, "the rest of the page landed"
 
 

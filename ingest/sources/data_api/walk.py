@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ingest.frame import PageResult
+from ingest.frame import PageResult, upstream_trace_id
 from ingest.http import SourceClient, ThrottleTimeout, UpstreamBadPayload, UpstreamRejected, UpstreamUnavailable
 from ingest.sources.data_api.parsing import OccurrenceCounter, parse_page
 from ingest.sources.values import MalformedBody
@@ -130,12 +130,15 @@ def cursor_walk(
             outcome.stop_reason, outcome.error = "upstream_error", f"{type(exc).__name__}: {exc}"
             return outcome
         counter = OccurrenceCounter.from_state(state.occurrences)
+        trace = upstream_trace_id.set(client.last_trace_id)
         try:
             page = write_page(rows, counter)
         except MalformedBody as exc:
             # Rows out of serving order: nothing of this page was numbered for good; read it again.
             outcome.stop_reason, outcome.error = "upstream_error", f"{type(exc).__name__}: {exc}"
             return outcome
+        finally:
+            upstream_trace_id.reset(trace)
         outcome.pages += 1
         outcome.result.add(page)
         seconds = _row_seconds(rows)
