@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from api import throttling
@@ -192,3 +192,28 @@ def ai_report_request(*, wallet_id: int, force: bool, actor: Actor) -> ReportAns
             return ReportAnswer(latest, False, reason)
     report, created = ai_report_generate(wallet_id=wallet_id, force=force)
     return ReportAnswer(report, created, reason)
+
+
+COUNTED_TABLES = ["wallet", "market", "wallet_snapshot", "anomaly"]
+COUNTER_RECOUNT_SQL = """
+INSERT INTO api_counter_delta (name, delta)
+SELECT 'wallets', count(*) FROM wallet
+UNION ALL SELECT 'tracked_wallets', count(*) FROM wallet WHERE tracked
+UNION ALL SELECT 'markets', count(*) FROM market
+UNION ALL SELECT 'scored_wallets', count(*) FROM wallet_snapshot
+UNION ALL SELECT 'trades', coalesce(sum(total_trades), 0) FROM wallet_snapshot
+UNION ALL SELECT 'potential_wallets', count(*) FROM wallet_snapshot WHERE potential_reached_at IS NOT NULL
+UNION ALL SELECT 'anomalies', count(*) FROM anomaly
+"""
+
+
+def counters_recount() -> dict[str, int]:
+    """Recount the maintained totals from the tables, for writes that bypassed the triggers (a bulk
+    load with session_replication_role = replica). Writes to the counted tables wait meanwhile,
+    so no change is counted twice or lost."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {', '.join(COUNTED_TABLES)} IN SHARE MODE")
+        cursor.execute("DELETE FROM api_counter_delta")
+        cursor.execute(COUNTER_RECOUNT_SQL)
+        cursor.execute("SELECT name, delta FROM api_counter_delta ORDER BY name")
+        return dict(cursor.fetchall())
