@@ -36,6 +36,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from arbitra.health import supervised_processes
+from ingest.facts import EventDraft, offchain_events_upsert
 from ingest.models import (
     IngestCursor,
     IngestDeadLetter,
@@ -67,7 +68,6 @@ from ingest.selectors import (
     wallets_matching,
 )
 from ingest.services import dead_letters_retry_run
-from ingest.sources.feeds.jobs import EventDraft, offchain_events_upsert
 
 MANUAL_EVENT_SOURCE = "manual"
 # Above this many dead letters the retry goes to the ingest queue: a request retrying thousands of

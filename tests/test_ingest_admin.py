@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from ingest.admin import LargeTablePaginator
 from ingest.changes import CHANGED_WALLETS_KEY
+from ingest.facts import EventDraft, offchain_events_upsert
 from ingest.models import (
     IngestCursor,
     IngestDeadLetter,
@@ -32,7 +33,6 @@ from ingest.models import (
     Wallet,
 )
 from ingest.sources.data_api.writing import trade_page_ingest
-from ingest.sources.feeds.jobs import EventDraft, offchain_events_upsert
 
 pytestmark = pytest.mark.django_db
 

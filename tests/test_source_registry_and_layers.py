@@ -118,6 +118,21 @@ def test_source_packages_do_not_import_tasks_or_the_registry(import_graph):
     assert offences == []
 
 
+def test_a_source_package_imports_no_other_source_package(import_graph):
+    def package_of(module: str) -> str | None:
+        parts = module.split(".")
+        is_package = len(parts) > 2 and parts[:2] == ["ingest", "sources"] and (ROOT / "ingest/sources" / parts[2]).is_dir()
+        return parts[2] if is_package else None
+
+    offences = [
+        f"{module} imports {target}"
+        for module, targets in import_graph.items()
+        for target in targets
+        if package_of(module) and package_of(target) and package_of(module) != package_of(target)
+    ]
+    assert offences == []
+
+
 def test_every_source_package_imports_and_the_registry_derives_everything_from_the_one_list():
     import ingest.sources as sources_package
     from arbitra.schedules import periodic_jobs

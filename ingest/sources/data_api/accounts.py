@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from ingest.facts import EventDraft, offchain_events_upsert, wallets_queue_for_markets
 from ingest.frame import JobOutcome, PageResult, bulk_cursor, dead_letters_write, landing_write, page_write, rows_split
 from ingest.http import SourceClient, UpstreamRejected
 from ingest.models import IngestRun, Market, RunStatus, Wallet, WalletCursor
@@ -37,8 +38,6 @@ from ingest.sources.data_api.parsing import (
 )
 from ingest.sources.data_api.walk import TRANSIENT_ERRORS, WalkState, cursor_walk
 from ingest.sources.data_api.writing import fill_row_identity
-from ingest.sources.feeds.jobs import EventDraft, offchain_events_upsert
-from ingest.sources.gamma.writing import wallets_queue_for_markets
 from ingest.sources.values import MalformedBody
 
 logger = logging.getLogger(__name__)

@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-import json
 import logging
 import re
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
-from django.conf import settings
-from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ingest.facts import EventDraft, offchain_events_upsert
 from ingest.frame import JobOutcome, PageResult, bulk_cursor, dead_letters_write, landing_write, page_write
 from ingest.http import SourceClient, ThrottleTimeout, UpstreamBadPayload, UpstreamRejected, UpstreamUnavailable
 from ingest.models import IngestRun, Market, OffchainEvent, OffchainFeed, RunStatus
-from ingest.sources.gamma.writing import wallets_queue_for_markets
 
 logger = logging.getLogger(__name__)
 
@@ -36,73 +32,6 @@ _STOP_TERMS = frozenset(
     "yes no up down above below over under than more less this that its it's".split()
 )
 _TERM = re.compile(r"[A-Za-z][A-Za-z0-9$.&'-]{2,}")
-
-
-@dataclass(frozen=True)
-class EventDraft:
-    source: str
-    source_event_id: str
-    kind: str
-    event_time: datetime
-    title: str
-    url: str = ""
-    summary: str = ""
-    payload: dict = field(default_factory=dict)
-    market_ids: list[int] = field(default_factory=list)
-
-
-def offchain_events_upsert(*, drafts: list[EventDraft], run: IngestRun | None = None) -> int:
-    """Insert new events and their market links; return how many events were new."""
-    if not drafts:
-        return 0
-    unique = {(draft.source, draft.source_event_id): draft for draft in drafts}
-    new_market_ids: set[int] = set()
-    inserted = 0
-    with transaction.atomic(), connection.cursor() as cursor:
-        for key in sorted(unique):
-            draft = unique[key]
-            cursor.execute(
-                """
-                INSERT INTO offchain_event (source, source_event_id, kind, event_time, title, url, summary, payload,
-                                            created_at)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, now())
-                ON CONFLICT (source, source_event_id) DO NOTHING
-                RETURNING id
-                """,
-                [
-                    draft.source,
-                    draft.source_event_id[:500],
-                    draft.kind,
-                    draft.event_time,
-                    draft.title,
-                    draft.url[:1000],
-                    draft.summary,
-                    _json(draft.payload),
-                ],
-            )
-            row = cursor.fetchone()
-            if row is None:
-                continue
-            inserted += 1
-            if draft.market_ids:
-                cursor.execute(
-                    """
-                    INSERT INTO offchain_event_market (event_id, market_id, event_time)
-                    SELECT %s, m, %s FROM unnest(%s::bigint[]) AS m ON CONFLICT DO NOTHING
-                    """,
-                    [row[0], draft.event_time, sorted(set(draft.market_ids))],
-                )
-                new_market_ids |= set(draft.market_ids)
-    if new_market_ids:
-        # Only trades inside the pairing horizon can pair with this event.
-        horizon = timedelta(minutes=settings.INFO_EDGE_HORIZON_MINUTES)
-        earliest = min(draft.event_time for draft in unique.values()) - horizon
-        wallets_queue_for_markets(market_ids=sorted(new_market_ids), since=earliest)
-    return inserted
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, default=str)
 
 
 def _terms(text: str) -> set[str]:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 
+from ingest.facts import EventDraft, offchain_events_upsert, wallets_queue_for_markets
 from ingest.frame import JobOutcome, PageResult, cursor_advance, cursor_read
 from ingest.http import SourceClient
 from ingest.models import IngestRun, Market, OffchainEvent, RunStatus
-from ingest.sources.feeds.jobs import EventDraft, offchain_events_upsert
-from ingest.sources.gamma.writing import MarketChange, market_page_ingest, wallets_queue_for_markets
+from ingest.sources.gamma.writing import MarketChange, market_page_ingest
 
 logger = logging.getLogger(__name__)
 

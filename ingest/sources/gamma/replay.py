@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from django.db.models import Q
 
+from ingest.facts import offchain_events_upsert
 from ingest.frame import PageResult
 from ingest.models import LandingRecord, Market
 from ingest.sources.base import Progress
-from ingest.sources.feeds.jobs import offchain_events_upsert
 from ingest.sources.gamma import jobs
 from ingest.sources.gamma.client import gamma_client
 from ingest.sources.gamma.writing import MarketChange, market_page_ingest

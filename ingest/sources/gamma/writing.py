@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ingest.changes import changed_wallets_push
 from ingest.frame import PageResult, bulk_cursor, dead_letters_write, deadlock_retried, landing_write, payload_key
 from ingest.models import IngestRun, Market
 from ingest.sources.gamma.parsing import ParsedMarket, parse_gamma_market
@@ -186,26 +185,6 @@ def _market_tokens_upsert(*, market_id: int, market: ParsedMarket) -> None:
             """,
             [market_id, market_id],
         )
-
-
-def wallets_queue_for_markets(*, market_ids: Sequence[int], since: datetime | None = None) -> int:
-    """Queue every wallet that traded these markets (a resolution settles them; news re-pairs them).
-
-    Reads the (market, traded_at) index only: bounded by the markets named and, when given, by time.
-    """
-    if not market_ids:
-        return 0
-    sql = "SELECT DISTINCT wallet_id FROM trade_fill WHERE market_id = ANY(%s)"
-    params: list[Any] = [list(market_ids)]
-    if since is not None:
-        sql += " AND traded_at >= %s"
-        params.append(since)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        wallet_ids = [row[0] for row in cursor.fetchall()]
-    changed_wallets_push(wallet_ids=wallet_ids)
-    return len(wallet_ids)
-
 
 
 def dead_letter_retry(*, run: IngestRun | None, rows: list[Any], stream: str) -> tuple[int, str]:
