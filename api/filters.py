@@ -121,8 +121,9 @@ class FeedFilter(django_filters.FilterSet):
 
 
 def filtered(filterset_class: type[django_filters.FilterSet], filters: dict, queryset: QuerySet) -> QuerySet:
-    """Apply a FilterSet to typed values; unset values (None) are no condition."""
-    data = {name: value for name, value in filters.items() if value is not None and name in filterset_class.base_filters}
+    """Apply a FilterSet to typed values; unset values (None, or "" from an empty form field) are no
+    condition."""
+    data = {name: value for name, value in filters.items() if value not in (None, "") and name in filterset_class.base_filters}
     filterset = filterset_class(data, queryset=queryset)
     if not filterset.is_valid():
         # The params serializer already accepted these values: a mismatch is a programming error.

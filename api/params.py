@@ -209,10 +209,13 @@ class WalletListParams(PagingParams, sorting(["id", "created_at", "updated_at", 
     )
     order = LenientChoiceField(["asc", "desc"], fallback="", help_text=ORDER_HELP + " A pseudonym order reads `asc`.")
     q = serializers.CharField(
-        required=False, max_length=200, help_text="Pseudonym prefix (case-insensitive) or an address prefix (0x…)."
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="Pseudonym prefix (case-insensitive) or an address prefix (0x…); empty: no search.",
     )
     tracked = serializers.BooleanField(required=False, allow_null=True, default=None)
-    pool_tier = serializers.ChoiceField(PoolTier.choices, required=False)
+    pool_tier = serializers.ChoiceField(PoolTier.choices, required=False, allow_blank=True)
 
 
 POTENTIAL_SORTS = ["trade_count", "realized_pnl", "smart_score", "last_analyzed_at", "wallet_id"]
@@ -229,12 +232,14 @@ class PotentialParams(PagingParams, sorting(POTENTIAL_SORTS, "smart_score")):
         help_text="Minimum realised PnL in USDC (default 0).",
     )
     strategy_type = FreeTextFilterField(help_text="Strategy label (e.g. arbitrage); a label no wallet has gives an empty list.")
-    pool_tier = serializers.ChoiceField(PoolTier.choices, required=False)
+    pool_tier = serializers.ChoiceField(PoolTier.choices, required=False, allow_blank=True)
     has_ai_report = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
 class FeedParams(PagingParams):
-    type = serializers.ChoiceField(FeedEventType.choices, required=False, help_text="Only events of this kind.")
+    type = serializers.ChoiceField(
+        FeedEventType.choices, required=False, allow_blank=True, help_text="Only events of this kind (empty: all)."
+    )
 
 
 MARKET_STATUSES = [(0, "pending"), (1, "active"), (2, "closed"), (3, "resolved")]
@@ -248,11 +253,11 @@ class MarketListParams(PagingParams, sorting(["id", "created_at", "updated_at", 
         help_text="0 metadata pending, 1 active, 2 closed awaiting resolution, 3 resolved.",
     )
     closed = serializers.BooleanField(required=False, allow_null=True, default=None)
-    q = serializers.CharField(required=False, max_length=200, help_text="Words in the title or the slug.")
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="Words in the title or the slug.")
 
 
 class LeaderboardParams(PagingParams, sorting(["smart_score", "scored_at"], "smart_score")):
-    pool_tier = serializers.ChoiceField(PoolTier.choices, required=False)
+    pool_tier = serializers.ChoiceField(PoolTier.choices, required=False, allow_blank=True)
     strategy_type = FreeTextFilterField(help_text="Strategy label; a label no wallet has gives an empty list.")
 
 

@@ -132,7 +132,8 @@ def counters_get() -> dict[str, int]:
 
 
 def _unfiltered(filters: dict) -> bool:
-    return all(value is None for value in filters.values())
+    # An empty value is no filter (query strings send `pool_tier=` for an empty select).
+    return all(value is None or value == "" for value in filters.values())
 
 
 def page_of(

@@ -244,9 +244,18 @@ def test_an_acknowledgement_sent_as_a_form_is_a_415(client, world):
     _refused(response, 415)
 
 
-def test_an_empty_free_text_filter_is_no_filter(client, world):
-    everything = client.get("/api/v1/anomalies").json()["data"]["pagination"]["total"]
-    assert client.get("/api/v1/anomalies?type=").json()["data"]["pagination"]["total"] == everything == 2
+@pytest.mark.parametrize(
+    ("path", "total"),
+    [
+        ("/api/v1/anomalies?type=", 2),
+        ("/api/v1/leaderboard?pool_tier=&strategy_type=", 4),
+        ("/api/v1/wallets?q=&pool_tier=", 5),
+        ("/api/v1/markets?q=&category=", 3),
+    ],
+)
+def test_an_empty_filter_from_an_empty_form_field_is_no_filter(client, world, path, total):
+    response = client.get(path)
+    assert response.status_code == 200 and response.json()["data"]["pagination"]["total"] == total
 
 
 def test_a_decimal_bound_finer_than_the_column_is_rounded_not_refused(client, world):
