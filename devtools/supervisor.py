@@ -200,6 +200,15 @@ class ProcessSupervisor:
         try:
             return process.wait(timeout=timeout)
         finally:
+            # Interrupted (a signal, the timeout): the step goes with the command that ran it.
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
             child.reader.join(timeout=5)
             self.children.remove(child)
 
