@@ -126,3 +126,14 @@ def test_the_scorecard_on_a_hand_computed_set(client):
     body = client.get("/api/v1/signals/scorecard").json()
     assert body["data"]["rows"][0]["mean_edge"] == pytest.approx(0.3)
     assert body["data"]["rows"][0]["reverse"]["settled"] == 4
+
+
+def test_the_admin_prediction_list_opens_with_the_scorecard(admin_client):
+    now = timezone.now().replace(microsecond=0)
+    market, _tokens = market_make()
+    SignalPrediction.objects.create(kind="feed:strategy_change", source_id=7, wallet=wallet_make(), market=market,
+                                    token_id="x", signal_at=now, label="event_trader")
+    page = admin_client.get("/admin/scoring/signalprediction/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Scorecard" in text and "feed:strategy_change" in text and "event_trader" in text
