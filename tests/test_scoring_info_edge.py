@@ -160,3 +160,44 @@ def test_the_fdr_pass_computes_benjamini_hochberg_q_values_and_queues_relabelled
     assert q_estimate(0.02, tested=state.tested, knots=state.knots) == pytest.approx(0.04)
     assert q_estimate(0.9, tested=state.tested, knots=state.knots) == pytest.approx(0.9)
 
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("compute_redis")
+def test_among_many_random_traders_few_are_flagged_and_the_planted_insiders_rank_first(settings):
+    settings.INFO_EDGE_HORIZON_MINUTES = 24 * 60
+    now = timezone.now().replace(second=0, microsecond=0)
+    rng = random.Random(2026)
+    markets = []
+    for _ in range(6):
+        market, tokens = market_make(latest_prices=["0.5", "0.5"])
+        news = sorted(now - timedelta(hours=30) + timedelta(minutes=rng.uniform(60, 23 * 60)) for _ in range(3))
+        for moment in news:
+            _news(market, moment)
+        markets.append((tokens, news))
+    randoms = [wallet_make() for _ in range(60)]
+    for wallet in randoms:  # a dozen decisions each, at random moments of the same day
+        for _ in range(12):
+            tokens, _news_times = rng.choice(markets)
+            at = now - timedelta(hours=30) + timedelta(minutes=rng.uniform(0, 24 * 60))
+            fill_make(wallet=wallet, token=rng.choice(tokens), side="BUY", size=10, price="0.5", at=at)
+    insiders = [wallet_make() for _ in range(2)]
+    for wallet in insiders:  # 10–60 minutes before every news item of four markets
+        for tokens, news in markets[:4]:
+            for moment in news:
+                at = moment - timedelta(minutes=rng.uniform(10, 60))
+                fill_make(wallet=wallet, token=tokens[0], side="BUY", size=50, price="0.45", at=at)
+    wallet_batch_compute(wallet_ids=[w.pk for w in randoms + insiders], now=now)
+    edge_fdr_refresh(now=now)
+
+    flagged = WalletSnapshot.objects.filter(
+        wallet__in=randoms, info_edge_level__in=["processing_edge", "mild_edge"]
+    ).count()
+    assert flagged <= 3  # ≤ 5 % of 60
+    assert WalletSnapshot.objects.filter(wallet__in=randoms, info_edge_tested=True).count() >= 50
+    ranking = list(WalletSnapshot.objects.filter(info_edge_tested=True)
+                   .order_by("info_edge_q", "-info_edge_effect").values_list("wallet_id", flat=True)[:2])
+    assert set(ranking) == {w.pk for w in insiders}
+    assert set(WalletSnapshot.objects.filter(wallet__in=insiders).values_list("info_edge_level", flat=True)) == {
+        "processing_edge"
+    }
