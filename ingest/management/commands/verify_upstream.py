@@ -24,7 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--everything", action="store_true", help="compare every published fill, up to now")
         parser.add_argument(
             "--feed", choices=("v1", "v2"), default="v2",
-            help="whose view of the truth: v2 never serves fills under 0.01 shares, v1 served all (default v1)",
+            help="whose view of the truth: v2 never serves fills under 0.01 shares nor before they are indexed, "
+                 "v1 served all (default v2)",
         )
 
     def handle(self, *args, **options):
