@@ -396,6 +396,8 @@ INGEST_OFFCHAIN_INTERVAL_SECONDS = read.integer("INGEST_OFFCHAIN_INTERVAL_SECOND
 INGEST_BACKFILL_INTERVAL_SECONDS = read.integer("INGEST_BACKFILL_INTERVAL_SECONDS", 30, minimum=1)
 COMPUTE_DRAIN_INTERVAL_SECONDS = read.integer("COMPUTE_DRAIN_INTERVAL_SECONDS", 5, minimum=1)
 COMPUTE_RECONCILE_INTERVAL_SECONDS = read.integer("COMPUTE_RECONCILE_INTERVAL_SECONDS", 300, minimum=1)
+# The wallet ledger re-reads the wallets whose /v2/activity or /v2/positions landed since its last run.
+COMPUTE_LEDGER_INTERVAL_SECONDS = read.integer("COMPUTE_LEDGER_INTERVAL_SECONDS", 30, minimum=1)
 
 # --- Compute (marts, scoring) ------------------------------------------------------------------
 # Trades are paired with the first off-chain event of their market within this horizon.

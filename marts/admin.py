@@ -5,7 +5,16 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from ingest.changes import changed_wallets_push
-from marts.models import ComputeCursor, WalletComputeState, WalletPosition, WalletTradeAgg1h, WalletWindow
+from marts.models import (
+    ComputeCursor,
+    WalletComputeState,
+    WalletLedgerEntry,
+    WalletLedgerPosition,
+    WalletLedgerSummary,
+    WalletPosition,
+    WalletTradeAgg1h,
+    WalletWindow,
+)
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -54,3 +63,32 @@ class WalletTradeAgg1hAdmin(ReadOnly):
 @admin.register(ComputeCursor)
 class ComputeCursorAdmin(ReadOnly):
     list_display = ("name", "position", "updated_at")
+
+
+@admin.register(WalletLedgerSummary)
+class WalletLedgerSummaryAdmin(ReadOnly):
+    """The wallet ledger's totals and its reconciliation with Polymarket; a drift stays visible."""
+
+    list_display = ("wallet_id", "reconciliation_status", "reconciliation_difference", "reconciliation_size_difference",
+                    "reconciliation_checked_at", "realized_pnl", "cash_pnl", "fees_paid", "maker_rebates", "rewards",
+                    "unknown_cost_positions", "entries")
+    list_filter = ("reconciliation_status",)
+    search_fields = ("wallet__address",)
+    ordering = ("-reconciliation_checked_at",)
+
+
+@admin.register(WalletLedgerPosition)
+class WalletLedgerPositionAdmin(ReadOnly):
+    list_display = ("wallet_id", "token_id", "status", "shares", "avg_price", "realized_pnl", "cash_avg_price",
+                    "cash_realized_pnl", "fees_paid", "settlement_pnl", "cost_basis_known")
+    list_filter = ("status", "cost_basis_known")
+    search_fields = ("wallet__address", "token_id", "condition_id")
+
+
+@admin.register(WalletLedgerEntry)
+class WalletLedgerEntryAdmin(ReadOnly):
+    list_display = ("wallet_id", "sequence", "leg", "occurred_at", "activity_type", "kind", "token_id", "shares",
+                    "cash", "fee", "price", "note")
+    list_filter = ("kind",)
+    search_fields = ("wallet__address", "source_key")
+    ordering = ("wallet_id", "sequence", "leg")

@@ -193,3 +193,134 @@ class ComputeCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.position:%Y-%m-%d %H:%M:%S}"
+
+
+# --- the wallet ledger (marts.ledger): rebuilt from landed /v2/activity rows ---------------------
+
+
+class WalletLedgerEntry(models.Model):
+    """One leg of one movement of a wallet, in the upstream's order (`sequence`), as
+    `marts.ledger` reads it: shares and cash signed from the wallet's side, the fee of a fill,
+    the price the Polymarket basis applied. A wallet's entries are replaced as a set."""
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, db_constraint=False, db_index=False)
+    sequence = models.PositiveIntegerField()
+    leg = models.PositiveSmallIntegerField(default=0)
+    occurred_at = models.DateTimeField()
+    activity_type = models.CharField(max_length=40, help_text="as Polymarket sent it")
+    kind = models.CharField(max_length=16)
+    source_key = models.CharField(max_length=64, help_text="idempotency key of the landed activity row")
+    condition_id = models.CharField(max_length=66, blank=True, default="")
+    token_id = models.CharField(max_length=100, blank=True, default="")
+    shares = models.DecimalField(**MONEY, default=ZERO)
+    cash = models.DecimalField(**MONEY, default=ZERO)
+    fee = models.DecimalField(**MONEY, default=ZERO)
+    price = models.DecimalField(**MONEY, null=True, blank=True)
+    note = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        db_table = "wallet_ledger_entry"
+        constraints = [
+            models.UniqueConstraint(fields=["wallet", "sequence", "leg"], name="wallet_ledger_entry_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"wallet {self.wallet_id} #{self.sequence}.{self.leg} {self.kind}"
+
+
+class WalletLedgerPosition(models.Model):
+    """A wallet's position in one token from its ledger, on both bases: Polymarket's (pre-fee
+    average cost: `avg_price`, `realized_pnl`) and cash (after fees: `cash_avg_price`,
+    `cash_realized_pnl`). Settlement of shares still held at resolution is `settlement_pnl`."""
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, db_constraint=False, db_index=False)
+    token_id = models.CharField(max_length=100)
+    condition_id = models.CharField(max_length=66, blank=True, default="")
+    outcome_index = models.SmallIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=8)
+    shares = models.DecimalField(**MONEY, default=ZERO)
+    avg_price = models.DecimalField(**MONEY, default=ZERO)
+    realized_pnl = models.DecimalField(**MONEY, default=ZERO)
+    cash_avg_price = models.DecimalField(**MONEY, default=ZERO)
+    cash_realized_pnl = models.DecimalField(**MONEY, default=ZERO)
+    fees_paid = models.DecimalField(**MONEY, default=ZERO)
+    bought_shares = models.DecimalField(**MONEY, default=ZERO)
+    invested = models.DecimalField(**MONEY, default=ZERO)
+    settlement_price = models.DecimalField(**MONEY, null=True, blank=True)
+    settlement_pnl = models.DecimalField(**MONEY, default=ZERO)
+    cash_settlement_pnl = models.DecimalField(**MONEY, default=ZERO)
+    mark_price = models.DecimalField(**MONEY, null=True, blank=True)
+    unrealized_pnl = models.DecimalField(**MONEY, default=ZERO)
+    cost_basis_known = models.BooleanField(default=True)
+    movements = models.PositiveIntegerField(default=0)
+    first_at = models.DateTimeField(null=True, blank=True)
+    last_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "wallet_ledger_position"
+        constraints = [models.UniqueConstraint(fields=["wallet", "token_id"], name="wallet_ledger_position_key")]
+        # The holders of a market when it resolves (idle ones included).
+        indexes = [models.Index(fields=["condition_id"], name="wallet_ledger_position_market")]
+
+    def __str__(self) -> str:
+        return f"wallet {self.wallet_id} token {self.token_id[:12]}… {self.status}"
+
+
+class ReconciliationStatus(models.TextChoices):
+    RECONCILED = "reconciled"  # within 1 % or 0.01 USDC of Polymarket's /v2/positions
+    DRIFT = "drift"
+    UNKNOWN = "unknown"  # no Polymarket positions landed yet, or a cost basis we cannot know
+
+
+class WalletLedgerSummary(models.Model):
+    """A wallet's ledger totals on both bases and their reconciliation with Polymarket."""
+
+    wallet = models.OneToOneField(Wallet, on_delete=models.CASCADE, primary_key=True, db_constraint=False)
+    computed_at = models.DateTimeField()
+    activity_through = models.BigIntegerField(default=0, help_text="newest landing id of the rows read")
+    entries = models.PositiveIntegerField(default=0)
+    fees_paid = models.DecimalField(**MONEY, default=ZERO)
+    maker_rebates = models.DecimalField(**MONEY, default=ZERO)
+    rewards = models.DecimalField(**MONEY, default=ZERO)
+    unknown_usdc = models.DecimalField(**MONEY, default=ZERO, help_text="rows of unknown types: shown, not counted")
+    unknown_types = models.JSONField(default=list, blank=True)
+    realized_pnl = models.DecimalField(**MONEY, default=ZERO, help_text="Polymarket basis")
+    settlement_pnl = models.DecimalField(**MONEY, default=ZERO)
+    unrealized_pnl = models.DecimalField(**MONEY, default=ZERO)
+    cash_pnl = models.DecimalField(**MONEY, default=ZERO)
+    resolved_positions = models.PositiveIntegerField(default=0)
+    winning_positions = models.PositiveIntegerField(default=0)
+    unknown_cost_positions = models.PositiveIntegerField(default=0)
+    win_rate = models.DecimalField(**RATIO, default=ZERO)
+    roi = models.DecimalField(**RATIO, default=ZERO)
+    reconciliation_status = models.CharField(
+        max_length=10, choices=ReconciliationStatus.choices, default=ReconciliationStatus.UNKNOWN
+    )
+    reconciliation_difference = models.DecimalField(**MONEY, default=ZERO, help_text="ours − Polymarket's realised")
+    reconciliation_size_difference = models.DecimalField(**MONEY, default=ZERO)
+    reconciliation_positions = models.PositiveIntegerField(default=0)
+    reconciliation_checked_at = models.DateTimeField(null=True, blank=True)
+    history_refetch_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="when a drift or an unknown cost basis asked for the activity from start=1"
+    )
+
+    class Meta:
+        db_table = "wallet_ledger_summary"
+        indexes = [models.Index(fields=["reconciliation_status"], name="wallet_ledger_recon_status")]
+
+    def __str__(self) -> str:
+        return f"wallet {self.wallet_id} ledger {self.reconciliation_status}"
+
+
+class LedgerCursor(models.Model):
+    """How far the ledger has read a landing stream (landing ids only grow)."""
+
+    stream = models.CharField(max_length=40, unique=True)
+    landing_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "ledger_cursor"
+
+    def __str__(self) -> str:
+        return f"{self.stream} @ {self.landing_id}"

@@ -10,6 +10,9 @@ from arbitra.periodic import PeriodicJob
 def periodic_jobs() -> list[PeriodicJob]:
     return [
         PeriodicJob("marts.drain", "marts.drain", settings.COMPUTE_DRAIN_INTERVAL_SECONDS, "compute"),
+        PeriodicJob(
+            "marts.ledgers_refresh", "marts.ledgers_refresh", settings.COMPUTE_LEDGER_INTERVAL_SECONDS, "compute"
+        ),
         PeriodicJob("marts.reconcile", "marts.reconcile", settings.COMPUTE_RECONCILE_INTERVAL_SECONDS, "compute"),
         PeriodicJob(
             "marts.windows_slide", "marts.windows_slide", settings.COMPUTE_SLIDE_INTERVAL_SECONDS, "compute"

@@ -41,3 +41,10 @@ def reconcile() -> dict:
 @shared_task(name="marts.market_resolution_requeue", ignore_result=False)
 def market_resolution_requeue(market_ids: list[int]) -> dict:
     return {"queued": services.market_resolution_requeue(market_ids=market_ids)}
+
+
+@shared_task(name="marts.ledgers_refresh", ignore_result=False)
+def ledgers_refresh() -> dict:
+    from marts import ledger_services
+
+    return asdict(ledger_services.ledgers_refresh())

@@ -1,0 +1,266 @@
+"""Writes of the wallet ledger: recompute the ledger of changed wallets from their landed
+`/v2/activity` rows, reconcile it with their landed `/v2/positions`, replace their rows.
+
+Which wallets changed is read off the landing table itself: rows of the activity and positions
+streams landed after the ledger's cursor name their wallet; resolution rows name a market, whose
+holders (idle ones included) are recomputed so their positions settle. The cursor only moves
+forward and the work follows what landed, never the number of wallets. A recomputation replaces a
+wallet's rows as a set (delete, then COPY), so running it twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ingest.sources.data_api.parsing import ParsedPosition
+from marts import ledger_selectors as selectors
+from marts.bulk import copy_rows, int_array, staged_upsert, stored_money
+from marts.ledger import (
+    CONTEXT,
+    SPLIT_AT_EQUAL_SHARES,
+    LedgerPosition,
+    MarketTerms,
+    WalletLedger,
+    wallet_ledger_compute,
+)
+from marts.models import LedgerCursor, ReconciliationStatus, WalletLedgerSummary
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+# Polymarket's figure and ours agree within 1 % or one cent, whichever is larger.
+RECONCILE_RELATIVE = Decimal("0.01")
+RECONCILE_ABSOLUTE = Decimal("0.01")
+CURSOR_STREAMS = (selectors.ACTIVITY, selectors.POSITIONS, selectors.RESOLUTIONS)
+
+ENTRY_COLUMNS = [
+    "wallet_id", "sequence", "leg", "occurred_at", "activity_type", "kind", "source_key", "condition_id", "token_id",
+    "shares", "cash", "fee", "price", "note",
+]
+POSITION_COLUMNS = [
+    "wallet_id", "token_id", "condition_id", "outcome_index", "status", "shares", "avg_price", "realized_pnl",
+    "cash_avg_price", "cash_realized_pnl", "fees_paid", "bought_shares", "invested", "settlement_price",
+    "settlement_pnl", "cash_settlement_pnl", "mark_price", "unrealized_pnl", "cost_basis_known", "movements",
+    "first_at", "last_at",
+]
+SUMMARY_COLUMNS = [
+    "wallet_id", "computed_at", "activity_through", "entries", "fees_paid", "maker_rebates", "rewards",
+    "unknown_usdc", "unknown_types", "realized_pnl", "settlement_pnl", "unrealized_pnl", "cash_pnl",
+    "resolved_positions", "winning_positions", "unknown_cost_positions", "win_rate", "roi",
+    "reconciliation_status", "reconciliation_difference", "reconciliation_size_difference",
+    "reconciliation_positions", "reconciliation_checked_at",
+]
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    status: str
+    difference: Decimal  # ours − Polymarket's realised PnL over the positions both know
+    size_difference: Decimal  # Σ |our shares − their current_size|
+    positions: int
+
+
+def _within(ours: Decimal, theirs: Decimal) -> bool:
+    return abs(ours - theirs) <= max(RECONCILE_ABSOLUTE, abs(theirs) * RECONCILE_RELATIVE)
+
+
+def reconciliation_of(*, ledger: WalletLedger, polymarket: list[ParsedPosition]) -> Reconciliation:
+    """Compare our Polymarket-basis realised PnL and sizes with Polymarket's positions.
+
+    `unknown` when Polymarket's positions have not landed, or a position of ours has an unknown
+    cost basis (its realised figure cannot be ours to vouch for). Tokens only one side lists
+    count with zero on the other side: shares Polymarket shows that our ledger lacks are drift.
+    """
+    if not polymarket:
+        return Reconciliation(ReconciliationStatus.UNKNOWN, ZERO, ZERO, 0)
+    ours = {position.token_id: position for position in ledger.positions}
+    theirs = {position.token_id: position for position in polymarket}
+    realized_ours = realized_theirs = size_difference = ZERO
+    sizes_agree = True
+    for token in ours.keys() | theirs.keys():
+        mine: LedgerPosition | None = ours.get(token)
+        their = theirs.get(token)
+        my_realized = mine.realized_pnl if mine is not None else ZERO
+        my_shares = mine.shares if mine is not None else ZERO
+        their_realized = their.realized_pnl if their is not None else ZERO
+        their_shares = their.current_size if their is not None else ZERO
+        realized_ours += my_realized
+        realized_theirs += their_realized
+        size_difference += abs(my_shares - their_shares)
+        sizes_agree = sizes_agree and _within(my_shares, their_shares)
+    difference = realized_ours - realized_theirs
+    if ledger.unknown_cost_positions:
+        status = ReconciliationStatus.UNKNOWN
+    elif sizes_agree and _within(realized_ours, realized_theirs):
+        status = ReconciliationStatus.RECONCILED
+    else:
+        status = ReconciliationStatus.DRIFT
+    return Reconciliation(status, difference, size_difference, len(theirs))
+
+
+def _with_tokens_seen(markets: dict[str, MarketTerms], activities) -> dict[str, MarketTerms]:
+    """Markets whose tokens Arbitra does not know yet take them from the wallet's own rows
+    (a TRADE row names its token and outcome index), when every outcome of a binary market shows."""
+    seen: dict[str, dict[int, str]] = {}
+    for activity in activities:
+        if activity.condition_id and activity.token_id and activity.outcome_index is not None \
+                and activity.outcome_index < 2:
+            seen.setdefault(activity.condition_id, {})[activity.outcome_index] = activity.token_id
+    completed = dict(markets)
+    for condition, tokens in seen.items():
+        terms = completed.get(condition)
+        if (terms is None or not terms.token_ids) and len(tokens) == 2:
+            known = terms or MarketTerms(condition, (), None)
+            completed[condition] = known._replace(token_ids=(tokens[0], tokens[1]))
+    return completed
+
+
+def wallet_ledgers_compute(
+    *, wallet_ids: list[int], now: datetime | None = None, split_pricing: str = SPLIT_AT_EQUAL_SHARES,
+) -> dict[int, WalletLedger]:
+    """Recompute, reconcile and replace the ledger rows of the wallets, in one transaction.
+    `split_pricing` exists to measure the emulator's rule (see marts.ledger); production uses
+    Polymarket's."""
+    now = now or timezone.now()
+    ids = sorted({int(wallet_id) for wallet_id in wallet_ids})
+    addresses = selectors.wallet_addresses(wallet_ids=ids)
+    accounts = selectors.account_rows_for(addresses=list(addresses.values()))
+    conditions: set[str] = set()
+    converting: set[str] = set()
+    for account in accounts.values():
+        for activity in account.activities:
+            if activity.condition_id:
+                conditions.add(activity.condition_id)
+                if activity.activity_type.upper() == "CONVERSION":
+                    converting.add(activity.condition_id)
+    markets = selectors.market_terms_for(condition_ids=conditions, with_events_of=converting)
+    ledgers: dict[int, WalletLedger] = {}
+    entries, positions, summaries = [], [], []
+    s = stored_money
+    for wallet_id, address in addresses.items():
+        account = accounts[address]
+        ledger = wallet_ledger_compute(activities=account.activities,
+                                       markets=_with_tokens_seen(markets, account.activities),
+                                       split_pricing=split_pricing)
+        ledgers[wallet_id] = ledger
+        check = reconciliation_of(ledger=ledger, polymarket=account.positions)
+        for e in ledger.entries:
+            entries.append((wallet_id, e.sequence, e.leg, e.occurred_at, e.activity_type[:40], e.kind, e.source_key,
+                            e.condition_id or "", e.token_id or "", s(e.shares), s(e.cash), s(e.fee),
+                            None if e.price is None else s(e.price), e.note[:200]))
+        for p in ledger.positions:
+            positions.append((
+                wallet_id, p.token_id, p.condition_id or "", p.outcome_index, p.status, s(p.shares), s(p.avg_price),
+                s(p.realized_pnl), s(p.cash_avg_price), s(p.cash_realized_pnl), s(p.fees_paid), s(p.bought_shares),
+                s(p.invested), None if p.settlement_price is None else s(p.settlement_price), s(p.settlement_pnl),
+                s(p.cash_settlement_pnl), None if p.mark_price is None else s(p.mark_price), s(p.unrealized_pnl),
+                p.cost_basis_known, p.movements, p.first_at, p.last_at,
+            ))
+        summaries.append((
+            wallet_id, now, account.activity_through, len(ledger.entries), s(ledger.fees_paid), s(ledger.maker_rebates),
+            s(ledger.rewards), s(ledger.unknown_usdc), json.dumps(ledger.unknown_types), s(ledger.realized_pnl),
+            s(ledger.settlement_pnl), s(ledger.unrealized_pnl), s(ledger.cash_pnl), ledger.resolved_positions,
+            ledger.winning_positions, ledger.unknown_cost_positions, s(CONTEXT.plus(ledger.win_rate)),
+            s(CONTEXT.plus(ledger.roi)), check.status, s(check.difference), s(check.size_difference), check.positions,
+            now,
+        ))
+    with transaction.atomic(), connection.cursor() as cursor:
+        scope = int_array(addresses)
+        cursor.execute("DELETE FROM wallet_ledger_entry WHERE wallet_id = ANY(%s::bigint[])", [scope])
+        cursor.execute("DELETE FROM wallet_ledger_position WHERE wallet_id = ANY(%s::bigint[])", [scope])
+        copy_rows(cursor, "wallet_ledger_entry", ENTRY_COLUMNS, entries)
+        copy_rows(cursor, "wallet_ledger_position", POSITION_COLUMNS, positions)
+        staged_upsert(table="wallet_ledger_summary", columns=SUMMARY_COLUMNS, key=["wallet_id"], rows=summaries)
+    return ledgers
+
+
+def _holders_of(condition_ids: list[str]) -> list[int]:
+    if not condition_ids:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT wallet_id FROM wallet_ledger_position WHERE condition_id = ANY(%s)",
+                       [sorted(set(condition_ids))])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _wallet_ids_of(addresses: list[str]) -> list[int]:
+    if not addresses:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM wallet WHERE address = ANY(%s)", [sorted(set(addresses))])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def wallet_history_refetch(*, wallet_ids: list[int]) -> int:
+    """Ask the activity walk for these wallets' whole history again (from start=1), once per
+    drift: rows are keyed, so the re-walk lands only what was missing, and the landed rows bring
+    the wallet back here. A drift that persists after it stays visible, never hidden."""
+    from ingest.models import WalletCursor
+
+    if not wallet_ids:
+        return 0
+    WalletCursor.objects.filter(wallet_id__in=wallet_ids, stream=selectors.ACTIVITY).update(
+        cursor_value="", state={}, attempted_at=None
+    )
+    return WalletLedgerSummary.objects.filter(wallet_id__in=wallet_ids, history_refetch_requested_at__isnull=True) \
+        .update(history_refetch_requested_at=timezone.now())
+
+
+@dataclass
+class LedgerRefresh:
+    wallets: int = 0
+    landed_rows: int = 0
+    reconciled: int = 0
+    drift: int = 0
+    unknown: int = 0
+    refetched: int = 0
+
+
+def ledgers_refresh(*, rows_per_stream: int = 20_000, batch_size: int = 500) -> LedgerRefresh:
+    """Recompute the ledger of every wallet whose activity or positions landed since the last
+    run, and of every holder of a market whose resolution landed; then move the cursors.
+
+    The cursors move only after the wallets are written: a failed run is read again next time.
+    """
+    result = LedgerRefresh()
+    reached: dict[str, int] = {}
+    addresses: list[str] = []
+    conditions: list[str] = []
+    for stream in CURSOR_STREAMS:
+        cursor, _ = LedgerCursor.objects.get_or_create(stream=stream)
+        landed = selectors.landed_since(stream=stream, after_id=cursor.landing_id, limit=rows_per_stream)
+        result.landed_rows += len(landed)
+        if landed:
+            reached[stream] = landed[-1][0]
+        values = [value for _id, value in landed if value]
+        (conditions if stream == selectors.RESOLUTIONS else addresses).extend(values)
+    wallet_ids = sorted(set(_wallet_ids_of(addresses)) | set(_holders_of(conditions)))
+    for start in range(0, len(wallet_ids), batch_size):
+        wallet_ledgers_compute(wallet_ids=wallet_ids[start : start + batch_size])
+    result.wallets = len(wallet_ids)
+    for stream, landing_id in reached.items():
+        LedgerCursor.objects.filter(stream=stream, landing_id__lt=landing_id).update(
+            landing_id=landing_id, updated_at=timezone.now()
+        )
+    statuses = WalletLedgerSummary.objects.filter(wallet_id__in=wallet_ids).values_list(
+        "wallet_id", "reconciliation_status", "unknown_cost_positions", "history_refetch_requested_at"
+    )
+    refetch, settled = [], []
+    for wallet_id, status, unknown_cost, requested_at in statuses:
+        setattr(result, status, getattr(result, status) + 1)
+        if (status == ReconciliationStatus.DRIFT or unknown_cost) and requested_at is None:
+            refetch.append(wallet_id)
+        elif status == ReconciliationStatus.RECONCILED and requested_at is not None:
+            settled.append(wallet_id)  # a later drift may ask again
+    result.refetched = wallet_history_refetch(wallet_ids=refetch)
+    WalletLedgerSummary.objects.filter(wallet_id__in=settled).update(history_refetch_requested_at=None)
+    if wallet_ids:
+        logger.info("ledgers refreshed: %s", result)
+    return result
