@@ -42,7 +42,7 @@ def page(rows: list[dict], *, next_cursor: str | None, limit: int = 1000) -> Rep
 
 
 def status(lag: float) -> Reply:
-    return Reply(200, {"computed_at": "2026-09-22T12:00:00Z", "age_seconds": 1,
+    return Reply(200, {"computed_at": "2026-09-22T12:00:00Z", "age_seconds": 0,
                        "serving": {"lag_seconds": lag, "worst": "trades_feed"}, "ingestion": {}})
 
 
@@ -149,6 +149,18 @@ def test_identical_fills_of_one_transaction_are_two_fills_even_across_a_page_bou
     again = ingest_job_execute(job_name="data_api.trades")
     assert again.stats_json["inserted"] == 0
     assert TradeFill.objects.count() == 4
+
+
+def test_the_overlap_covers_the_served_lag_plus_the_age_of_its_snapshot(upstream):
+    upstream.script(status(5), page([trade_row(HEAD, tx=1)], next_cursor=None))
+    ingest_job_execute(job_name="data_api.trades")
+    aged = status(100)
+    aged.body["age_seconds"] = 20
+    upstream.script(aged, page([trade_row(HEAD + 60, tx=2)], next_cursor=None))
+    run = ingest_job_execute(job_name="data_api.trades")
+
+    assert run.stats_json["serving_lag_seconds"] == 120
+    assert run.stats_json["overlap_seconds"] == 150
 
 
 def test_the_overlap_comes_from_the_served_lag_and_the_floor_follows_it(upstream):

@@ -52,8 +52,9 @@ LIVE_FILTERS = {"taker_only": "false"}
 def upstream_status_poll(*, client: SourceClient) -> dict:
     """Read `/v2/status` and keep it on the status cursor (health page, metrics).
 
-    Returns what was measured: `lag_seconds` (None when the upstream has not measured it yet, or
-    could not be asked), `worst_mechanism`, `ingestion_cursors`, `error`.
+    Returns what was measured: `lag_seconds` (the reported serving lag plus the snapshot's age;
+    None when the upstream has not measured it yet, or could not be asked), `worst_mechanism`,
+    `ingestion`, `error`.
     """
     measured: dict = {"polled_at": timezone.now().isoformat(), "lag_seconds": None}
     try:
@@ -63,8 +64,12 @@ def upstream_status_poll(*, client: SourceClient) -> dict:
         # stays unknown (None, never 0) and the overlap takes its ceiling.
         measured["error"] = str(exc)[:500]
     else:
+        # A snapshot `age_seconds` old measured the lag as of then: rows can surface that much
+        # older still, so the lag the overlap must cover is the two added.
+        lag = None if status.lag_seconds is None else status.lag_seconds + (status.age_seconds or 0)
         measured.update(
-            lag_seconds=float(status.lag_seconds) if status.lag_seconds is not None else None,
+            lag_seconds=float(lag) if lag is not None else None,
+            snapshot_age_seconds=float(status.age_seconds) if status.age_seconds is not None else None,
             worst_mechanism=status.worst or "",
             ingestion=status.ingestion,
             measured=status.measured,
