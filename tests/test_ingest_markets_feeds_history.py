@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -21,10 +22,12 @@ from ingest.models import (
     RunStatus,
     TradeFill,
     Wallet,
+    WalletCursor,
 )
 from ingest.registry import INGEST_JOBS, ingest_job_execute
 from ingest.sources.gamma import jobs as gamma
 from ingest.sources.gamma import writing as gamma_writing
+from tests.test_ingest_live_trades import served_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,13 +67,14 @@ def test_a_keyset_cursor_that_does_not_advance_fails_the_run_instead_of_looping(
     job = INGEST_JOBS["gamma.markets"]
 
     def stuck_client():
-        client = job.client_factory()
+        client = job.source.client()
         first_page = client.get_json("/markets/keyset", params={"closed": "false", "limit": 5})
         # Like a `cursor` parameter Gamma ignores: page 1 and the same next_cursor, forever.
         client.get_json = lambda path, *, params=None: {**first_page, "next_cursor": "same"}
         return client
 
-    monkeypatch.setitem(INGEST_JOBS, "gamma.markets", dataclasses.replace(job, client_factory=stuck_client))
+    stuck_source = dataclasses.replace(job.source, client=stuck_client)
+    monkeypatch.setitem(INGEST_JOBS, "gamma.markets", dataclasses.replace(job, source=stuck_source))
     run = ingest_job_execute(job_name="gamma.markets")
     assert run.status == RunStatus.FAILED
     assert "did not advance" in run.error_text or "repeated" in run.error_text
@@ -158,18 +162,32 @@ def test_a_registered_feed_is_polled_with_conditional_get_and_its_entries_stored
     assert OffchainEvent.objects.filter(kind=OffchainEvent.Kind.FEED).count() == events.count()
 
 
-def test_new_wallets_get_their_history_with_the_outcomes_the_global_feed_blanks(emulator, settings):
+def test_new_wallets_get_their_whole_history_from_start_1_walked_to_the_end_across_runs(emulator, settings):
     settings.INGEST_BACKFILL_WALLETS_PER_RUN = 500
-    upstream = emulator(seed=59, scenario="steady", history_seconds=600)
+    # A slice of each history per run: the walks must resume from their stored cursors.
+    settings.INGEST_TRADES_PAGE_SIZE = 5
+    settings.INGEST_WALLET_PAGES_PER_RUN = 2
+    upstream = emulator(seed=59, scenario="steady", history_seconds=600, wallet_count=40)
     settings.INGEST_TRADES_INITIAL_SECONDS = 60
     ingest_job_execute(job_name="data_api.trades")
     wallet = Wallet.objects.order_by("id").first()
     before = TradeFill.objects.filter(wallet=wallet).count()
-    run = ingest_job_execute(job_name="data_api.wallet_history")
-    assert run.status == RunStatus.SUCCEEDED, run.error_text
-    wallet.refresh_from_db()
+    runs = []
+    while len(runs) < 50:
+        runs.append(ingest_job_execute(job_name="data_api.wallet_history"))
+        assert runs[-1].status == RunStatus.SUCCEEDED, runs[-1].error_text
+        wallet.refresh_from_db()
+        if wallet.history_backfilled_at is not None:
+            break
+        walk = WalletCursor.objects.get(wallet=wallet, stream="wallet_history").state["walk"]
+        assert walk["filters"]["user"] == wallet.address and walk["filters"]["start"] == "1" and walk["cursor"]
+    assert len(runs) > 1, "the history should take more than one run"
     assert wallet.history_backfilled_at is not None
-    truth = requests.get(f"{upstream.url}/_truth/trades", timeout=30).json()["fills"]
-    mine = [row for row in truth if row["proxyWallet"] == wallet.address]
-    assert TradeFill.objects.filter(wallet=wallet).count() == len(mine) >= before
+    assert WalletCursor.objects.get(wallet=wallet, stream="wallet_history").state == {}, "a finished walk is cleared"
+    until = served_until(upstream)
+    truth = requests.get(f"{upstream.url}/_truth/trades", params={"until": until}, timeout=30).json()
+    mine = [row for row in truth["fills"] if row["proxyWallet"] == wallet.address and row["v2_served"]]
+    stored = TradeFill.objects.filter(wallet=wallet)
+    assert stored.filter(traded_at__lt=datetime.fromtimestamp(until + 1, tz=UTC)).count() == len(mine) > before
+    assert not stored.filter(outcome_index__isnull=True).exists(), "user-scoped reads carry the outcome"
     assert wallet.first_trade_at.timestamp() == min(row["timestamp"] for row in mine)
