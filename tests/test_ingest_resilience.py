@@ -250,16 +250,9 @@ def _replay_reading_each_landing_record_once(from_landing: bool = True) -> Calla
     return progress
 
 
-LANDING_REPLAY_LOOPS = (
-    "ingest/sources/data_api/replay.py _replay_trades_from_landing numbers occurrences by counting landed "
-    "copies and reads records landed after it started: every fill it (or an enriching read) lands again "
-    "comes back as the next occurrence, a phantom fill, and it never ends"
-)
-
-
 @pytest.mark.parametrize(
     "from_landing",
-    [False, pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=LANDING_REPLAY_LOOPS))],
+    [False, True],
     ids=["from_upstream", "from_landing"],
 )
 def test_replay_restores_fills_deleted_from_the_window(emulator, from_landing):
@@ -282,7 +275,6 @@ def test_replay_restores_fills_deleted_from_the_window(emulator, from_landing):
     assert completeness(upstream).complete
 
 
-@pytest.mark.xfail(strict=True, reason=LANDING_REPLAY_LOOPS)
 def test_a_replay_from_landing_after_wallet_histories_enriched_the_fills_inserts_nothing(emulator, settings):
     """Without a market crawl the global feed cannot tell a fill's outcome; the wallet's history
     can, and the enriched fill lands once more. The landing then holds two records of one fill,

@@ -61,38 +61,42 @@ def landed_fill_parse(payload: Any) -> ParsedFill:
 def _replay_trades_from_landing(run, *, since, until, dry_run, progress: Progress) -> PageResult:
     """Re-derive the window's fills from their landed records.
 
-    A v2 record does not carry its occurrence: identical fills of one transaction landed as one
-    record each, in serving order, so the nth landed copy is the nth occurrence (counted in
-    landing order across the whole window, so a batch boundary cannot renumber them).
+    A landing record carries the key its fill was stored under (the fill's identity with its
+    occurrence), so the fill is rebuilt under exactly that key: a v2 record does not say which of
+    two identical fills of a transaction it was, its key does. Records of one fill landed twice (a
+    repair replay stored it again) are one fill. Only records that existed when the replay began
+    are read: the replay's own landings are not read back.
     """
     total = PageResult()
     landed = LandingRecord.objects.filter(
         source=jobs.SOURCE, stream__in=TRADE_LANDING_STREAMS, upstream_time__gte=since, upstream_time__lt=until
-    ).order_by("id")
+    )
+    last_landed = landed.order_by("-id").values_list("id", flat=True).first() or 0
+    landed = landed.filter(id__lte=last_landed).order_by("id")
     count = landed.count()
-    copies_seen: dict[str, int] = {}
+    keys_seen: set[str] = set()
     last_id = seen = 0
     while True:
-        batch = list(landed.filter(id__gt=last_id).values_list("id", "payload")[:LANDING_BATCH])
+        batch = list(landed.filter(id__gt=last_id).values_list("id", "idempotency_key", "payload")[:LANDING_BATCH])
         if not batch:
             break
         last_id = batch[-1][0]
         parsed: list[tuple[ParsedFill, Any]] = []
         rejects: list[tuple[Any, str]] = []
         skipped = 0
-        for _, payload in batch:
+        for _, landed_key, payload in batch:
+            if landed_key in keys_seen:
+                skipped += 1
+                continue
+            keys_seen.add(landed_key)
             try:
-                fill = landed_fill_parse(payload)
+                fill = _fill_under_key(landed_fill_parse(payload), landed_key)
             except NotATrade:
                 skipped += 1
                 continue
             except MalformedRow as exc:
                 rejects.append((payload, str(exc)))
                 continue
-            occurrence = copies_seen.get(fill.idempotency_key, 0)
-            copies_seen[fill.idempotency_key] = occurrence + 1
-            if "proxy_wallet" in payload and occurrence:
-                fill = fill.with_occurrence(occurrence)
             if since <= fill.traded_at < until:
                 parsed.append((fill, payload))
             else:
@@ -106,3 +110,18 @@ def _replay_trades_from_landing(run, *, since, until, dry_run, progress: Progres
         seen += len(batch)
         progress(f"landing records {seen}/{count}: {total.inserted} new, {total.duplicates} already stored")
     return total
+
+
+# Identical fills of one transaction: more than this many twins is not a fill, it is a fault.
+_MOST_IDENTICAL_TWINS = 1000
+
+
+def _fill_under_key(fill: ParsedFill, landed_key: str) -> ParsedFill:
+    """The fill as the occurrence its landing key names (occurrence 0 for every v1 record)."""
+    if fill.idempotency_key == landed_key:
+        return fill
+    for occurrence in range(1, _MOST_IDENTICAL_TWINS):
+        twin = fill.with_occurrence(occurrence)
+        if twin.idempotency_key == landed_key:
+            return twin
+    raise MalformedRow(f"landing key {landed_key} is not the key of this record's fill at any occurrence")
