@@ -1,4 +1,4 @@
-"""SIGKILL of a whole worker mid-run: the task is redelivered and the data ends complete."""
+"""SIGKILL of a whole worker mid-walk: the task is redelivered, resumes the walk, and the data ends complete."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from ingest.models import IngestRun, RunStatus
-from ingest.verify import fills_completeness_check
+from ingest.models import IngestCursor, IngestRun, RunStatus
+from tests.test_ingest_live_trades import completeness
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -41,6 +41,8 @@ def _worker_env(upstream_url: str) -> dict[str, str]:
         "HTTP_BACKOFF_BASE_SECONDS": "0.01",
         "HTTP_BACKOFF_MAX_SECONDS": "0.05",
         "DB_CONN_MAX_AGE": "0",
+        # Pages of 300 rows: a few slow pages per walk, so the kill lands mid-walk and the rest fits the time limit.
+        "INGEST_TRADES_PAGE_SIZE": "300",
     }
 
 
@@ -95,7 +97,8 @@ def test_a_task_whose_worker_is_killed_is_redelivered_and_nothing_is_lost(emulat
     try:
         JOB_TASKS["data_api.trades"].apply_async()
         _wait_for(lambda: IngestRun.objects.filter(status=RunStatus.RUNNING).exists(), timeout=60, what="the run to start")
-        time.sleep(1.0)
+        # Killed once a page is committed and its walk state saved: the walk is in progress.
+        _wait_for(_walk_in_progress, timeout=60, what="the first page to be committed")
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
         killed_run = IngestRun.objects.get(status=RunStatus.RUNNING)
@@ -119,5 +122,11 @@ def test_a_task_whose_worker_is_killed_is_redelivered_and_nothing_is_lost(emulat
     assert killed_run.status == RunStatus.ABANDONED
     finished = IngestRun.objects.get(status=RunStatus.SUCCEEDED)
     assert finished.task_id == killed_run.task_id, "the same task message was delivered again"
-    report = fills_completeness_check(upstream_url=upstream.url)
+    assert finished.stats_json["resumed_walk"], "the redelivered run carries on from the killed run's cursor"
+    report = completeness(upstream)
     assert report.complete, report.as_dict()
+
+
+def _walk_in_progress() -> bool:
+    cursor = IngestCursor.objects.filter(source="data_api", stream="trades").first()
+    return bool(cursor and (cursor.state.get("walk") or {}).get("cursor"))
