@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import redis
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from ingest.changes import changed_wallets_depth
@@ -78,7 +78,10 @@ def ingest_stream_status() -> list[StreamStatus]:
     cursors = {(c.source, c.stream): c for c in IngestCursor.objects.all()}
     open_letters = ingest_dead_letters_open_counts()
     open_gaps = ingest_gaps_open_counts()
-    newest_fill = TradeFill.objects.aggregate(newest=Max("traded_at"))["newest"]
+    # Kept by the fill writer (ingest.sources.data_api.writing.newest_fill_record): no read of the
+    # fill table at request time.
+    newest = cursors.get(("data_api", "newest_fill"))
+    newest_fill = datetime.fromisoformat(newest.cursor_value) if newest and newest.cursor_value else None
     rows = []
     for name, job in INGEST_JOBS.items():
         source, _, stream = name.partition(".")

@@ -11,7 +11,7 @@ roll back.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection
@@ -138,7 +138,29 @@ def trade_fills_write(
                          run=run, source=source, stream=stream, result=result)
         return result
 
-    return page_write(write, queue_changes=queue_changes)
+    result = page_write(write, queue_changes=queue_changes)
+    if result.newest_time is not None:
+        newest_fill_record(at=result.newest_time)
+    return result
+
+
+NEWEST_FILL_STREAM = "newest_fill"
+
+
+def newest_fill_record(*, at: datetime) -> None:
+    """Keep the newest stored fill's trade time on a cursor row (after the page's commit, so no
+    page waits on it): the health page and /api/v1/ingest/status show its wall-clock age without
+    reading the fill table at request time."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO ingest_cursor (source, stream, cursor_value, state, updated_at)
+            VALUES ('data_api', %s, %s, '{}'::jsonb, now())
+            ON CONFLICT (source, stream) DO UPDATE SET cursor_value = EXCLUDED.cursor_value, updated_at = now()
+            WHERE ingest_cursor.cursor_value < EXCLUDED.cursor_value
+            """,
+            [NEWEST_FILL_STREAM, at.astimezone(UTC).isoformat()],
+        )
 
 
 def trade_page_preview(
