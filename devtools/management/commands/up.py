@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import secrets
 import signal
@@ -290,6 +291,9 @@ class Command(BaseCommand):
             return env
         from devtools.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServerError
 
+        # Its progress lines would break the prefixed screen; what matters is said below, warnings still show.
+        logging.getLogger("devtools.embedded").setLevel(logging.WARNING)
+
         try:
             if needs_postgres:
                 database = EMBEDDED_DATABASES[self.options["upstream"]]
@@ -302,12 +306,14 @@ class Command(BaseCommand):
                 )
                 self.embedded.append(server)
                 env["DATABASE_URL"] = server.start()
+                self.say(f"embedded PostgreSQL ready on port {server.port} (pid {server.pid})")
             if needs_redis:
                 self.say(f"REDIS_URL not set: starting embedded Redis (data in {self.state_dir / 'redis'})")
                 server = EmbeddedRedis(data_dir=self.state_dir / "redis", port=settings.EMBEDDED_REDIS_PORT)
                 self.embedded.append(server)
                 database = EMBEDDED_REDIS_DATABASES[self.options["upstream"]]
                 env["REDIS_URL"] = server.start().rsplit("/", 1)[0] + f"/{database}"
+                self.say(f"embedded Redis ready on port {server.port} (pid {server.pid}, database {database})")
                 env.setdefault("CELERY_BROKER_URL", env["REDIS_URL"])
         except EmbeddedServerError as error:
             hint = "set DATABASE_URL / REDIS_URL to use servers of your own, or stop the process holding the port"
