@@ -1,12 +1,18 @@
-"""Soak: ingest against the emulator's burst + chaos scenarios, then compare with its ground truth.
+"""Soak: Data API v2 ingest against the emulator's late rows, bursts and every fault kind, then
+compare with its ground truth.
 
-    .venv/bin/python benchmarks/ingest_soak.py --minutes 30 [--poll-seconds 10] [--scenario chaos]
+    .venv/bin/python benchmarks/ingest_soak.py --minutes 30 [--poll-seconds 10] [--scenario chaos_v2]
 
 The emulator runs over real HTTP on a manual clock; this script plays beat: every poll interval
-of virtual time it runs the live trades job, and on their own cadences the gap backfill, wallet
-history and market jobs — the same code the Celery tasks run. At the end the gap backfill runs
-until no gap is open, and `verify_upstream`'s check compares stored fills with the truth:
-zero missing and zero unexpected means every record was stored exactly once.
+of virtual time it runs the live trades job (/v2/trades walks, overlap from /v2/status), and on
+their own cadences the gap backfill, wallet history, activity, resolutions and market jobs — the
+same code the Celery tasks run. `chaos_v2` switches on late-visible rows, identical fills in one
+transaction, bursts, duplicates, malformed rows, and every transport fault (429 storms, 500/502/503,
+503 with Retry-After, CDN 403 pages, truncated bodies, connection resets, slow answers). At the end
+the clock moves on by the longest indexing delay (so every fill of the soak is visible), the live
+job runs until a pass succeeds, the gap backfill until no gap is open, and `verify_upstream`'s
+multiset check (feed v2) compares stored fills with the truth up to the soak's end: zero missing,
+zero duplicated and zero unexpected means every published fill was stored exactly once.
 Runs in a database of its own (`<DATABASE_URL db>_soak`), created and dropped here.
 """
 
@@ -37,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--poll-seconds", type=int, default=10, help="virtual seconds between live polls")
-    parser.add_argument("--scenario", default="chaos", help="emulator scenarios (chaos = all of them)")
+    parser.add_argument("--scenario", default="chaos_v2", help="emulator scenarios (chaos_v2 = all of them)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
@@ -87,11 +93,17 @@ def main() -> None:
                 statuses[("gaps", ingest_job_execute(job_name="data_api.gaps").status)] += 1
             if number % 6 == 0:
                 statuses[("wallet_history", ingest_job_execute(job_name="data_api.wallet_history").status)] += 1
+            if number % 12 == 0:
+                for job in ("activity", "resolutions"):
+                    statuses[(job, ingest_job_execute(job_name=f"data_api.{job}").status)] += 1
             if number % 30 == 0:
                 statuses[("markets", ingest_job_execute(job_name="gamma.markets").status)] += 1
                 print(f"virtual minute {number * args.poll_seconds / 60:.0f}: {TradeFill.objects.count():,} fills stored, "
                       f"{IngestGap.objects.filter(status='open').count()} gaps open", flush=True)
-        # The clock stops; chaos goes on. Drain: one last poll, then backfill until no gap is open.
+        # The soak ends; chaos goes on. Every fill of the soak becomes visible once the indexer's
+        # longest delay has passed: then poll until a pass succeeds, and backfill until no gap is open.
+        soak_end = int(upstream.world.now())
+        upstream.advance(upstream.config.max_visibility_delay + 1)
         for _ in range(20):
             live = ingest_job_execute(job_name="data_api.trades")
             statuses[("trades", live.status)] += 1
@@ -101,7 +113,7 @@ def main() -> None:
             if not IngestGap.objects.filter(status="open").exists():
                 break
             statuses[("gaps", ingest_job_execute(job_name="data_api.gaps").status)] += 1
-        report = fills_completeness_check(upstream_url=upstream.url)
+        report = fills_completeness_check(upstream_url=upstream.url, until=soak_end, feed="v2")
         import requests
 
         state = requests.get(f"{upstream.url}/_control/state", timeout=10).json()
@@ -109,9 +121,14 @@ def main() -> None:
         upstream.shutdown()
     runs = IngestRun.objects.count()
     gaps = collections.Counter(IngestGap.objects.values_list("status", flat=True))
+    lags = [run.stats_json.get("serving_lag_seconds") for run in IngestRun.objects.filter(job_name="ingest.data_api.trades")]
+    measured = [lag for lag in lags if lag is not None]
+    resumed = IngestRun.objects.filter(job_name="ingest.data_api.trades", stats_json__resumed_walk=True).count()
     print(f"simulated {args.minutes:g} minutes of '{args.scenario}' trading in {time.perf_counter() - started:.0f}s real time;"
           f" {runs} runs; gaps recorded {sum(gaps.values())}: {dict(gaps)}")
     print("run statuses:", ", ".join(f"{job}/{status}={n}" for (job, status), n in sorted(statuses.items())))
+    print(f"live passes: serving lag measured on {len(measured)} of {len(lags)}, max {max(measured, default=0):g}s; "
+          f"{resumed} resumed an interrupted walk; loss events (exhausted gaps): {gaps.get('exhausted', 0)}")
     print(f"upstream published: {state['valid_fills']:,} valid fills, {state['duplicate_rows']:,} duplicate rows, "
           f"{state['malformed_rows']:,} malformed rows, {state['requests']:,} requests served")
     print("verify_upstream:", json.dumps(report.as_dict()))
