@@ -95,7 +95,7 @@ class Truth:
 
 
 def upstream_truth(*, upstream_url: str, since: int | None = None, until: int | None = None,
-                   feed: Feed = "v2") -> Truth:
+                   feed: Feed = "v2", visible_by: float | None = None) -> Truth:
     params = {"format": "jsonl"}
     if since is not None:
         params["since"] = since
@@ -125,7 +125,7 @@ def upstream_truth(*, upstream_url: str, since: int | None = None, until: int | 
                 truth.identities[identity] += 1
             elif "summary" in record:
                 truth.summary = record["summary"]
-    now = truth.summary.get("virtual_now")
+    now = visible_by if visible_by is not None else truth.summary.get("virtual_now")
     not_yet_visible = 0
     for visible_at, key, identity in pending:
         if now is not None and visible_at > float(now):
@@ -157,8 +157,11 @@ def _occurrence_zero_identities(keys: list[str]) -> dict[str, str]:
 
 
 def fills_completeness_check(*, upstream_url: str, since: int | None = None, until: int | None = None,
-                             feed: Feed = "v2") -> CompletenessReport:
-    truth = upstream_truth(upstream_url=upstream_url, since=since, until=until, feed=feed)
+                             feed: Feed = "v2", visible_by: float | None = None) -> CompletenessReport:
+    """Stored fills against the upstream's truth, as a multiset. With `visible_by` (upstream time),
+    fills the upstream made visible only after it are in flight (the live feed reads them on its
+    next pass), not missing."""
+    truth = upstream_truth(upstream_url=upstream_url, since=since, until=until, feed=feed, visible_by=visible_by)
     summary = truth.summary
     until = int(summary.get("until", until or 0)) if summary else until
     stored_query = TradeFill.objects.all()
@@ -201,3 +204,14 @@ def live_feed_covered_until() -> int | None:
     before the first complete run."""
     cursor = IngestCursor.objects.filter(source="data_api", stream="trades").values_list("cursor_value", flat=True).first()
     return int(cursor) - 1 if cursor and cursor.isdigit() else None
+
+
+def live_feed_last_read_at() -> float | None:
+    """Upstream time at which the last live trades pass began reading (its /v2/status snapshot's
+    time plus the snapshot's age): fills that became visible after it are the next pass's work."""
+    cursor = IngestCursor.objects.filter(source="data_api", stream="status").first()
+    state = cursor.state if cursor else {}
+    if not state.get("upstream_time"):
+        return None
+    moment = datetime.fromisoformat(state["upstream_time"])
+    return moment.timestamp() + float(state.get("snapshot_age_seconds") or 0)
