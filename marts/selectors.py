@@ -93,7 +93,10 @@ def event_times_for(*, market_ids: set[int], since: datetime, until: datetime) -
     return times
 
 
-# Natural key first, then values: the checksum must not depend on surrogate ids or insert order.
+# Natural key first, then values. The key is natural — the wallet's address, the market's
+# condition id, token ids, times — never a surrogate id: the same fills loaded in another order
+# give other ids (wallet 2068 in one database is 371 in the other) and must give the same checksum.
+# `wallet_id` is hashed as the wallet's address and `market_id` as the market's condition id.
 CHECKSUM_TABLES: dict[str, tuple[str, str, str | None]] = {
     "wallet_trade_agg_5m": (
         "wallet_id, bucket_start, trades, buy_trades, sell_trades, buy_volume, sell_volume, buy_shares, "
@@ -127,13 +130,33 @@ CHECKSUM_TABLES: dict[str, tuple[str, str, str | None]] = {
         "wallet_id",
         "last_trade_at",
     ),
+    "wallet_ledger_entry": (
+        "wallet_id, sequence, leg, occurred_at, activity_type, kind, source_key, condition_id, token_id, shares, "
+        "cash, fee, price, note",
+        "wallet_id, sequence, leg",
+        "occurred_at",
+    ),
+    "wallet_ledger_position": (
+        "wallet_id, token_id, condition_id, outcome_index, status, shares, avg_price, realized_pnl, cash_avg_price, "
+        "cash_realized_pnl, fees_paid, bought_shares, invested, settlement_price, settlement_pnl, "
+        "cash_settlement_pnl, mark_price, unrealized_pnl, cost_basis_known, movements, first_at, last_at",
+        "wallet_id, token_id",
+        "last_at",
+    ),
 }
+
+_NATURAL_KEYS = {"wallet_id": "w.address", "market_id": "m.condition_id"}
+
+
+def _natural(columns: str) -> str:
+    return ", ".join(_NATURAL_KEYS.get(column, f"t.{column}") for column in columns.split(", "))
 
 
 def marts_checksum(
     *, wallet_ids: list[int] | None = None, since: datetime | None = None, until: datetime | None = None
 ) -> dict[str, tuple[int, str]]:
-    """sha256 per mart table (and "all") over its rows as PostgreSQL renders them, in key order."""
+    """sha256 per mart table (and "all") over its rows as PostgreSQL renders them, in natural-key
+    order, with surrogate ids replaced by the natural keys they stand for."""
     result: dict[str, tuple[int, str]] = {}
     overall = hashlib.sha256()
     total_rows = 0
@@ -142,16 +165,23 @@ def marts_checksum(
         for table, (columns, order, time_column) in CHECKSUM_TABLES.items():
             conditions, params = [], []
             if wallet_ids:
-                conditions.append("wallet_id = ANY(%s)")
+                conditions.append("t.wallet_id = ANY(%s)")
                 params.append(list(wallet_ids))
             if since is not None and time_column:
-                conditions.append(f"{time_column} >= %s")
+                conditions.append(f"t.{time_column} >= %s")
                 params.append(since)
             if until is not None and time_column:
-                conditions.append(f"{time_column} < %s")
+                conditions.append(f"t.{time_column} < %s")
                 params.append(until)
             where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-            cursor.execute(f"SELECT ({columns})::text FROM {table} {where} ORDER BY {order}", params)  # noqa: S608
+            joins = "JOIN wallet w ON w.id = t.wallet_id"
+            if "market_id" in columns.split(", "):
+                joins += " LEFT JOIN market m ON m.id = t.market_id"
+            cursor.execute(
+                f"SELECT ({_natural(columns)})::text FROM {table} t {joins} {where} "  # noqa: S608
+                f"ORDER BY {_natural(order)}",
+                params,
+            )
             digest = hashlib.sha256()
             rows = 0
             for (text,) in cursor.fetchall():
