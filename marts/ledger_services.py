@@ -122,6 +122,22 @@ def _with_tokens_seen(markets: dict[str, MarketTerms], activities) -> dict[str, 
     return completed
 
 
+def _as_of_snapshot(ledger: WalletLedger, account: selectors.AccountRows, markets: dict[str, MarketTerms],
+                    split_pricing: str) -> WalletLedger:
+    """The ledger as of Polymarket's positions snapshot: only the movements up to the newest one
+    the snapshot counted (its newest `last_event_at`). The activity walk and the positions read
+    are not one instant — movements after the snapshot are ours alone and not a drift."""
+    counted = [position.last_event_at for position in account.positions if position.last_event_at is not None]
+    if not counted or not account.activities:
+        return ledger
+    cutoff = max(counted)
+    if max(activity.occurred_at for activity in account.activities) <= cutoff:
+        return ledger
+    earlier = [activity for activity in account.activities if activity.occurred_at <= cutoff]
+    return wallet_ledger_compute(activities=earlier, markets=_with_tokens_seen(markets, earlier),
+                                 split_pricing=split_pricing)
+
+
 def wallet_ledgers_compute(
     *, wallet_ids: list[int], now: datetime | None = None, split_pricing: str = SPLIT_AT_EQUAL_SHARES,
 ) -> dict[int, WalletLedger]:
@@ -150,7 +166,8 @@ def wallet_ledgers_compute(
                                        markets=_with_tokens_seen(markets, account.activities),
                                        split_pricing=split_pricing)
         ledgers[wallet_id] = ledger
-        check = reconciliation_of(ledger=ledger, polymarket=account.positions)
+        check = reconciliation_of(ledger=_as_of_snapshot(ledger, account, markets, split_pricing),
+                                  polymarket=account.positions)
         for e in ledger.entries:
             entries.append((wallet_id, e.sequence, e.leg, e.occurred_at, e.activity_type[:40], e.kind, e.source_key,
                             e.condition_id or "", e.token_id or "", s(e.shares), s(e.cash), s(e.fee),
