@@ -168,6 +168,35 @@ EXPLANATIONS = {
 }
 
 
+LAYER1_FROM_SNAPSHOT = (
+    "realized_pnl", "unrealized_pnl", "trading_pnl", "maker_rebates", "total_pnl", "fees_paid", "total_trades",
+    "volume_30d", "volume_total", "markets_traded", "win_rate", "roi", "resolved_positions", "open_positions",
+    "first_trade_at", "last_trade_at",
+)
+
+
+def layer1_facts(snapshot: WalletSnapshot) -> dict:
+    """The profile's layer-1 facts: the snapshot's, with the wallet ledger's where it has one
+    (`fees_paid`, `maker_rebates`, `rewards` and `cash_pnl` from the ledger rows, and the
+    reconciliation with Polymarket's own positions). `realized_pnl` stays Polymarket's basis.
+    Numbers are numbers: a wallet without a ledger yet shows 0 and status `unknown`."""
+    from marts.models import WalletLedgerSummary
+
+    facts = {name: getattr(snapshot, name) for name in LAYER1_FROM_SNAPSHOT}
+    ledger = WalletLedgerSummary.objects.filter(wallet_id=snapshot.wallet_id).first()
+    zero = Decimal(0)
+    facts.update(cash_pnl=zero, rewards=zero,
+                 reconciliation={"status": "unknown", "difference": zero, "checked_at": None})
+    if ledger is not None:
+        facts.update(
+            fees_paid=ledger.fees_paid, maker_rebates=ledger.maker_rebates, rewards=ledger.rewards,
+            cash_pnl=ledger.cash_pnl,
+            reconciliation={"status": ledger.reconciliation_status, "difference": ledger.reconciliation_difference,
+                            "checked_at": ledger.reconciliation_checked_at},
+        )
+    return facts
+
+
 def explanations(snapshot: WalletSnapshot) -> dict:
     edge = info_edge(snapshot)
     values = {

@@ -187,8 +187,17 @@ class FeedEventSerializer(serializers.Serializer):
         return payload
 
 
+class ReconciliationSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(["reconciled", "drift", "unknown"])
+    difference = NumberField(help_text="Arbitra's Polymarket-basis realised PnL minus Polymarket's, USDC")
+    checked_at = serializers.DateTimeField(allow_null=True)
+
+
 class LayerOneFactsSerializer(serializers.Serializer):
     realized_pnl = NumberField()
+    cash_pnl = NumberField(help_text="After fees, plus rebates and rewards as income (the wallet ledger)")
+    rewards = NumberField()
+    reconciliation = ReconciliationSerializer()
     unrealized_pnl = NumberField()
     trading_pnl = NumberField()
     maker_rebates = NumberField()

@@ -143,7 +143,7 @@ class WalletProfileView(APIView):
         data = serializers.ProfileSerializer(
             {
                 "wallet": profile.wallet,
-                "layer1_facts": snapshot,
+                "layer1_facts": presenters.layer1_facts(snapshot),
                 # Absent, not a row of defaults, until the wallet's scores are computed.
                 "strategy": snapshot if snapshot.scored_at is not None else None,
                 "layer3_info_edge": presenters.info_edge(snapshot),

@@ -229,6 +229,22 @@ def _ingest_families(*, backend_up: MetricFamily) -> list[MetricFamily]:
             serving_measured, queue]
 
 
+def _ledger_families() -> list[MetricFamily]:
+    """Wallet ledgers by reconciliation status with Polymarket's /v2/positions, and the share reconciled."""
+    from marts.ledger_selectors import ledger_reconciliation_counts
+
+    wallets = MetricFamily("arbitra_ledger_wallets", "gauge", "Wallet ledgers by reconciliation status.")
+    share = MetricFamily(
+        "arbitra_ledger_reconciled_ratio", "gauge", "Share of wallet ledgers reconciled with Polymarket (0-1)."
+    )
+    counts = ledger_reconciliation_counts()
+    for status, count in sorted(counts.items()):
+        wallets.add(count, status=status)
+    total = sum(counts.values())
+    share.add(counts.get("reconciled", 0) / total if total else 0)
+    return [wallets, share]
+
+
 def metrics_collect() -> list[MetricFamily]:
     """Every family, plus whether each Redis answered: a Redis outage shows as 0, not as a failed scrape.
 
@@ -243,6 +259,7 @@ def metrics_collect() -> list[MetricFamily]:
         with connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
         families = _ingest_families(backend_up=backend_up)
+        families += _ledger_families()
 
     celery = MetricFamily("arbitra_celery_queue_depth", "gauge", "Celery messages waiting on the broker, by queue.")
     try:
