@@ -235,8 +235,8 @@ def markets_possibly_trading(since: datetime, until: datetime | None = None) -> 
 
 
 def _market_crawl_started_after(moment: datetime) -> IngestRun | None:
-    """The newest successful Gamma crawl that began after `moment`: it lists every market that
-    could have traded before then (open ones, and closed ones new since the previous crawl)."""
+    """The newest successful Gamma crawl that began after `moment` (our clock): it lists every
+    market that existed then (open ones, and closed ones new since the previous crawl)."""
     return (
         IngestRun.objects.filter(job_name="ingest.gamma.markets", status=RunStatus.SUCCEEDED, started_at__gt=moment)
         .order_by("-started_at")
@@ -328,7 +328,10 @@ def trades_gap_backfill(*, run: IngestRun, client: SourceClient) -> JobOutcome:
             return JobOutcome(status=RunStatus.SUCCEEDED, stats={"gaps_open": 0, "http": client.stats})
         since = min(gap.window_start for gap in covered)
         until = max(gap.window_end for gap in covered)
-        crawl = _market_crawl_started_after(until)
+        # By our clock, like the crawl's start: a gap's window is upstream time, whose clock may
+        # run ahead of or behind ours. A market that could have traded in the window existed when
+        # the gap was recorded, so a crawl begun after that lists it.
+        crawl = _market_crawl_started_after(max(gap.created_at for gap in covered))
         if crawl is None:
             follow_up_enqueue(task_name="ingest.gamma.markets")
             for gap in covered:

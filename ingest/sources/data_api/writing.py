@@ -370,13 +370,17 @@ def _fills_write(
 
 
 
+_V1_KEYS = frozenset({"proxyWallet", "transactionHash", "conditionId", "outcomeIndex"})
+
+
 def dead_letter_retry(*, run: IngestRun | None, rows: list[Any], stream: str) -> tuple[int, str]:
     """Re-process dead-lettered fill rows: (rows still failing, the last reason).
 
-    v2 rows are recognised by their snake_case wallet key; v1 records (landed before the v2
-    move) by their camelCase one.
+    Every row met since the v2 move is a v2 row; a v1 record (dead-lettered before it) is told
+    by any camelCase identifying key — not by one key being present, which is exactly what a
+    malformed row may lack.
     """
-    parser = parse_trade_v2 if all(isinstance(row, dict) and "proxy_wallet" in row for row in rows) else parse_trade
+    parser = parse_trade if all(isinstance(row, dict) and _V1_KEYS & row.keys() for row in rows) else parse_trade_v2
     parsed, rejects, skipped = trade_rows_parse(rows, parser=parser)
     if rejects:
         return len(rejects), rejects[-1][1]
