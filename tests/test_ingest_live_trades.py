@@ -157,12 +157,12 @@ def test_gaps_the_serving_lag_leaves_are_closed_by_one_sweep_only_after_a_market
         # No market crawl at all: the sweep would not know markets created since.
         waiting = ingest_job_execute(job_name="data_api.gaps")
         assert waiting.status == RunStatus.PARTIAL and waiting.stats_json["waiting_for_market_crawl"]
-        # A crawl that started before the gaps ended does not count either. (The emulator's clock
-        # runs in January 2026: the crawl is placed in upstream time, where the gaps are.)
+        # A crawl that started before the gaps were recorded does not count either (both times by
+        # our clock: the gaps' windows are upstream time, which here runs in January 2026).
         early = ingest_job_execute(job_name="gamma.markets")
         assert early.status == RunStatus.SUCCEEDED
-        newest_gap_end = max(gap.window_end for gap in gaps)
-        IngestRun.objects.filter(pk=early.pk).update(started_at=newest_gap_end - timedelta(seconds=1))
+        newest_gap_recorded = max(gap.created_at for gap in gaps)
+        IngestRun.objects.filter(pk=early.pk).update(started_at=newest_gap_recorded - timedelta(seconds=1))
         still_waiting = ingest_job_execute(job_name="data_api.gaps")
         assert still_waiting.stats_json.get("waiting_for_market_crawl"), still_waiting.stats_json
         assert IngestGap.objects.filter(status=IngestGap.Status.OPEN).count() == 2
