@@ -20,7 +20,7 @@ import ipaddress
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -229,20 +229,14 @@ def _ingest_families(*, backend_up: MetricFamily) -> list[MetricFamily]:
             serving_measured, queue]
 
 
-def _ledger_families() -> list[MetricFamily]:
-    """Wallet ledgers by reconciliation status with Polymarket's /v2/positions, and the share reconciled."""
-    from marts.ledger_selectors import ledger_reconciliation_counts
+# Families the layers above ingest contribute (marts: ledger reconciliation), registered from
+# their AppConfig.ready: the metrics endpoint lives here, but ingest never imports those layers.
+_family_providers: list[Callable[[], list[MetricFamily]]] = []
 
-    wallets = MetricFamily("arbitra_ledger_wallets", "gauge", "Wallet ledgers by reconciliation status.")
-    share = MetricFamily(
-        "arbitra_ledger_reconciled_ratio", "gauge", "Share of wallet ledgers reconciled with Polymarket (0-1)."
-    )
-    counts = ledger_reconciliation_counts()
-    for status, count in sorted(counts.items()):
-        wallets.add(count, status=status)
-    total = sum(counts.values())
-    share.add(counts.get("reconciled", 0) / total if total else 0)
-    return [wallets, share]
+
+def metric_families_register(provider: Callable[[], list[MetricFamily]]) -> None:
+    if provider not in _family_providers:
+        _family_providers.append(provider)
 
 
 def metrics_collect() -> list[MetricFamily]:
@@ -259,7 +253,8 @@ def metrics_collect() -> list[MetricFamily]:
         with connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
         families = _ingest_families(backend_up=backend_up)
-        families += _ledger_families()
+        for provider in _family_providers:
+            families += provider()
 
     celery = MetricFamily("arbitra_celery_queue_depth", "gauge", "Celery messages waiting on the broker, by queue.")
     try:
