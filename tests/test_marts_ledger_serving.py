@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from api.testing import api_world_seed, throttle_rates_set
-from ingest.metrics import _ledger_families, metrics_render
+from ingest.metrics import metrics_render
+from marts.metrics import ledger_metric_families
 from marts.models import WalletLedgerSummary
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +58,7 @@ def test_metrics_report_wallet_ledgers_by_status_and_the_share_reconciled():
     WalletLedgerSummary.objects.create(wallet=world.star, computed_at=now, reconciliation_status="reconciled")
     other = type(world.star).objects.exclude(pk=world.star.pk).first()
     WalletLedgerSummary.objects.create(wallet=other, computed_at=now, reconciliation_status="drift")
-    text = metrics_render(_ledger_families())
+    text = metrics_render(ledger_metric_families())
     assert 'arbitra_ledger_wallets{status="reconciled"} 1' in text
     assert 'arbitra_ledger_wallets{status="drift"} 1' in text
     assert "arbitra_ledger_reconciled_ratio 0.5" in text
