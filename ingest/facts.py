@@ -83,6 +83,34 @@ def offchain_events_upsert(*, drafts: list[EventDraft], run: IngestRun | None = 
     return inserted
 
 
+def market_resolved_event(market) -> EventDraft:
+    """The public moment a market resolved, at the resolution's own time: one event per market,
+    whichever source settled it first (Gamma's hint or /v2/resolutions' payouts)."""
+    from ingest.models import OffchainEvent
+
+    if market.is_void:
+        outcome = "void (refund at " + " / ".join(market.resolution_payouts or ["0.5"]) + ")"
+    elif market.winner_index is not None and market.winner_index < len(market.outcomes):
+        outcome = market.outcomes[market.winner_index]
+    elif market.winner_index is not None:
+        outcome = str(market.winner_index)
+    else:
+        outcome = "split payout " + " / ".join(market.resolution_payouts)
+    payload = {"condition_id": market.condition_id, "event": "resolved", "winner_index": market.winner_index,
+               "is_void": market.is_void}
+    if market.resolution_payouts:
+        payload["payouts"] = market.resolution_payouts
+    return EventDraft(
+        source="gamma:lifecycle",
+        source_event_id=f"{market.condition_id}:resolved",
+        kind=OffchainEvent.Kind.MARKET_LIFECYCLE,
+        event_time=market.resolved_at,
+        title=f"Market resolved: {market.question} → {outcome}",
+        payload=payload,
+        market_ids=[market.pk],
+    )
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, default=str)
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from ingest.facts import EventDraft, offchain_events_upsert, wallets_queue_for_markets
+from ingest.facts import market_resolved_event, offchain_events_upsert, wallets_queue_for_markets
 from ingest.frame import JobOutcome, PageResult, bulk_cursor, dead_letters_write, landing_write, page_write, rows_split
 from ingest.http import SourceClient, UpstreamRejected
 from ingest.models import IngestRun, Market, RunStatus, Wallet, WalletCursor
@@ -245,7 +244,7 @@ def resolutions_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
             market = _resolution_apply(resolution)
             if market is not None:
                 resolved.append(market)
-    events = offchain_events_upsert(drafts=[_resolved_event(market) for market in resolved], run=run)
+    events = offchain_events_upsert(drafts=[market_resolved_event(market) for market in resolved], run=run)
     requeued = wallets_queue_for_markets(market_ids=[market.pk for market in resolved])
     stats = {
         **total.counts(),
@@ -257,23 +256,3 @@ def resolutions_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
     }
     return JobOutcome(status=RunStatus.PARTIAL if errors else RunStatus.SUCCEEDED, stats=stats,
                       error=errors[-1] if errors else "")
-
-
-def _resolved_event(market: Market) -> EventDraft:
-    from ingest.models import OffchainEvent
-
-    payouts = [Decimal(payout) for payout in market.resolution_payouts]
-    if market.winner_index is not None and market.winner_index < len(market.outcomes):
-        outcome = market.outcomes[market.winner_index]
-    else:
-        outcome = "split payout " + " / ".join(str(payout) for payout in payouts)
-    return EventDraft(
-        source="gamma:lifecycle",
-        source_event_id=f"{market.condition_id}:resolved",
-        kind=OffchainEvent.Kind.MARKET_LIFECYCLE,
-        event_time=market.resolved_at,
-        title=f"Market resolved: {market.question} → {outcome}",
-        payload={"condition_id": market.condition_id, "event": "resolved", "winner_index": market.winner_index,
-                 "is_void": market.is_void, "payouts": market.resolution_payouts, "source": "data_api"},
-        market_ids=[market.pk],
-    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 
-from ingest.facts import EventDraft, offchain_events_upsert, wallets_queue_for_markets
+from ingest.facts import EventDraft, market_resolved_event, offchain_events_upsert, wallets_queue_for_markets
 from ingest.frame import JobOutcome, PageResult, cursor_advance, cursor_read
 from ingest.http import SourceClient
 from ingest.models import IngestRun, Market, OffchainEvent, RunStatus
@@ -82,26 +82,7 @@ def lifecycle_events(changes: list[MarketChange]) -> list[EventDraft]:
                 )
             )
         if market.is_resolved and market.resolved_at:
-            outcome = "void (refund at 0.5)" if market.is_void else (
-                market.outcomes[market.winner_index] if market.winner_index is not None
-                and market.winner_index < len(market.outcomes) else str(market.winner_index)
-            )
-            drafts.append(
-                EventDraft(
-                    source="gamma:lifecycle",
-                    source_event_id=f"{market.condition_id}:resolved",
-                    kind=OffchainEvent.Kind.MARKET_LIFECYCLE,
-                    event_time=market.resolved_at,
-                    title=f"Market resolved: {market.question} → {outcome}",
-                    payload={
-                        "condition_id": market.condition_id,
-                        "event": "resolved",
-                        "winner_index": market.winner_index,
-                        "is_void": market.is_void,
-                    },
-                    market_ids=[market.pk],
-                )
-            )
+            drafts.append(market_resolved_event(market))
     return drafts
 
 
