@@ -35,7 +35,7 @@ from ingest.sources.data_api.parsing import (
     parse_position_v2,
     parse_resolution_v2,
 )
-from ingest.sources.data_api.walk import TRANSIENT_ERRORS, WalkState, cursor_walk
+from ingest.sources.data_api.walk import TRANSIENT_ERRORS, wallet_stream_walk
 from ingest.sources.data_api.writing import fill_row_identity
 from ingest.sources.values import MalformedBody
 
@@ -88,40 +88,6 @@ def activity_page_land(*, run: IngestRun | None, rows: list[Any], counter: Occur
     return result
 
 
-def _wallet_walk(
-    *, client: SourceClient, run: IngestRun, wallet: Wallet, stream: str, path: str, base_filters: dict[str, str],
-    write_page: Callable[[list[Any], OccurrenceCounter], PageResult], start_from_cursor: bool,
-) -> tuple[PageResult, int, str]:
-    """One wallet's walk of a user-scoped stream, resumed from where it stopped."""
-    position, _ = WalletCursor.objects.get_or_create(wallet=wallet, stream=stream)
-    filters = {"user": wallet.address, **base_filters}
-    if start_from_cursor:
-        # Forward walks re-read the second they stopped in (rows are keyed, so that is free).
-        filters["start"] = position.cursor_value or "1"
-    walk = WalkState.from_json(position.state.get("walk")) or WalkState(filters=filters)
-
-    def save(state: WalkState) -> None:
-        WalletCursor.objects.filter(pk=position.pk).update(state={"walk": state.to_json()})
-
-    outcome = cursor_walk(
-        client=client, path=path, state=walk, write_page=write_page, save_state=save,
-        max_pages=settings.INGEST_WALLET_PAGES_PER_RUN, first_limit=settings.INGEST_TRADES_PAGE_SIZE,
-    )
-    now = timezone.now()
-    if outcome.ended:
-        newest = outcome.newest_seen
-        cursor_value = str(newest) if newest is not None else position.cursor_value
-        WalletCursor.objects.filter(pk=position.pk).update(
-            state={}, attempted_at=now, completed_at=now, cursor_value=cursor_value
-        )
-    elif outcome.stop_reason == "cursor_rejected":
-        WalletCursor.objects.filter(pk=position.pk).update(state={}, attempted_at=now)
-    else:
-        WalletCursor.objects.filter(pk=position.pk).update(state={"walk": walk.to_json()}, attempted_at=now)
-    error = outcome.error if outcome.stop_reason == "upstream_error" else ""
-    return outcome.result, outcome.pages, error
-
-
 def _wallets_stream_ingest(
     *, run: IngestRun, client: SourceClient, stream: str, path: str, base_filters: dict[str, str],
     write_page_for: Callable[[IngestRun], Callable[[list[Any], OccurrenceCounter], PageResult]],
@@ -132,14 +98,14 @@ def _wallets_stream_ingest(
     pages = 0
     errors: list[str] = []
     for wallet in wallets:
-        result, wallet_pages, error = _wallet_walk(
-            client=client, run=run, wallet=wallet, stream=stream, path=path, base_filters=base_filters,
+        outcome = wallet_stream_walk(
+            client=client, wallet=wallet, stream=stream, path=path, filters=base_filters,
             write_page=write_page_for(run), start_from_cursor=start_from_cursor,
         )
-        total.add(result)
-        pages += wallet_pages
-        if error:
-            errors.append(error)
+        total.add(outcome.result)
+        pages += outcome.pages
+        if outcome.stop_reason == "upstream_error":
+            errors.append(outcome.error)
             break  # the upstream is in trouble: the next run carries on from here
     stats = {**total.counts(), "pages": pages, "wallets": len(wallets), "http": client.stats}
     return JobOutcome(status=RunStatus.PARTIAL if errors else RunStatus.SUCCEEDED, stats=stats,

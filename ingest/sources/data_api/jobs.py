@@ -27,9 +27,17 @@ from ingest.frame import (
     gap_record,
 )
 from ingest.http import SourceClient, UpstreamRejected
-from ingest.models import IngestCursor, IngestGap, IngestRun, Market, RunStatus, Wallet, WalletCursor
+from ingest.models import IngestCursor, IngestGap, IngestRun, Market, RunStatus, Wallet
 from ingest.sources.data_api.parsing import parse_upstream_status
-from ingest.sources.data_api.walk import TRANSIENT_ERRORS, WalkOutcome, WalkState, cursor_walk, from_unix, unix
+from ingest.sources.data_api.walk import (
+    TRANSIENT_ERRORS,
+    WalkOutcome,
+    WalkState,
+    cursor_walk,
+    from_unix,
+    unix,
+    wallet_stream_walk,
+)
 from ingest.sources.data_api.writing import trade_page_v2_ingest
 from ingest.sources.values import MalformedBody
 
@@ -420,23 +428,11 @@ def wallet_history_backfill(*, run: IngestRun, client: SourceClient) -> JobOutco
     pages = completed = 0
     errors: list[str] = []
     for wallet in wallets:
-        position, _ = WalletCursor.objects.get_or_create(wallet=wallet, stream=HISTORY_STREAM)
-        walk = WalkState.from_json(position.state.get("walk")) or WalkState(
-            filters={"user": wallet.address, "start": "1", **LIVE_FILTERS}
-        )
-
-        def save(state: WalkState, position: WalletCursor = position) -> None:
-            WalletCursor.objects.filter(pk=position.pk).update(state={"walk": state.to_json()})
-
-        outcome = cursor_walk(
-            client=client,
-            path=TRADES_PATH,
-            state=walk,
+        outcome = wallet_stream_walk(
+            client=client, wallet=wallet, stream=HISTORY_STREAM, path=TRADES_PATH,
+            filters={"start": "1", **LIVE_FILTERS},
             write_page=lambda rows, counter: trade_page_v2_ingest(run=run, rows=rows, counter=counter,
                                                                   stream=HISTORY_STREAM),
-            save_state=save,
-            max_pages=settings.INGEST_WALLET_PAGES_PER_RUN,
-            first_limit=settings.INGEST_TRADES_PAGE_SIZE,
         )
         total.add(outcome.result)
         pages += outcome.pages
@@ -444,12 +440,7 @@ def wallet_history_backfill(*, run: IngestRun, client: SourceClient) -> JobOutco
         wallet_updates: dict = {"history_attempted_at": now}
         if outcome.ended:
             wallet_updates["history_backfilled_at"] = now
-            WalletCursor.objects.filter(pk=position.pk).update(state={}, attempted_at=now, completed_at=now)
             completed += 1
-        elif outcome.stop_reason == "cursor_rejected":
-            WalletCursor.objects.filter(pk=position.pk).update(state={}, attempted_at=now)
-        else:
-            WalletCursor.objects.filter(pk=position.pk).update(state={"walk": walk.to_json()}, attempted_at=now)
         Wallet.objects.filter(pk=wallet.pk).update(**wallet_updates)
         if outcome.stop_reason == "upstream_error":
             errors.append(outcome.error)

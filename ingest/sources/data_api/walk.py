@@ -174,3 +174,43 @@ def unix(moment: datetime) -> int:
 
 def from_unix(seconds: int | str) -> datetime:
     return datetime.fromtimestamp(int(seconds), tz=UTC)
+
+
+def wallet_stream_walk(
+    *, client: SourceClient, wallet, stream: str, path: str, filters: dict[str, str], write_page: PageWriter,
+    start_from_cursor: bool = False,
+) -> WalkOutcome:
+    """One wallet's walk of a user-scoped stream (history, activity, positions), resumed from
+    where it stopped; its WalletCursor records the walk state, the attempt and, once the stream
+    ended, the newest second served (forward walks start there next time)."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from ingest.models import WalletCursor
+
+    position, _ = WalletCursor.objects.get_or_create(wallet=wallet, stream=stream)
+    filters = {"user": wallet.address, **filters}
+    if start_from_cursor:
+        # Forward walks re-read the second they stopped in (rows are keyed, so that is free).
+        filters["start"] = position.cursor_value or "1"
+    walk = WalkState.from_json(position.state.get("walk")) or WalkState(filters=filters)
+
+    def save(state: WalkState) -> None:
+        WalletCursor.objects.filter(pk=position.pk).update(state={"walk": state.to_json()})
+
+    outcome = cursor_walk(
+        client=client, path=path, state=walk, write_page=write_page, save_state=save,
+        max_pages=settings.INGEST_WALLET_PAGES_PER_RUN, first_limit=settings.INGEST_TRADES_PAGE_SIZE,
+    )
+    now = timezone.now()
+    if outcome.ended:
+        newest = outcome.newest_seen
+        cursor_value = str(newest) if newest is not None else position.cursor_value
+        WalletCursor.objects.filter(pk=position.pk).update(
+            state={}, attempted_at=now, completed_at=now, cursor_value=cursor_value
+        )
+    elif outcome.stop_reason == "cursor_rejected":
+        WalletCursor.objects.filter(pk=position.pk).update(state={}, attempted_at=now)
+    else:
+        WalletCursor.objects.filter(pk=position.pk).update(state={"walk": walk.to_json()}, attempted_at=now)
+    return outcome
