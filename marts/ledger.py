@@ -48,13 +48,6 @@ ONE = Decimal(1)
 SHARE_TOLERANCE = Decimal("0.000001")
 CONTEXT = decimal.Context(prec=80, rounding=decimal.ROUND_HALF_EVEN)
 INCOME_KINDS = {"REWARD": "reward", "MAKER_REBATE": "maker_rebate"}
-# How a SPLIT's cost (and a MERGE's proceeds) is shared between the outcomes. Polymarket's PnL
-# subgraph: 1/n each (its recorded py-sdk positions show split-born holdings at avg_price 0.5 on
-# both sides). The emulator (devtools/emulator/ledger.py) instead prices them at the trade of the
-# same market in the same second — the SELL a split feeds, the BUY a merge follows: p to that
-# outcome, 1 − p to the other. Kept selectable so a reconciliation can say which rule it met.
-SPLIT_AT_EQUAL_SHARES = "equal_shares"
-SPLIT_AT_ADJACENT_TRADE = "adjacent_trade"
 
 
 class MarketTerms(NamedTuple):
@@ -201,7 +194,7 @@ def _upstream_order(activities: Sequence[ParsedActivity]) -> list[ParsedActivity
 
 def wallet_ledger_compute(
     *, activities: Sequence[ParsedActivity], markets: dict[str, MarketTerms],
-    token_markets: dict[str, tuple[str, int]] | None = None, split_pricing: str = SPLIT_AT_EQUAL_SHARES,
+    token_markets: dict[str, tuple[str, int]] | None = None,
 ) -> WalletLedger:
     """The ledger, positions and both PnL bases of one wallet.
 
@@ -231,11 +224,8 @@ def wallet_ledger_compute(
     conversions = _conversion_groups(ordered)
     no_averages: dict[str, tuple[Decimal, Decimal]] = {}
     for sequence, activity in enumerate(ordered):
-        unit_prices = None
-        if split_pricing == SPLIT_AT_ADJACENT_TRADE:
-            unit_prices = _adjacent_trade_prices(ordered, sequence, markets)
         legs = _apply(activity, sequence=sequence, book=book, books=books, markets=markets, events=events,
-                      conversions=conversions, no_averages=no_averages, ledger=ledger, unit_prices=unit_prices)
+                      conversions=conversions, no_averages=no_averages, ledger=ledger)
         ledger.entries.extend(legs)
     _positions_close(ledger, books=books, markets=markets)
     return ledger
@@ -262,8 +252,7 @@ def _conversion_groups(ordered: list[ParsedActivity]) -> dict[str, list[ParsedAc
 
 def _apply(activity: ParsedActivity, *, sequence: int, book, books: dict[str, Book], markets: dict[str, MarketTerms],
            events: dict[str, list[MarketTerms]], conversions: dict[str, list[ParsedActivity]],
-           no_averages: dict[str, tuple[Decimal, Decimal]], ledger: WalletLedger,
-           unit_prices: tuple[Decimal, ...] | None = None) -> list[LedgerEntry]:
+           no_averages: dict[str, tuple[Decimal, Decimal]], ledger: WalletLedger) -> list[LedgerEntry]:
     kind = activity.activity_type.upper()
     at = activity.occurred_at
     size = activity.size or ZERO
@@ -293,16 +282,15 @@ def _apply(activity: ParsedActivity, *, sequence: int, book, books: dict[str, Bo
         equal = CONTEXT.divide(ONE, Decimal(len(terms.token_ids)))
         legs = []
         for index, token in enumerate(terms.token_ids):
-            unit = unit_prices[index] if unit_prices is not None else equal
             held = book(token, terms.condition_id, index)
             held.touch(at)
             if kind == "SPLIT":
-                held.acquire(size, unit, unit)
+                held.acquire(size, equal, equal)
             else:
-                held.dispose(size, unit, unit)
+                held.dispose(size, equal, equal)
             sign = 1 if kind == "SPLIT" else -1
             legs.append(_entry(activity, sequence=sequence, leg=index, kind=kind.lower(), token=token,
-                               shares=sign * size, cash=-sign * size * unit, price=unit))
+                               shares=sign * size, cash=-sign * size * equal, price=equal))
         return legs
     if kind == "REDEEM":
         return _redeem(activity, sequence=sequence, book=book, books=books, markets=markets)
@@ -322,26 +310,6 @@ def _apply(activity: ParsedActivity, *, sequence: int, book, books: dict[str, Bo
         ledger.unknown_types.append(activity.activity_type)
     return [_entry(activity, sequence=sequence, leg=0, kind="unknown", token=activity.token_id, shares=size,
                    cash=usdc, price=activity.price, note="type not known: shown, not counted")]
-
-
-def _adjacent_trade_prices(ordered: list[ParsedActivity], at: int,
-                           markets: dict[str, MarketTerms]) -> tuple[Decimal, ...] | None:
-    """The emulator's split / merge pricing: from the same-market trade of the same second that
-    follows a SPLIT (or precedes a MERGE), p to its outcome and 1 − p to the other."""
-    activity = ordered[at]
-    kind = activity.activity_type.upper()
-    terms = markets.get(activity.condition_id or "")
-    if kind not in ("SPLIT", "MERGE") or terms is None or len(terms.token_ids) != 2:
-        return None
-    neighbours = ordered[at + 1 :] if kind == "SPLIT" else ordered[at - 1 :: -1] if at else []
-    for other in neighbours:
-        if other.occurred_at != activity.occurred_at:
-            break
-        fill = other.fill
-        if fill is not None and fill.condition_id == activity.condition_id and fill.asset in terms.token_ids:
-            index = terms.token_ids.index(fill.asset)
-            return tuple(fill.price if i == index else ONE - fill.price for i in range(2))
-    return None
 
 
 def _redeem(activity: ParsedActivity, *, sequence: int, book, books: dict[str, Book],

@@ -24,7 +24,6 @@ from marts import ledger_selectors as selectors
 from marts.bulk import copy_rows, int_array, staged_upsert, stored_money
 from marts.ledger import (
     CONTEXT,
-    SPLIT_AT_EQUAL_SHARES,
     LedgerPosition,
     MarketTerms,
     WalletLedger,
@@ -122,8 +121,8 @@ def _with_tokens_seen(markets: dict[str, MarketTerms], activities) -> dict[str, 
     return completed
 
 
-def _as_of_snapshot(ledger: WalletLedger, account: selectors.AccountRows, markets: dict[str, MarketTerms],
-                    split_pricing: str) -> WalletLedger:
+def _as_of_snapshot(ledger: WalletLedger, account: selectors.AccountRows,
+                    markets: dict[str, MarketTerms]) -> WalletLedger:
     """The ledger as of Polymarket's positions snapshot: only the movements up to the newest one
     the snapshot counted (its newest `last_event_at`). The activity walk and the positions read
     are not one instant — movements after the snapshot are ours alone and not a drift."""
@@ -134,16 +133,13 @@ def _as_of_snapshot(ledger: WalletLedger, account: selectors.AccountRows, market
     if max(activity.occurred_at for activity in account.activities) <= cutoff:
         return ledger
     earlier = [activity for activity in account.activities if activity.occurred_at <= cutoff]
-    return wallet_ledger_compute(activities=earlier, markets=_with_tokens_seen(markets, earlier),
-                                 split_pricing=split_pricing)
+    return wallet_ledger_compute(activities=earlier, markets=_with_tokens_seen(markets, earlier))
 
 
 def wallet_ledgers_compute(
-    *, wallet_ids: list[int], now: datetime | None = None, split_pricing: str = SPLIT_AT_EQUAL_SHARES,
+    *, wallet_ids: list[int], now: datetime | None = None,
 ) -> dict[int, WalletLedger]:
-    """Recompute, reconcile and replace the ledger rows of the wallets, in one transaction.
-    `split_pricing` exists to measure the emulator's rule (see marts.ledger); production uses
-    Polymarket's."""
+    """Recompute, reconcile and replace the ledger rows of the wallets, in one transaction."""
     now = now or timezone.now()
     ids = sorted({int(wallet_id) for wallet_id in wallet_ids})
     addresses = selectors.wallet_addresses(wallet_ids=ids)
@@ -163,10 +159,9 @@ def wallet_ledgers_compute(
     for wallet_id, address in addresses.items():
         account = accounts[address]
         ledger = wallet_ledger_compute(activities=account.activities,
-                                       markets=_with_tokens_seen(markets, account.activities),
-                                       split_pricing=split_pricing)
+                                       markets=_with_tokens_seen(markets, account.activities))
         ledgers[wallet_id] = ledger
-        check = reconciliation_of(ledger=_as_of_snapshot(ledger, account, markets, split_pricing),
+        check = reconciliation_of(ledger=_as_of_snapshot(ledger, account, markets),
                                   polymarket=account.positions)
         for e in ledger.entries:
             entries.append((wallet_id, e.sequence, e.leg, e.occurred_at, e.activity_type[:40], e.kind, e.source_key,

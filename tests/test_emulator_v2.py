@@ -493,10 +493,11 @@ def test_positions_of_a_hand_computed_wallet() -> None:
       t+1 maker BUY  50 Yes @ 0.70   no fee       Yes: 150 sh, cost 75 (avg 0.5), fees 1.68
       t+2 taker SELL 60 Yes @ 0.80   fee 0.672    realized 60 * (0.8 - 0.5) = 18; Yes: 90 sh, cost 45,
                                                    fees 1.68 * 90/150 = 1.008
-      t+3 taker SELL 20 No @ 0.30 holding no No: a SPLIT of 20 first (cost at 0.30 No / 0.70 Yes), then the
-                                                   sale realizes 0; Yes: 110 sh, cost 45 + 14 = 59
-    Then the market resolves at payout P for Yes: 110 * P is worth, 110 * (P - 59/110) is realized on
-    redemption, realized in all 18 + 110 * P - 59.
+      t+3 taker SELL 20 No @ 0.30 holding no No: a SPLIT of 20 first, every outcome bought at 0.50
+                                                   (Polymarket's pnl-subgraph rule), then the sale realizes
+                                                   20 * (0.30 - 0.50) = -4; Yes: 110 sh, cost 45 + 10 = 55
+    Then the market resolves at payout P for Yes: 110 * P is worth, 110 * (P - 55/110) is realized on
+    redemption, realized in all 18 + 110 * P - 55.
     """
     with serve(seed=21, scenario="steady", clock="manual", history_seconds=60, redeem_winner_rate=1.0,
                redeem_loser_rate=1.0) as server:
@@ -524,14 +525,15 @@ def test_positions_of_a_hand_computed_wallet() -> None:
         yes, no = positions[0], positions[1]
         price_now = float(json.loads(ok(server, f"/markets/{market.id}")["outcomePrices"])[0])
         assert (yes["status"], yes["current_size"], yes["total_size"]) == ("OPEN", 110, 170)
-        assert yes["avg_price"] == round(59 / 110, 6)
-        assert (yes["entry_cost_usdc"], yes["entry_fees_usdc"], yes["total_cost_usdc"]) == (59, 1.008, 60.008)
+        assert yes["avg_price"] == 0.5
+        assert (yes["entry_cost_usdc"], yes["entry_fees_usdc"], yes["total_cost_usdc"]) == (55, 1.008, 56.008)
         assert yes["realized_pnl"] == 18
         assert yes["current_price"] == price_now
-        assert yes["unrealized_pnl"] == pytest.approx(110 * price_now - 59, abs=1e-6)
-        assert yes["total_pnl"] == pytest.approx(18 + 110 * price_now - 59, abs=1e-6)
+        assert yes["unrealized_pnl"] == pytest.approx(110 * price_now - 55, abs=1e-6)
+        assert yes["total_pnl"] == pytest.approx(18 + 110 * price_now - 55, abs=1e-6)
         assert yes["percent_realized_pnl"] == pytest.approx(18 / 30 * 100, abs=1e-6)
-        assert (no["status"], no["current_size"], no["total_size"], no["realized_pnl"]) == ("CLOSED", 0, 20, 0)
+        assert (no["status"], no["current_size"], no["total_size"], no["realized_pnl"]) == ("CLOSED", 0, 20, -4)
+        assert no["percent_realized_pnl"] == pytest.approx(-4 / 10 * 100, abs=1e-6)
         assert yes["opposite_token_id"] == no["token_id"] == market.token_ids[1]
 
         # The market resolves; the 110 Yes shares are worth the payout, then redeemed for it.
@@ -543,13 +545,13 @@ def test_positions_of_a_hand_computed_wallet() -> None:
         yes = next(row for row in walk(server, "/v2/positions", user=address) if row["outcome_index"] == 0)
         assert yes["status"] == ("REDEEMABLE" if payout else "REDEEMABLE_LOST")
         assert (yes["current_price"], yes["current_value"]) == (payout, 110 * payout)
-        assert yes["unrealized_pnl"] == pytest.approx(110 * payout - 59, abs=1e-6)
+        assert yes["unrealized_pnl"] == pytest.approx(110 * payout - 55, abs=1e-6)
         server.advance(3700)
         redeem = [row for row in walk(server, "/v2/activity", user=address, type="REDEEM")]
         assert [(row["size"], row["usdc_size"]) for row in redeem] == [(110.0, 110 * payout)]
         yes = next(row for row in walk(server, "/v2/positions", user=address) if row["outcome_index"] == 0)
         assert (yes["status"], yes["current_size"], yes["unrealized_pnl"]) == ("CLOSED", 0, 0)
-        assert yes["realized_pnl"] == pytest.approx(18 + 110 * payout - 59, abs=1e-6)
+        assert yes["realized_pnl"] == pytest.approx(18 + 110 * payout - 55, abs=1e-6)
         assert yes["total_pnl"] == yes["realized_pnl"]
 
 

@@ -7,12 +7,12 @@ derived from them by fixed rules, so it is as deterministic as the fills themsel
   notional plus the taker fee on a BUY, minus it on a SELL (fees only for takers on fee-enabled
   markets: ``size * rate * (p * (1 - p)) ** exponent``, to the micro-USDC).
 - SPLIT: a SELL of more shares than the wallet holds is preceded (same second) by a split of the
-  shortfall: N USDC become N shares of each outcome. Its cost is allocated at the sell price
-  (``p`` to the sold outcome, ``1 - p`` to the other), so a split-then-sell realizes nothing and
-  the kept side carries cost ``1 - p``.
+  shortfall: N USDC become N shares of each outcome. As Polymarket's PnL subgraph prices it, the
+  split buys every outcome at 1/n (0.50 each, the markets here are binary): a split-then-sell
+  realizes ``p - 0.50`` per share sold and the kept side carries cost 0.50.
 - MERGE: after a BUY that leaves the wallet holding both outcomes, with chance ``merge_rate`` it
-  merges the smaller holding back into USDC, allocated at that BUY's price (``p`` to the outcome
-  bought, ``1 - p`` to the other).
+  merges the smaller holding back into USDC: Polymarket's subgraph sells every outcome at 1/n
+  (0.50 each), realizing ``0.50 - avg_price`` per share on each side.
 - CONVERSION: after a BUY of "No" on a neg-risk market whose event has other open markets, with
   chance ``conversion_rate`` the No shares become as many Yes shares of every other market of
   the event; their cost moves with them, shared equally. No cash, nothing realized.
@@ -47,6 +47,9 @@ from .world import BUY, SIDE_NAMES, VALID, World
 MICRO = Decimal("0.000001")
 ZERO = Decimal(0)
 ONE = Decimal(1)
+# A split buys, a merge sells, one share of every outcome at an equal share of the 1 USDC they
+# are worth together (Polymarket's pnl-subgraph); every emulated market has two outcomes.
+SPLIT_MERGE_PRICE = ONE / 2
 HOUR = 3600
 # Row-derived movements sort after time-derived ones of the same second (see Movement.seq).
 _ROW_SEQ_BASE = 10**6
@@ -198,8 +201,8 @@ def build_ledger(world: World, wallet: int, now: float) -> WalletLedger:
             shortfall = size - held.size
             if shortfall > 0:
                 split = shortfall.quantize(MICRO, rounding="ROUND_UP")
-                held.acquire(split, price, ZERO, ts)
-                ledger.holding(market_index, 1 - outcome).acquire(split, ONE - price, ZERO, ts)
+                held.acquire(split, SPLIT_MERGE_PRICE, ZERO, ts)
+                ledger.holding(market_index, 1 - outcome).acquire(split, SPLIT_MERGE_PRICE, ZERO, ts)
                 moves.append(Movement(ts, seq + 1, "SPLIT", market_index, None, "", split, ZERO, split,
                                       "0x" + hex_digest(world.seed, "split", row_id, nbytes=32), visible_at, row_id))
             held.dispose(size, price, ts)
@@ -207,7 +210,7 @@ def build_ledger(world: World, wallet: int, now: float) -> WalletLedger:
         moves.append(Movement(ts, seq + 4, "TRADE", market_index, outcome, SIDE_NAMES[side], size, price, cash,
                               tx_hash, visible_at, row_id))
         if side == BUY:
-            _maybe_merge(world, ledger, row_id, ts, market_index, outcome, price, visible_at, seq)
+            _maybe_merge(world, ledger, row_id, ts, market_index, outcome, visible_at, seq)
             if outcome == 1:
                 _maybe_convert(world, ledger, row_id, ts, market_index, visible_at, seq)
 
@@ -241,13 +244,13 @@ def _lag(world: World, base_lag: int, *parts: object) -> int:
 
 
 def _maybe_merge(world: World, ledger: WalletLedger, row_id: int, ts: int, market_index: int, outcome: int,
-                 price: Decimal, visible_at: int, seq: int) -> None:
+                 visible_at: int, seq: int) -> None:
     bought, other = ledger.holding(market_index, outcome), ledger.holding(market_index, 1 - outcome)
     pairs = min(bought.size, other.size).quantize(MICRO, rounding="ROUND_DOWN")
     if pairs < MICRO or _chance(world, "merge", row_id) >= world.config.merge_rate:
         return
-    bought.dispose(pairs, price, ts)
-    other.dispose(pairs, ONE - price, ts)
+    bought.dispose(pairs, SPLIT_MERGE_PRICE, ts)
+    other.dispose(pairs, SPLIT_MERGE_PRICE, ts)
     ledger.movements.append(Movement(ts, seq + 6, "MERGE", market_index, None, "", pairs, ZERO, pairs,
                                      "0x" + hex_digest(world.seed, "merge", row_id, nbytes=32), visible_at, row_id))
 
