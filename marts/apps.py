@@ -11,3 +11,8 @@ class MartsConfig(AppConfig):
         from marts.metrics import ledger_metric_families
 
         metric_families_register(ledger_metric_families)
+        # Every drain batch re-marks its wallets' ledger positions at the latest prices.
+        from marts.ledger_services import ledger_marks_for_batch
+        from marts.services import mart_batch_consumer_register
+
+        mart_batch_consumer_register(ledger_marks_for_batch)

@@ -175,7 +175,10 @@ class WalletLedger:
     resolved_positions: int = 0
     winning_positions: int = 0
     unknown_cost_positions: int = 0
+    # The ROI's two terms, over positions of known cost only: what they bought (pre-fee) and what
+    # they made (realised + settled + unrealised at the mark, Polymarket basis).
     invested: Decimal = ZERO
+    known_cost_pnl: Decimal = ZERO
 
     @property
     def win_rate(self) -> Decimal:
@@ -184,7 +187,7 @@ class WalletLedger:
 
     @property
     def roi(self) -> Decimal:
-        return CONTEXT.divide(self.realized_pnl + self.settlement_pnl, self.invested) if self.invested > 0 else ZERO
+        return CONTEXT.divide(self.known_cost_pnl, self.invested) if self.invested > 0 else ZERO
 
 
 def _upstream_order(activities: Sequence[ParsedActivity]) -> list[ParsedActivity]:
@@ -456,6 +459,7 @@ def _positions_close(ledger: WalletLedger, *, books: dict[str, Book], markets: d
             ledger.unknown_cost_positions += 1
             continue
         ledger.invested += position.invested
+        ledger.known_cost_pnl += position.total_pnl + position.unrealized_pnl
         if position.is_resolved and position.status != "void":
             ledger.resolved_positions += 1
             if position.total_pnl > 0:

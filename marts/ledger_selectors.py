@@ -13,7 +13,7 @@ from django.db import connection
 
 from ingest.sources.data_api.parsing import ParsedActivity, ParsedPosition, parse_activity_v2, parse_position_v2
 from ingest.sources.values import MalformedRow
-from marts.bulk import fast_rows
+from marts.bulk import fast_rows, int_array
 from marts.ledger import MarketTerms
 
 SOURCE = "data_api"
@@ -125,3 +125,33 @@ def ledger_reconciliation_share() -> tuple[int, int]:
     """(wallets reconciled, wallets with a ledger) — the reconciliation metric."""
     counts = ledger_reconciliation_counts()
     return counts.get("reconciled", 0), sum(counts.values())
+
+
+@dataclass(frozen=True)
+class LedgerScoreInputs:
+    """What scoring takes from a wallet's ledger: the win rate over resolved positions of known
+    cost (losers never redeemed included) and the ROI's terms over positions of known cost."""
+
+    resolved_positions: int
+    winning_positions: int
+    invested: Decimal
+    known_cost_pnl: Decimal
+    roi: Decimal
+
+    @property
+    def win_rate(self) -> Decimal | None:
+        return Decimal(self.winning_positions) / Decimal(self.resolved_positions) if self.resolved_positions else None
+
+
+def ledger_score_inputs_for(*, wallet_ids: list[int]) -> dict[int, LedgerScoreInputs]:
+    """The ledger figures of the wallets that have a ledger (one primary-key read per batch)."""
+    if not wallet_ids:
+        return {}
+    rows = fast_rows(
+        """
+        SELECT wallet_id, resolved_positions, winning_positions, invested, known_cost_pnl, roi
+        FROM wallet_ledger_summary WHERE wallet_id = ANY(%s::bigint[])
+        """,
+        [int_array(wallet_ids)],
+    )
+    return {row[0]: LedgerScoreInputs(*row[1:]) for row in rows}

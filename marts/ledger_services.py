@@ -46,13 +46,14 @@ ENTRY_COLUMNS = [
 POSITION_COLUMNS = [
     "wallet_id", "token_id", "condition_id", "outcome_index", "status", "shares", "avg_price", "realized_pnl",
     "cash_avg_price", "cash_realized_pnl", "fees_paid", "bought_shares", "invested", "settlement_price",
-    "settlement_pnl", "cash_settlement_pnl", "mark_price", "unrealized_pnl", "cost_basis_known", "movements",
+    "settlement_pnl", "cash_settlement_pnl", "mark_price", "marked_at", "unrealized_pnl", "cost_basis_known",
+    "movements",
     "first_at", "last_at",
 ]
 SUMMARY_COLUMNS = [
     "wallet_id", "computed_at", "activity_through", "entries", "fees_paid", "maker_rebates", "rewards",
     "unknown_usdc", "unknown_types", "realized_pnl", "settlement_pnl", "unrealized_pnl", "cash_pnl",
-    "resolved_positions", "winning_positions", "unknown_cost_positions", "win_rate", "roi",
+    "resolved_positions", "winning_positions", "unknown_cost_positions", "win_rate", "roi", "invested", "known_cost_pnl",
     "reconciliation_status", "reconciliation_difference", "reconciliation_size_difference",
     "reconciliation_positions", "reconciliation_checked_at",
 ]
@@ -172,7 +173,8 @@ def wallet_ledgers_compute(
                 wallet_id, p.token_id, p.condition_id or "", p.outcome_index, p.status, s(p.shares), s(p.avg_price),
                 s(p.realized_pnl), s(p.cash_avg_price), s(p.cash_realized_pnl), s(p.fees_paid), s(p.bought_shares),
                 s(p.invested), None if p.settlement_price is None else s(p.settlement_price), s(p.settlement_pnl),
-                s(p.cash_settlement_pnl), None if p.mark_price is None else s(p.mark_price), s(p.unrealized_pnl),
+                s(p.cash_settlement_pnl), None if p.mark_price is None else s(p.mark_price),
+                None if p.mark_price is None else now, s(p.unrealized_pnl),
                 p.cost_basis_known, p.movements, p.first_at, p.last_at,
             ))
         summaries.append((
@@ -180,8 +182,8 @@ def wallet_ledgers_compute(
             s(ledger.rewards), s(ledger.unknown_usdc), json.dumps(ledger.unknown_types), s(ledger.realized_pnl),
             s(ledger.settlement_pnl), s(ledger.unrealized_pnl), s(ledger.cash_pnl), ledger.resolved_positions,
             ledger.winning_positions, ledger.unknown_cost_positions, s(CONTEXT.plus(ledger.win_rate)),
-            s(CONTEXT.plus(ledger.roi)), check.status, s(check.difference), s(check.size_difference), check.positions,
-            now,
+            s(CONTEXT.plus(ledger.roi)), s(ledger.invested), s(ledger.known_cost_pnl), check.status,
+            s(check.difference), s(check.size_difference), check.positions, now,
         ))
     with transaction.atomic(), connection.cursor() as cursor:
         scope = int_array(addresses)
@@ -191,6 +193,55 @@ def wallet_ledgers_compute(
         copy_rows(cursor, "wallet_ledger_position", POSITION_COLUMNS, positions)
         staged_upsert(table="wallet_ledger_summary", columns=SUMMARY_COLUMNS, key=["wallet_id"], rows=summaries)
     return ledgers
+
+
+def ledger_marks_refresh(*, wallet_ids: list[int], now: datetime | None = None) -> int:
+    """Re-mark the open ledger positions of these wallets at their token's latest price and
+    bring their summaries' unrealised PnL along; returns how many wallets moved.
+
+    Set-based and cheap (no ledger recomputation): only the mark moved, every other figure of
+    the position is unchanged. Positions already at the latest price are left as they are."""
+    if not wallet_ids:
+        return 0
+    now = now or timezone.now()
+    scope = int_array(wallet_ids)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE wallet_ledger_position p
+            SET mark_price = t.latest_price, marked_at = %s, unrealized_pnl = p.shares * (t.latest_price - p.avg_price)
+            FROM outcome_token t
+            WHERE p.wallet_id = ANY(%s::bigint[]) AND p.status = 'open' AND p.shares > 0
+              AND t.token_id = p.token_id AND t.latest_price IS NOT NULL
+              AND p.mark_price IS DISTINCT FROM t.latest_price
+            RETURNING p.wallet_id
+            """,
+            [now, scope],
+        )
+        moved = sorted({row[0] for row in cursor.fetchall()})
+        if moved:
+            # The ROI moves with the marks (its PnL includes unrealised); the rest of the summary does not.
+            cursor.execute(
+                """
+                UPDATE wallet_ledger_summary s
+                SET unrealized_pnl = marks.unrealized, known_cost_pnl = marks.known_cost_pnl,
+                    roi = CASE WHEN s.invested > 0 THEN round(marks.known_cost_pnl / s.invested, 12) ELSE 0 END
+                FROM (SELECT wallet_id, sum(unrealized_pnl) AS unrealized,
+                             coalesce(sum(realized_pnl + settlement_pnl + unrealized_pnl) FILTER (WHERE cost_basis_known), 0)
+                                 AS known_cost_pnl
+                      FROM wallet_ledger_position WHERE wallet_id = ANY(%s::bigint[]) GROUP BY wallet_id) AS marks
+                WHERE s.wallet_id = marks.wallet_id
+                """,
+                [int_array(moved)],
+            )
+    return len(moved)
+
+
+def ledger_marks_for_batch(*, marts, markets, now: datetime) -> None:
+    """A compute batch's consumer (registered in MartsConfig.ready): the drain that recomputes a
+    wallet re-marks its ledger too, so a price move that queued a market's holders re-marks
+    them within one drain cycle, idle holders included."""
+    ledger_marks_refresh(wallet_ids=[mart.wallet_id for mart in marts], now=now)
 
 
 def _holders_of(condition_ids: list[str]) -> list[int]:

@@ -250,6 +250,7 @@ class WalletLedgerPosition(models.Model):
     settlement_pnl = models.DecimalField(**MONEY, default=ZERO)
     cash_settlement_pnl = models.DecimalField(**MONEY, default=ZERO)
     mark_price = models.DecimalField(**MONEY, null=True, blank=True)
+    marked_at = models.DateTimeField(null=True, blank=True, help_text="when mark_price was read (Gamma's latest)")
     unrealized_pnl = models.DecimalField(**MONEY, default=ZERO)
     cost_basis_known = models.BooleanField(default=True)
     movements = models.PositiveIntegerField(default=0)
@@ -292,7 +293,11 @@ class WalletLedgerSummary(models.Model):
     winning_positions = models.PositiveIntegerField(default=0)
     unknown_cost_positions = models.PositiveIntegerField(default=0)
     win_rate = models.DecimalField(**RATIO, default=ZERO)
-    roi = models.DecimalField(**RATIO, default=ZERO)
+    roi = models.DecimalField(**RATIO, default=ZERO, help_text="known_cost_pnl / invested")
+    invested = models.DecimalField(**MONEY, default=ZERO, help_text="pre-fee cost bought, known-cost positions")
+    known_cost_pnl = models.DecimalField(
+        **MONEY, default=ZERO, help_text="realised + settled + unrealised, known-cost positions"
+    )
     reconciliation_status = models.CharField(
         max_length=10, choices=ReconciliationStatus.choices, default=ReconciliationStatus.UNKNOWN
     )

@@ -9,6 +9,10 @@ topped the list. Here every component is shrunk by how much evidence backs it:
          (0 when none). 3 wins out of 3 gives L ≈ 0.53, 60 of 100 gives L ≈ 0.52, 180 of 300 ≈ 0.55.
     R  = 0.5 + 0.5 · tanh(r / 0.2), with the shrunk ROI r = trading_pnl / (bought_usdc + V0),
          V0 = 1,000 USDC of imaginary break-even capital: $50 made on $10 is r ≈ 0.05, not 500 %.
+         Where the wallet has a ledger, L and r take its figures instead (marts.ledger): resolved
+         positions of known cost, losers never redeemed included, and the PnL and pre-fee cost of
+         positions of known cost — shares bought before the known history are left out, never
+         counted as a loss.
     E  = information edge: 1.0 processing_edge, 0.75 mild_edge, 0.5 otherwise.
     S  = stability / 100 (share of profitable days over 30 days, Laplace-smoothed).
     raw = 0.40·L + 0.35·R + 0.15·E + 0.10·S
@@ -101,6 +105,9 @@ class ScoreInputs:
     paired_share: float = 0.0
     pair_cost: float = 0.0
     maker_rebates: Decimal = ZERO
+    # The ROI's terms from the wallet ledger (known-cost positions); None: trading_pnl / bought_usdc.
+    roi_pnl: Decimal | None = None
+    roi_capital: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +135,9 @@ def wilson_lower_bound(wins: int, n: int, z: float = WILSON_Z) -> float:
 
 def score_compute(inputs: ScoreInputs) -> Score:
     lower = wilson_lower_bound(inputs.winning_positions, inputs.resolved_positions)
-    shrunk_roi = float(inputs.trading_pnl / (inputs.bought_usdc + PRIOR_CAPITAL))
+    roi_pnl, roi_capital = (inputs.trading_pnl, inputs.bought_usdc) if inputs.roi_pnl is None \
+        else (inputs.roi_pnl, inputs.roi_capital or ZERO)
+    shrunk_roi = float(roi_pnl / (roi_capital + PRIOR_CAPITAL))
     roi_term = 0.5 + 0.5 * math.tanh(shrunk_roi / ROI_SCALE)
     edge_term = EDGE_VALUE.get(inputs.info_edge_label, 0.5)
     stability_term = float(inputs.stability_score) / 100.0

@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 
 from marts.bulk import copy_rows, fast_rows, int_array, staged_upsert
 from marts.compute import MarketFacts, WalletMart, q
+from marts.ledger_selectors import ledger_score_inputs_for
 from scoring.ai import AiProvider, AiRateLimited, ai_provider_get
 from scoring.anomalies import AnomalyRules, Candidate, anomalies_apply_cooldown, anomalies_detect
 from scoring.edge import (
@@ -227,6 +228,10 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
     hold = timedelta(seconds=settings.SCORING_HOLD_SECONDS)
     tested_before, knots = fdr_state_get()
     tests = _edge_tests(marts=marts, now=now, rules=erules)
+    # Win rate and ROI come from the wallet ledger where there is one (re-marked earlier in this
+    # batch by the marts consumer registered before ours): it settles idle losers and leaves out
+    # positions whose cost basis is unknown, which the fills alone cannot.
+    ledgers = ledger_score_inputs_for(wallet_ids=wallet_ids)
     if tested_before == 0:
         # No pass yet (a new installation): control the FDR across this batch's tested wallets.
         batch_q = benjamini_hochberg({w: test.p for w, test in tests.items() if test.tested})
@@ -247,11 +252,16 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
         edge_label = edge_level(test=test, q=q_value, rules=erules)
         book = book_features(mart.positions)
         w24, w7, w30 = mart.windows["24h"], mart.windows["7d"], mart.windows["30d"]
+        ledger = ledgers.get(mart.wallet_id)
+        resolved, winning = (mart.resolved_positions, mart.winning_positions) if ledger is None \
+            else (ledger.resolved_positions, ledger.winning_positions)
+        win_rate = mart.win_rate if ledger is None else ledger.win_rate
+        roi = mart.roi if ledger is None else ledger.roi
         score = score_compute(ScoreInputs(
             total_trades=mart.total_trades,
             markets_traded=mart.markets_traded,
-            resolved_positions=mart.resolved_positions,
-            winning_positions=mart.winning_positions,
+            resolved_positions=resolved,
+            winning_positions=winning,
             trading_pnl=mart.trading_pnl,
             bought_usdc=mart.bought_usdc,
             buy_volume=sum((p.bought_usdc for p in mart.positions), ZERO),
@@ -269,6 +279,8 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
             two_sided_share=book.two_sided_share,
             paired_share=book.paired_share,
             pair_cost=book.pair_cost,
+            roi_pnl=None if ledger is None else ledger.known_cost_pnl,
+            roi_capital=None if ledger is None else ledger.invested,
         ))
         computed = {"strategy_type": score.strategy_type, "pool_tier": score.pool_tier, "risk_level": score.risk_level}
         initial = {"strategy_type": "unknown", "pool_tier": None, "risk_level": None}
@@ -304,9 +316,9 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
             "wallet_id": mart.wallet_id, "total_trades": mart.total_trades, "markets_traded": mart.markets_traded,
             "volume_total": q(mart.volume_total), "volume_30d": q(w30.volume), "fees_paid": q(mart.fees_paid),
             "realized_pnl": q(mart.realized_pnl), "unrealized_pnl": q(mart.unrealized_pnl),
-            "trading_pnl": q(mart.trading_pnl), "maker_rebates": ZERO, "total_pnl": q(total_pnl), "roi": q(mart.roi),
-            "win_rate": None if mart.win_rate is None else q(mart.win_rate),
-            "resolved_positions": mart.resolved_positions, "winning_positions": mart.winning_positions,
+            "trading_pnl": q(mart.trading_pnl), "maker_rebates": ZERO, "total_pnl": q(total_pnl), "roi": q(roi),
+            "win_rate": None if win_rate is None else q(win_rate),
+            "resolved_positions": resolved, "winning_positions": winning,
             "open_positions": mart.open_positions, "trades_7d": w7.trades, "pnl_7d": q(w7.realized_pnl),
             "pnl_30d": q(w30.realized_pnl), "realized_pnl_24h": q(w24.realized_pnl),
             "max_drawdown_7d": q(mart.max_drawdown_7d), "stability_score": mart.stability_score.quantize(Decimal("0.01")),

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from ingest.facts import wallets_queue_for_markets
 from ingest.frame import PageResult, bulk_cursor, dead_letters_write, deadlock_retried, landing_write, payload_key
 from ingest.models import IngestRun, Market
 from ingest.sources.gamma.parsing import ParsedMarket, parse_gamma_market
@@ -87,6 +88,7 @@ def _market_page_write(
     """One Gamma page's transaction: dead letters, landing, markets and their tokens."""
     result = PageResult(fetched=len(rows))
     changes: list[MarketChange] = []
+    marks_moved: list[int] = []
     with transaction.atomic():
         result.dead_lettered = dead_letters_write(run=run, source="gamma", stream=stream, rejects=rejects)
         if parsed:
@@ -139,7 +141,12 @@ def _market_page_write(
                 result.resolved_market_ids.add(current.pk)
             if change.became_closed or change.became_resolved or change.is_new:
                 changes.append(change)
-            _market_tokens_upsert(market_id=current.pk, market=market)
+            if _market_tokens_upsert(market_id=current.pk, market=market) and not created:
+                marks_moved.append(current.pk)
+        if marks_moved:
+            # Every holder's unrealised PnL is marked at the latest price, idle holders included:
+            # queue them once the new prices are committed, so the next drain re-marks them.
+            transaction.on_commit(lambda: wallets_queue_for_markets(market_ids=marks_moved))
     return result, changes
 
 
@@ -160,9 +167,11 @@ def _market_create_or_lock(*, condition_id: str, values: dict[str, Any], now: da
         return Market.objects.select_for_update().get(condition_id=condition_id), False
 
 
-def _market_tokens_upsert(*, market_id: int, market: ParsedMarket) -> None:
+def _market_tokens_upsert(*, market_id: int, market: ParsedMarket) -> bool:
+    """Store the market's tokens and latest prices; True when a token was added or its price or
+    label changed (what its holders are marked at moved)."""
     if not market.token_ids:
-        return
+        return False
     prices = market.outcome_prices if len(market.outcome_prices) == len(market.token_ids) else [None] * len(market.token_ids)
     outcomes = market.outcomes if len(market.outcomes) == len(market.token_ids) else [""] * len(market.token_ids)
     with bulk_cursor() as cursor:
@@ -175,6 +184,7 @@ def _market_tokens_upsert(*, market_id: int, market: ParsedMarket) -> None:
             """,
             [market_id, market.token_ids, list(range(len(market.token_ids))), outcomes, prices],
         )
+        moved = cursor.rowcount > 0
         # Fills stored before Gamma told us which outcome a token is learn it now.
         cursor.execute(
             """
@@ -185,6 +195,7 @@ def _market_tokens_upsert(*, market_id: int, market: ParsedMarket) -> None:
             """,
             [market_id, market_id],
         )
+    return moved
 
 
 def dead_letter_retry(*, run: IngestRun | None, rows: list[Any], stream: str) -> tuple[int, str]:
