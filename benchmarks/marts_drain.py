@@ -13,7 +13,14 @@ one batch after another). Prints changed wallets/s, t(W_max)/t(W_min) per lane c
 and the old approach's time for comparison. Each scratch database is dropped at the end (unless
 --keep; --reuse starts from a kept one and skips seeding and the old approach).
 
+With --ledger the same run also measures the wallet ledger: every fill also lands as its
+`/v2/activity` TRADE row (~10 ledger rows per wallet) plus one `/v2/positions` row per held token,
+every wallet's ledger is computed once (timed), and after each trades drain K other wallets get
+one new activity row each and `marts.ledgers_refresh` (one worker) recomputes and reconciles them
+— changed wallets/s and t(W_max)/t(W_min) printed beside the trades-only drain's.
+
     .venv/bin/python benchmarks/marts_drain.py --wallets 10000,1000000 [--changed 1000] [--lanes 2,1] [--profile]
+        [--ledger]
 """
 
 from __future__ import annotations
@@ -91,7 +98,7 @@ SEED_SQL = [
     """,
     """
     INSERT INTO outcome_token (token_id, market_id, outcome_index, outcome, latest_price)
-    SELECT m.id::text || '-' || i, m.id, i, CASE i WHEN 0 THEN 'Yes' ELSE 'No' END,
+    SELECT (m.id * 10 + i)::text, m.id, i, CASE i WHEN 0 THEN 'Yes' ELSE 'No' END,
            CASE WHEN m.winner_index IS NULL THEN round((0.2 + random() * 0.6)::numeric, 3) END
     FROM market m CROSS JOIN generate_series(0, 1) AS i
     """,
@@ -105,7 +112,7 @@ SEED_SQL = [
     INSERT INTO trade_fill (idempotency_key, source, transaction_hash, token_id, market_id, wallet_id, side, size,
         price, usdc_size, traded_at, outcome, outcome_index, ingested_at)
     SELECT md5(w || ':' || i) || md5(i || ':' || w), 'bench', '0x' || md5(w || '/' || i) || md5(i || '/' || w),
-        m::text || '-' || (i %% 2), m, w, CASE WHEN i <= 3 OR random() < 0.6 THEN 'BUY' ELSE 'SELL' END,
+        (m * 10 + i %% 2)::text, m, w, CASE WHEN i <= 3 OR random() < 0.6 THEN 'BUY' ELSE 'SELL' END,
         s.size, s.price, s.size * s.price, now() - (random() * interval '60 days'), '', i %% 2, now() - interval '1 hour'
     FROM generate_series(1, %(wallets)s) AS w
     CROSS JOIN LATERAL generate_series(1, 8 + (w %% 5)::int) AS i
@@ -116,49 +123,95 @@ SEED_SQL = [
 ]
 
 
-def _fill_table_ddl(cursor) -> tuple[list[str], list[str]]:
-    """(drop, create) statements for trade_fill's secondary indexes and its non-primary-key
+# The ledger's inputs (--ledger): each fill as the /v2/activity TRADE row a wallet walk lands
+# (landing order = the wallet's own time order), and one /v2/positions row per (wallet, token).
+LEDGER_SEED_SQL = [
+    """
+    INSERT INTO ingest_landing (source, stream, idempotency_key, payload, upstream_time, received_at)
+    SELECT 'data_api', 'activity', f.idempotency_key, json_build_object(
+            'proxy_wallet', w.address, 'side', f.side, 'token_id', f.token_id, 'condition_id', m.condition_id,
+            'size', f.size, 'price', f.price, 'timestamp', extract(epoch FROM f.traded_at)::bigint, 'title', '',
+            'slug', '', 'icon', '', 'event_slug', '', 'outcome', '', 'outcome_index', f.outcome_index, 'name', '',
+            'pseudonym', '', 'bio', '', 'profile_image', '', 'profile_image_optimized', '',
+            'transaction_hash', f.transaction_hash, 'type', 'TRADE', 'usdc_size', f.usdc_size),
+        f.traded_at, now() - interval '1 hour'
+    FROM trade_fill f JOIN wallet w ON w.id = f.wallet_id JOIN market m ON m.id = f.market_id
+    ORDER BY f.wallet_id, f.traded_at, f.idempotency_key
+    """,
+    """
+    INSERT INTO ingest_landing (source, stream, idempotency_key, payload, upstream_time, received_at)
+    SELECT 'data_api', 'positions', md5(p.address || p.token_id) || md5(p.token_id || p.address), json_build_object(
+            'proxy_wallet', p.address, 'token_id', p.token_id, 'condition_id', p.condition_id,
+            'current_size', p.held, 'avg_price', p.avg_price, 'entry_cost_usdc', p.held * p.avg_price,
+            'entry_fees_usdc', 0, 'total_cost_usdc', p.held * p.avg_price, 'current_price', 0.5,
+            'current_value', p.held * 0.5, 'total_size', p.bought, 'realized_pnl', 0, 'unrealized_pnl', 0,
+            'total_pnl', 0, 'percent_pnl', 0, 'percent_realized_pnl', 0,
+            'status', CASE WHEN p.held > 0 THEN 'OPEN' ELSE 'CLOSED' END, 'redeemable', false, 'mergeable', false,
+            'negative_risk', false, 'archived', false, 'outcome_index', p.outcome_index,
+            'last_event_at', extract(epoch FROM p.last_at)::bigint),
+        p.last_at, now() - interval '1 hour'
+    FROM (SELECT w.address, f.token_id, m.condition_id, min(f.outcome_index) AS outcome_index,
+                 greatest(sum(CASE WHEN f.side = 'BUY' THEN f.size ELSE -f.size END), 0) AS held,
+                 sum(f.size) FILTER (WHERE f.side = 'BUY') AS bought,
+                 coalesce(round(avg(f.price) FILTER (WHERE f.side = 'BUY'), 6), 0) AS avg_price,
+                 max(f.traded_at) AS last_at
+          FROM trade_fill f JOIN wallet w ON w.id = f.wallet_id JOIN market m ON m.id = f.market_id
+          GROUP BY w.address, f.token_id, m.condition_id) AS p
+    ORDER BY p.address, p.token_id
+    """,
+]
+
+
+def _table_ddl(cursor, table: str) -> tuple[list[str], list[str]]:
+    """(drop, create) statements for a table's secondary indexes and its non-primary-key
     constraints, read from the catalog so they match whatever the migrations built."""
     cursor.execute(
         """
         SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-        WHERE conrelid = 'trade_fill'::regclass AND contype IN ('u', 'f') ORDER BY contype DESC, conname
-        """
+        WHERE conrelid = %s::regclass AND contype IN ('u', 'f') ORDER BY contype DESC, conname
+        """,
+        [table],
     )
     constraints = cursor.fetchall()
     cursor.execute(
         """
         SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-        WHERE x.indrelid = 'trade_fill'::regclass AND NOT x.indisprimary
+        WHERE x.indrelid = %s::regclass AND NOT x.indisprimary
           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid)
         ORDER BY i.relname
-        """
+        """,
+        [table],
     )
     indexes = cursor.fetchall()
-    drop = [f'ALTER TABLE trade_fill DROP CONSTRAINT "{name}"' for name, _ in constraints]
+    drop = [f'ALTER TABLE {table} DROP CONSTRAINT "{name}"' for name, _ in constraints]
     drop += [f'DROP INDEX "{name}"' for name, _ in indexes]
     create = [definition for _, definition in indexes]
-    create += [f'ALTER TABLE trade_fill ADD CONSTRAINT "{name}" {definition}' for name, definition in constraints]
+    create += [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}' for name, definition in constraints]
     return drop, create
 
 
-def seed(*, wallets: int) -> float:
-    """Load markets, tokens, wallets and fills. Indexes and foreign keys of the fill table are
-    dropped for the load and rebuilt after it: one sort per index instead of ~10M random inserts,
-    and no 20M-entry deferred foreign-key trigger queue."""
+def seed(*, wallets: int, ledger: bool) -> float:
+    """Load markets, tokens, wallets and fills (and with `ledger` their activity and positions
+    rows). Indexes and foreign keys of the loaded tables are dropped for the load and rebuilt
+    after it: one sort per index instead of ~10M random inserts, and no 20M-entry deferred
+    foreign-key trigger queue."""
     from django.db import connection, transaction
 
     started = time.monotonic()
     markets = max(200, wallets // 100)
+    tables = ["trade_fill", "ingest_landing"] if ledger else ["trade_fill"]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
-        drop, create = _fill_table_ddl(cursor)
-        for statement in drop:
-            cursor.execute(statement)
-        for statement in SEED_SQL:
+        rebuilt = []
+        for table in tables:
+            drop, create = _table_ddl(cursor, table)
+            for statement in drop:
+                cursor.execute(statement)
+            rebuilt += create
+        for statement in SEED_SQL + (LEDGER_SEED_SQL if ledger else []):
             cursor.execute(statement, {"markets": markets, "wallets": wallets})
-        for statement in create:
+        for statement in rebuilt:
             cursor.execute(statement)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
@@ -182,6 +235,66 @@ def full_recompute(*, batch_size: int) -> tuple[float, int]:
         # Statistics of freshly filled marts, as autovacuum would have them in production.
         cursor.execute("VACUUM ANALYZE")
     return seconds, len(ids)
+
+
+def ledger_full_compute(*, batch_size: int) -> tuple[float, int]:
+    """Every wallet's ledger computed once from its landed rows (the initial population), and the
+    ledger's cursors moved past everything landed so far."""
+    from django.db import connection
+
+    from marts.ledger_services import CURSOR_STREAMS, wallet_ledgers_compute
+    from marts.models import LedgerCursor
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM wallet ORDER BY id")
+        ids = [row[0] for row in cursor.fetchall()]
+        cursor.execute("SELECT coalesce(max(id), 0) FROM ingest_landing")
+        newest = cursor.fetchone()[0]
+    started = time.monotonic()
+    for start in range(0, len(ids), batch_size):
+        wallet_ledgers_compute(wallet_ids=ids[start : start + batch_size])
+    seconds = time.monotonic() - started
+    for stream in CURSOR_STREAMS:
+        LedgerCursor.objects.update_or_create(stream=stream, defaults={"landing_id": newest})
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    return seconds, len(ids)
+
+
+def ledger_change_and_refresh(*, changed: int) -> tuple[float, int]:
+    """K random wallets get one new /v2/activity TRADE row each (a copy of their newest, one
+    minute ago, under a fresh key); time the ledger refresh that recomputes them."""
+    from django.db import connection
+
+    from marts.ledger_services import ledgers_refresh
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO ingest_landing (source, stream, idempotency_key, payload, upstream_time, received_at)
+            SELECT 'data_api', 'activity', md5(r.salt || l.id) || md5(l.id || r.salt),
+                   (l.payload::jsonb || jsonb_build_object('timestamp', extract(epoch FROM now())::bigint - 60,
+                                                         'transaction_hash', '0x' || md5(r.salt || l.id)
+                                                                             || md5(l.id || r.salt)))::json,
+                   now() - interval '1 minute', now()
+            FROM (SELECT DISTINCT ON (payload->>'proxy_wallet') id, payload FROM ingest_landing
+                  WHERE source = 'data_api' AND stream = 'activity'
+                    AND payload->>'proxy_wallet' IN (SELECT address FROM wallet ORDER BY random() LIMIT %s)
+                  ORDER BY payload->>'proxy_wallet', id DESC) AS l
+            CROSS JOIN (SELECT gen_random_uuid()::text AS salt) AS r
+            """,
+            [changed],
+        )
+    started = time.monotonic()
+    result = ledgers_refresh(rows_per_stream=max(changed * 2, 20_000))
+    return time.monotonic() - started, result.wallets
+
+
+def ledger_refresh_reported(args, *, wallets: int, state: str) -> float:
+    seconds, refreshed = ledger_change_and_refresh(changed=args.changed)
+    print(f"W={wallets:>9,}: ledger refreshed K={refreshed:,} changed wallets in {seconds:.2f}s = "
+          f"{refreshed / seconds:,.0f} changed wallets/s (1 worker, marts.ledgers_refresh; {state})", flush=True)
+    return seconds
 
 
 class StatementTimer:
@@ -314,7 +427,13 @@ def change_and_drain(*, changed: int, batch_size: int, lanes: int, profile: bool
     return seconds, result.computed
 
 
+# The "lane count" the ledger refresh's timings are kept under (it runs in one thread).
+LEDGER = 0
+
+
 def lanes_label(lanes: int) -> str:
+    if lanes == LEDGER:
+        return "ledger refresh"
     return f"{lanes} lane" if lanes == 1 else f"{lanes} lanes"
 
 
@@ -345,6 +464,8 @@ def main() -> None:
                              "also drains the as-loaded round")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile the drain and time each SQL statement (one lane)")
+    parser.add_argument("--ledger", action="store_true",
+                        help="also seed ~10 activity rows per wallet and time the wallet ledger's refresh")
     args = parser.parse_args()
     sizes = [int(part) for part in args.wallets.split(",")]
     lane_counts = [1] if args.profile else [int(part) for part in args.lanes.split(",")]
@@ -385,20 +506,30 @@ def main() -> None:
                 call_command("migrate", verbosity=0)
             redis_client().flushdb()
             if not reuse:
-                seeded = seed(wallets=wallets)
+                seeded = seed(wallets=wallets, ledger=args.ledger)
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT count(*) FROM trade_fill")
                     fills = cursor.fetchone()[0]
-                print(f"W={wallets:>9,}: seeded {fills:,} fills in {seeded:.1f}s", flush=True)
+                    cursor.execute("SELECT count(*) FROM ingest_landing WHERE stream IN ('activity', 'positions')")
+                    account_rows = cursor.fetchone()[0]
+                print(f"W={wallets:>9,}: seeded {fills:,} fills (and {account_rows:,} activity + positions rows) "
+                      f"in {seeded:.1f}s", flush=True)
                 full_seconds[wallets], full_count = full_recompute(batch_size=args.full_batch_size)
                 print(f"W={wallets:>9,}: old approach (recompute all {full_count:,} wallets from all fills, "
                       f"one batch after another): {full_seconds[wallets]:.1f}s "
                       f"({full_count / full_seconds[wallets]:,.0f} wallets/s)", flush=True)
+                if args.ledger:
+                    ledger_seconds, ledger_count = ledger_full_compute(batch_size=args.batch_size)
+                    print(f"W={wallets:>9,}: every wallet's ledger computed once ({ledger_count:,} wallets): "
+                          f"{ledger_seconds:.1f}s ({ledger_count / ledger_seconds:,.0f} wallets/s)", flush=True)
             else:
                 print(f"W={wallets:>9,}: reusing {name} (no seeding, no old-approach run)", flush=True)
             timings[("as loaded", lane_counts[0])][wallets] = drain_reported(
                 args, wallets=wallets, lanes=lane_counts[0], state="page cache as loaded"
             )
+            if args.ledger:
+                timings[("as loaded", LEDGER)][wallets] = ledger_refresh_reported(
+                    args, wallets=wallets, state="page cache as loaded")
 
         # Warm rounds alternate between the databases, so a machine that speeds up or slows down
         # during the run (shared hosts do, by a third within this benchmark's half hour) weighs
@@ -414,11 +545,11 @@ def main() -> None:
                 if not prewarm_available:
                     break
                 order = lane_counts if round_number % 2 else list(reversed(lane_counts))
+                state = f"round {round_number}, page cache warm (read in {prewarm_seconds:.0f}s)"
                 for lanes in order:
-                    warm[(wallets, lanes)].append(drain_reported(
-                        args, wallets=wallets, lanes=lanes,
-                        state=f"round {round_number}, page cache warm (read in {prewarm_seconds:.0f}s)",
-                    ))
+                    warm[(wallets, lanes)].append(drain_reported(args, wallets=wallets, lanes=lanes, state=state))
+                if args.ledger:
+                    warm[(wallets, LEDGER)].append(ledger_refresh_reported(args, wallets=wallets, state=state))
             if not prewarm_available:
                 break
         for (wallets, lanes), drains in sorted(warm.items(), key=lambda item: (item[0][1], item[0][0])):
@@ -428,7 +559,7 @@ def main() -> None:
                   f"{median:.2f}s = {args.changed / median:,.0f} changed wallets/s", flush=True)
         for wallets, seconds in full_seconds.items():
             for (state, lanes), by_size in timings.items():
-                if wallets in by_size:
+                if wallets in by_size and lanes != LEDGER:
                     print(f"W={wallets:>9,}: old approach / drain = {seconds / by_size[wallets]:,.1f}× "
                           f"(page cache {state}, {lanes_label(lanes)})", flush=True)
         for (state, lanes), by_size in timings.items():

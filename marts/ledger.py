@@ -169,6 +169,11 @@ class WalletLedger:
     unknown_usdc: Decimal = ZERO  # amounts of rows of unknown types, shown and not counted
     unknown_types: list[str] = field(default_factory=list)
     realized_pnl: Decimal = ZERO  # Polymarket basis: sells, merges, redemptions
+    # Per token (shares, Polymarket-basis realised PnL) after the movements up to `snapshot_at`
+    # (all of them when none was given), and whether a cost basis was unknown by then: what a
+    # reconciliation with Polymarket's positions snapshot of that moment compares.
+    snapshot: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    snapshot_unknown_cost: bool = False
     settlement_pnl: Decimal = ZERO
     unrealized_pnl: Decimal = ZERO
     cash_pnl: Decimal = ZERO  # cash basis: realised + settled after fees, plus rebates and rewards
@@ -197,12 +202,14 @@ def _upstream_order(activities: Sequence[ParsedActivity]) -> list[ParsedActivity
 
 def wallet_ledger_compute(
     *, activities: Sequence[ParsedActivity], markets: dict[str, MarketTerms],
-    token_markets: dict[str, tuple[str, int]] | None = None,
+    token_markets: dict[str, tuple[str, int]] | None = None, snapshot_at: datetime | None = None,
 ) -> WalletLedger:
     """The ledger, positions and both PnL bases of one wallet.
 
     `activities` in landing order; `markets` by condition id (tokens, payouts, event);
-    `token_markets` maps a token to (condition id, outcome index) where the rows do not say.
+    `token_markets` maps a token to (condition id, outcome index) where the rows do not say;
+    `snapshot_at`: also keep the books as they stood after the movements up to that time
+    (`WalletLedger.snapshot`), in the same pass.
     """
     token_markets = dict(token_markets or {})
     for terms in markets.values():
@@ -226,12 +233,23 @@ def wallet_ledger_compute(
     ordered = _upstream_order(activities)
     conversions = _conversion_groups(ordered)
     no_averages: dict[str, tuple[Decimal, Decimal]] = {}
+    snapshot_taken = False
     for sequence, activity in enumerate(ordered):
+        if snapshot_at is not None and not snapshot_taken and activity.occurred_at > snapshot_at:
+            _snapshot_take(ledger, books)
+            snapshot_taken = True
         legs = _apply(activity, sequence=sequence, book=book, books=books, markets=markets, events=events,
                       conversions=conversions, no_averages=no_averages, ledger=ledger)
         ledger.entries.extend(legs)
+    if not snapshot_taken:
+        _snapshot_take(ledger, books)
     _positions_close(ledger, books=books, markets=markets)
     return ledger
+
+
+def _snapshot_take(ledger: WalletLedger, books: dict[str, Book]) -> None:
+    ledger.snapshot = {token: (b.shares, b.realized_pnl) for token, b in books.items()}
+    ledger.snapshot_unknown_cost = any(not b.cost_basis_known for b in books.values())
 
 
 def _entry(activity: ParsedActivity, *, sequence: int, leg: int, kind: str, token: str | None, shares: Decimal,

@@ -24,7 +24,6 @@ from marts import ledger_selectors as selectors
 from marts.bulk import copy_rows, int_array, staged_upsert, stored_money
 from marts.ledger import (
     CONTEXT,
-    LedgerPosition,
     MarketTerms,
     WalletLedger,
     wallet_ledger_compute,
@@ -72,23 +71,23 @@ def _within(ours: Decimal, theirs: Decimal) -> bool:
 
 
 def reconciliation_of(*, ledger: WalletLedger, polymarket: list[ParsedPosition]) -> Reconciliation:
-    """Compare our Polymarket-basis realised PnL and sizes with Polymarket's positions.
+    """Compare our Polymarket-basis realised PnL and sizes, as of Polymarket's snapshot
+    (`ledger.snapshot`), with Polymarket's positions.
 
-    `unknown` when Polymarket's positions have not landed, or a position of ours has an unknown
-    cost basis (its realised figure cannot be ours to vouch for). Tokens only one side lists
-    count with zero on the other side: shares Polymarket shows that our ledger lacks are drift.
+    `unknown` when Polymarket's positions have not landed, or a position of ours had an unknown
+    cost basis by then (its realised figure cannot be ours to vouch for). Tokens only one side
+    lists count with zero on the other side: shares Polymarket shows that our ledger lacks are
+    drift.
     """
     if not polymarket:
         return Reconciliation(ReconciliationStatus.UNKNOWN, ZERO, ZERO, 0)
-    ours = {position.token_id: position for position in ledger.positions}
+    ours = ledger.snapshot
     theirs = {position.token_id: position for position in polymarket}
     realized_ours = realized_theirs = size_difference = ZERO
     sizes_agree = True
     for token in ours.keys() | theirs.keys():
-        mine: LedgerPosition | None = ours.get(token)
+        my_shares, my_realized = ours.get(token, (ZERO, ZERO))
         their = theirs.get(token)
-        my_realized = mine.realized_pnl if mine is not None else ZERO
-        my_shares = mine.shares if mine is not None else ZERO
         their_realized = their.realized_pnl if their is not None else ZERO
         their_shares = their.current_size if their is not None else ZERO
         realized_ours += my_realized
@@ -96,7 +95,7 @@ def reconciliation_of(*, ledger: WalletLedger, polymarket: list[ParsedPosition])
         size_difference += abs(my_shares - their_shares)
         sizes_agree = sizes_agree and _within(my_shares, their_shares)
     difference = realized_ours - realized_theirs
-    if ledger.unknown_cost_positions:
+    if ledger.snapshot_unknown_cost:
         status = ReconciliationStatus.UNKNOWN
     elif sizes_agree and _within(realized_ours, realized_theirs):
         status = ReconciliationStatus.RECONCILED
@@ -122,19 +121,27 @@ def _with_tokens_seen(markets: dict[str, MarketTerms], activities) -> dict[str, 
     return completed
 
 
-def _as_of_snapshot(ledger: WalletLedger, account: selectors.AccountRows,
-                    markets: dict[str, MarketTerms]) -> WalletLedger:
-    """The ledger as of Polymarket's positions snapshot: only the movements up to the newest one
-    the snapshot counted (its newest `last_event_at`). The activity walk and the positions read
-    are not one instant — movements after the snapshot are ours alone and not a drift."""
+def _markets_of(account: selectors.AccountRows, markets: dict[str, MarketTerms],
+                events: dict[str, list[MarketTerms]]) -> dict[str, MarketTerms]:
+    """The batch's market terms this wallet's rows refer to, and every market of the event of a
+    neg-risk conversion: the ledger's work then follows the wallet's own markets, not the batch's."""
+    mine: dict[str, MarketTerms] = {}
+    for activity in account.activities:
+        terms = markets.get(activity.condition_id or "")
+        if terms is None:
+            continue
+        mine[terms.condition_id] = terms
+        if terms.event_key and activity.activity_type.upper() == "CONVERSION":
+            mine.update((sibling.condition_id, sibling) for sibling in events.get(terms.event_key, ()))
+    return mine
+
+
+def _snapshot_time(account: selectors.AccountRows) -> datetime | None:
+    """The moment of Polymarket's positions snapshot: the newest movement it counted (its newest
+    `last_event_at`). The activity walk and the positions read are not one instant — movements
+    after it are ours alone and not a drift."""
     counted = [position.last_event_at for position in account.positions if position.last_event_at is not None]
-    if not counted or not account.activities:
-        return ledger
-    cutoff = max(counted)
-    if max(activity.occurred_at for activity in account.activities) <= cutoff:
-        return ledger
-    earlier = [activity for activity in account.activities if activity.occurred_at <= cutoff]
-    return wallet_ledger_compute(activities=earlier, markets=_with_tokens_seen(markets, earlier))
+    return max(counted) if counted else None
 
 
 def wallet_ledgers_compute(
@@ -154,16 +161,21 @@ def wallet_ledgers_compute(
                 if activity.activity_type.upper() == "CONVERSION":
                     converting.add(activity.condition_id)
     markets = selectors.market_terms_for(condition_ids=conditions, with_events_of=converting)
+    events: dict[str, list[MarketTerms]] = {}
+    for terms in markets.values():
+        if terms.event_key:
+            events.setdefault(terms.event_key, []).append(terms)
     ledgers: dict[int, WalletLedger] = {}
     entries, positions, summaries = [], [], []
     s = stored_money
     for wallet_id, address in addresses.items():
         account = accounts[address]
         ledger = wallet_ledger_compute(activities=account.activities,
-                                       markets=_with_tokens_seen(markets, account.activities))
+                                       markets=_with_tokens_seen(_markets_of(account, markets, events),
+                                                                 account.activities),
+                                       snapshot_at=_snapshot_time(account))
         ledgers[wallet_id] = ledger
-        check = reconciliation_of(ledger=_as_of_snapshot(ledger, account, markets),
-                                  polymarket=account.positions)
+        check = reconciliation_of(ledger=ledger, polymarket=account.positions)
         for e in ledger.entries:
             entries.append((wallet_id, e.sequence, e.leg, e.occurred_at, e.activity_type[:40], e.kind, e.source_key,
                             e.condition_id or "", e.token_id or "", s(e.shares), s(e.cash), s(e.fee),
