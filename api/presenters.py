@@ -147,6 +147,10 @@ EXPLANATIONS = {
         "total_trades": "Fills of this wallet as maker or taker.",
         "volume_30d": "USDC traded in the last 30 days.",
         "win_rate": "Share of resolved positions that made money, losers never redeemed included.",
+        "cash_pnl": "Cash basis: realised and settled PnL after fees, plus maker rebates and rewards as income.",
+        "rewards": "Liquidity rewards paid to the wallet.",
+        "reconciliation": "Arbitra's Polymarket-basis realised PnL and position sizes against Polymarket's own "
+        "/v2/positions: reconciled within 1 % or 0.01 USDC, drift, or unknown.",
     },
     "layer2": {
         "smart_score": "0-100. Win rate (Wilson lower bound), shrunk ROI, information edge and stability, "
@@ -197,18 +201,131 @@ def layer1_facts(snapshot: WalletSnapshot) -> dict:
     return facts
 
 
+def _number(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _short(condition_id: str | None, outcome_index: int | None) -> str:
+    market = f"{condition_id[:10]}…" if condition_id else "an unknown market"
+    return f"outcome {outcome_index} of {market}" if outcome_index is not None else market
+
+
+def _rows_text(rows_by_kind: dict[str, int]) -> str:
+    listed = ", ".join(f"{rows} {kind}" for kind, rows in sorted(rows_by_kind.items()))
+    return f"{sum(rows_by_kind.values())} ledger rows ({listed})" if rows_by_kind else "no ledger rows"
+
+
+def _more(shown: int, total: int) -> str:
+    return f" and {total - shown} more" if total > shown else ""
+
+
+def _ledger_explained(facts: dict, ledger, sources) -> dict:
+    """Explanations of the ledger's numbers, each with its sources: the ledger rows it adds up
+    (landed /v2/activity rows, per kind), the resolution payout of each settled position, the
+    price and time each open position is marked at."""
+    rows = sources.rows_by_kind
+    settled = [
+        {"condition_id": p["condition_id"], "token_id": p["token_id"], "outcome_index": p["outcome_index"],
+         "status": p["status"], "shares": _number(p["shares"]), "avg_price": _number(p["avg_price"]),
+         "payout": _number(p["settlement_price"]), "settlement_pnl": _number(p["settlement_pnl"]),
+         "cost_basis_known": p["cost_basis_known"]}
+        for p in sources.settled
+    ]
+    marked = [
+        {"condition_id": p["condition_id"], "token_id": p["token_id"], "outcome_index": p["outcome_index"],
+         "shares": _number(p["shares"]), "avg_price": _number(p["avg_price"]), "mark_price": _number(p["mark_price"]),
+         "marked_at": p["marked_at"].isoformat() if p["marked_at"] else None,
+         "unrealized_pnl": _number(p["unrealized_pnl"])}
+        for p in sources.marked
+    ]
+    settled_text = "; ".join(
+        f"{_short(p['condition_id'], p['outcome_index'])} paid {p['payout']:g} on {p['shares']:g} shares "
+        f"held at {p['avg_price']:g}" for p in settled[:3]
+    )
+    marked_text = "; ".join(
+        f"{_short(p['condition_id'], p['outcome_index'])}: {p['shares']:g} shares at {p['mark_price']:g} "
+        f"(latest price read {p['marked_at']})" for p in marked[:3]
+    )
+    return {
+        "realized_pnl": (
+            f" The wallet ledger (Polymarket basis, pre-fee) counts {float(ledger.realized_pnl):g} realised over "
+            f"{_rows_text(rows)} and {float(ledger.settlement_pnl):g} settled on {sources.settled_count} positions "
+            f"at their resolution payout" + (f": {settled_text}{_more(3, sources.settled_count)}." if settled else "."),
+            {"ledger_rows": rows, "ledger_realized_pnl": float(ledger.realized_pnl),
+             "ledger_settlement_pnl": float(ledger.settlement_pnl), "settled": settled,
+             "settled_positions": sources.settled_count},
+        ),
+        "unrealized_pnl": (
+            f" Ledger: {sources.marked_count} open positions marked"
+            + (f": {marked_text}{_more(3, sources.marked_count)}." if marked else "."),
+            {"marked": marked, "marked_positions": sources.marked_count},
+        ),
+        "maker_rebates": (
+            f" From {rows.get('maker_rebate', 0)} MAKER_REBATE rows of the wallet ledger.",
+            {"ledger_rows": {"maker_rebate": rows.get("maker_rebate", 0)}},
+        ),
+        "fees_paid": (
+            f" From {rows.get('trade', 0)} TRADE rows of the wallet ledger: usdc_size minus size × price of each "
+            "taker fill.",
+            {"ledger_rows": {"trade": rows.get("trade", 0)}},
+        ),
+        "win_rate": (
+            f" From the wallet ledger: {ledger.winning_positions} of {ledger.resolved_positions} resolved positions "
+            f"of known cost made money ({sources.unredeemed_losers} losers never redeemed included); "
+            f"{ledger.unknown_cost_positions} positions whose cost basis is unknown (shares from before the "
+            "known history) are left out.",
+            {"resolved_positions": ledger.resolved_positions, "winning_positions": ledger.winning_positions,
+             "unredeemed_losers": sources.unredeemed_losers, "unknown_cost_positions": ledger.unknown_cost_positions,
+             "settled": settled},
+        ),
+        "cash_pnl": (
+            f" Over {_rows_text(rows)}: fees {float(ledger.fees_paid):g} paid, maker rebates "
+            f"{float(ledger.maker_rebates):g} and rewards {float(ledger.rewards):g} received.",
+            {"ledger_rows": rows, "fees_paid": float(ledger.fees_paid),
+             "maker_rebates": float(ledger.maker_rebates), "rewards": float(ledger.rewards)},
+        ),
+        "rewards": (
+            f" From {rows.get('reward', 0)} REWARD rows of the wallet ledger.",
+            {"ledger_rows": {"reward": rows.get("reward", 0)}},
+        ),
+        "reconciliation": (
+            f" Compared over {ledger.reconciliation_positions} of Polymarket's positions: realised PnL differs by "
+            f"{float(ledger.reconciliation_difference):g} USDC, sizes by "
+            f"{float(ledger.reconciliation_size_difference):g} shares.",
+            {"positions_compared": ledger.reconciliation_positions,
+             "difference": float(ledger.reconciliation_difference),
+             "size_difference": float(ledger.reconciliation_size_difference),
+             "checked_at": facts["reconciliation"]["checked_at"]},
+        ),
+    }
+
+
 def explanations(snapshot: WalletSnapshot) -> dict:
+    """Each number of the three layers with what it means; the wallet ledger's numbers (and those
+    it feeds) also say where they come from, in words and as `sources`."""
+    from marts.ledger_selectors import ledger_sources_for
+    from marts.models import WalletLedgerSummary
+
     edge = info_edge(snapshot)
+    facts = layer1_facts(snapshot)
+    reconciliation = dict(facts["reconciliation"])
+    checked_at = reconciliation["checked_at"]
+    reconciliation.update(difference=float(reconciliation["difference"]),
+                          checked_at=checked_at.isoformat() if checked_at else None)
+    facts["reconciliation"] = reconciliation
     values = {
         "layer1": {
             "realized_pnl": float(snapshot.realized_pnl),
             "unrealized_pnl": float(snapshot.unrealized_pnl),
             "trading_pnl": float(snapshot.trading_pnl),
-            "maker_rebates": float(snapshot.maker_rebates),
-            "fees_paid": float(snapshot.fees_paid),
+            "maker_rebates": float(facts["maker_rebates"]),
+            "fees_paid": float(facts["fees_paid"]),
             "total_trades": snapshot.total_trades,
             "volume_30d": float(snapshot.volume_30d),
             "win_rate": None if snapshot.win_rate is None else float(snapshot.win_rate),
+            "cash_pnl": float(facts["cash_pnl"]),
+            "rewards": float(facts["rewards"]),
+            "reconciliation": reconciliation["status"],
         },
         "layer2": {
             "smart_score": float(snapshot.smart_score),
@@ -220,8 +337,17 @@ def explanations(snapshot: WalletSnapshot) -> dict:
         },
         "layer3": {name: edge[name] for name in ("mean_delta_minutes", "samples", "p_value", "label")},
     }
+    ledger = WalletLedgerSummary.objects.filter(wallet_id=snapshot.wallet_id).first() if snapshot.wallet_id else None
+    explained = {} if ledger is None else _ledger_explained(facts, ledger, ledger_sources_for(wallet_id=ledger.pk))
+    no_ledger = " No wallet ledger yet: 0 until the wallet's activity is read."
+    for name in ("cash_pnl", "rewards"):
+        explained.setdefault(name, (no_ledger, None))
     layers = {
-        layer: {name: {"value": values[layer][name], "explanation": text} for name, text in texts.items()}
+        layer: {
+            name: {"value": values[layer][name], "explanation": text + explained.get(name, ("", None))[0],
+                   "sources": explained.get(name, ("", None))[1]}
+            for name, text in texts.items()
+        }
         for layer, texts in EXPLANATIONS.items()
     }
     return {

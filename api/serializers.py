@@ -299,6 +299,11 @@ class ShareLandingSerializer(ShareCardSerializer):
 class ExplainedValueSerializer(serializers.Serializer):
     value = serializers.JSONField(allow_null=True)
     explanation = serializers.CharField()
+    sources = serializers.JSONField(
+        allow_null=True,
+        help_text="Where a wallet-ledger number comes from: ledger rows per kind, settled positions with their "
+        "resolution payout, open positions with their mark price and its time; null for other numbers",
+    )
 
 
 def _explained_layer(name: str, keys: list[str]) -> type[serializers.Serializer]:

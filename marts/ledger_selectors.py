@@ -190,3 +190,56 @@ def ledger_score_inputs_for(*, wallet_ids: list[int]) -> dict[int, LedgerScoreIn
         [int_array(wallet_ids)],
     )
     return {row[0]: LedgerScoreInputs(*row[1:]) for row in rows}
+
+
+@dataclass(frozen=True)
+class LedgerSources:
+    """Where a wallet's ledger figures come from: its ledger rows (landed /v2/activity rows) per
+    kind, the positions settled at a resolution payout, the open positions and the price and
+    time each is marked at (the largest first; `SOURCE_POSITIONS_SHOWN` of each)."""
+
+    rows_by_kind: dict[str, int]
+    settled: list[dict]
+    settled_count: int
+    unredeemed_losers: int
+    marked: list[dict]
+    marked_count: int
+
+
+SOURCE_POSITIONS_SHOWN = 20
+
+
+def ledger_sources_for(*, wallet_id: int) -> LedgerSources:
+    """Two index reads on the wallet's own ledger rows ((wallet, sequence) and (wallet, token))."""
+    from django.db.models import Count, F, Func, Q
+
+    from marts.models import WalletLedgerEntry, WalletLedgerPosition
+
+    rows_by_kind = dict(
+        WalletLedgerEntry.objects.filter(wallet_id=wallet_id).values_list("kind")
+        .annotate(rows=Count("sequence", distinct=True)).values_list("kind", "rows")
+    )
+    positions = WalletLedgerPosition.objects.filter(wallet_id=wallet_id)
+    settled = positions.filter(settlement_price__isnull=False).exclude(status="closed")
+    marked = positions.filter(status="open", shares__gt=0, mark_price__isnull=False)
+    counts = positions.aggregate(
+        settled=Count("pk", filter=Q(settlement_price__isnull=False) & ~Q(status="closed")),
+        unredeemed_losers=Count("pk", filter=Q(status="lost", shares__gt=0, cost_basis_known=True)),
+        marked=Count("pk", filter=Q(status="open", shares__gt=0, mark_price__isnull=False)),
+    )
+
+    def largest(queryset, amount: str, fields: tuple[str, ...]) -> list[dict]:
+        ordered = queryset.order_by(Func(F(amount), function="ABS").desc(), "token_id")
+        return list(ordered.values(*fields)[:SOURCE_POSITIONS_SHOWN])
+
+    return LedgerSources(
+        rows_by_kind=rows_by_kind,
+        settled=largest(settled, "settlement_pnl", ("condition_id", "token_id", "outcome_index", "status", "shares",
+                                                    "avg_price", "settlement_price", "settlement_pnl",
+                                                    "cost_basis_known")),
+        settled_count=counts["settled"],
+        unredeemed_losers=counts["unredeemed_losers"],
+        marked=largest(marked, "unrealized_pnl", ("condition_id", "token_id", "outcome_index", "shares", "avg_price",
+                                                  "mark_price", "marked_at", "unrealized_pnl")),
+        marked_count=counts["marked"],
+    )

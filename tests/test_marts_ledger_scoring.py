@@ -29,7 +29,8 @@ def _trade(wallet, token, *, at, side, size, price):
     activity_land(wallet, token, at=at, size=size, price=price, side=side)
 
 
-def test_a_hand_computed_wallet_scores_on_its_ledgers_win_rate_and_roi():
+def hand_computed_wallet_make():
+    """The wallet below, with its fills, its landed activity rows and its ledger computed."""
     now = timezone.now()
     day = now - timedelta(days=2)
     wallet = wallet_make()
@@ -56,6 +57,11 @@ def test_a_hand_computed_wallet_scores_on_its_ledgers_win_rate_and_roi():
     _trade(wallet, e_yes, at=day + timedelta(minutes=5, seconds=1), side="SELL", size=100, price="0.70")
 
     ledger_services.wallet_ledgers_compute(wallet_ids=[wallet.pk])
+    return wallet
+
+
+def test_a_hand_computed_wallet_scores_on_its_ledgers_win_rate_and_roi():
+    wallet = hand_computed_wallet_make()
     summary = WalletLedgerSummary.objects.get(wallet=wallet)
     # Resolved with known cost: A (lost), C (won), E's No (lost). Known-cost PnL
     # −40 + 50 + 1 + 20 − 50 = −19 on a pre-fee cost of 40 + 50 + 2 + 50 + 50 = 192.
