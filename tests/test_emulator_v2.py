@@ -119,17 +119,17 @@ SHAPES_TESTED = {
     "polymarket-bot-v2/data-v2-trades-v2-empty.json", "polymarket-bot-v2/data-v2-resolutions-v2-resolved.json",
     "polymarket-bot-v2/data-v2-resolutions-v2-active.json", "polymarket-bot-v2/data-v2-resolutions-v1-resolved.json",
     "polymarket-bot-v2/data-v2-resolutions-62hex-invalid.json", "polymarket-bot-v2/gamma-market-v1-btc15m.json",
-    "py-sdk/trades.json", "py-sdk/activity.json", "py-sdk/positions.json",
+    "py-sdk/trades.json", "py-sdk/activity.json", "py-sdk/positions.json", "py-sdk/user-stats.json",
     "doc-examples/docs-public-analytics__v2-trades-example.json",
     "doc-examples/docs-overview__v2-positions-example.json",
     "doc-examples/polymarket-bot-v2__gamma-market-v2-docs-example.json",
 }
 NOT_SERVED = {
-    # Routes no Arbitra source reads (open interest, price history, CLOB market, user stats/PnL
-    # series, holders, portfolio value), and the question-keyed UMA view of resolutions.
+    # Routes no Arbitra source reads (open interest, price history, CLOB market, user PnL series,
+    # holders, portfolio value), and the question-keyed UMA view of resolutions.
     "polymarket-bot-v2/data-v2-oi-v2.json", "polymarket-bot-v2/data-v2-prices-history-page1.json",
     "polymarket-bot-v2/data-v2-prices-history-page2.json", "polymarket-bot-v2/clob-markets-v2.json",
-    "py-sdk/user-stats.json", "py-sdk/user-pnl.json", "py-sdk/holders.json", "py-sdk/value.json",
+    "py-sdk/user-pnl.json", "py-sdk/holders.json", "py-sdk/value.json",
     "py-sdk/resolutions.json",
 }
 
@@ -218,6 +218,39 @@ def test_activity_and_position_rows_have_the_py_sdk_shapes_and_parse(world: Emul
     assert all(list(row) == list(position_sample) for row in positions)
     for row in positions:
         parse_position_v2(row)
+
+
+def test_user_stats_have_the_recorded_shape_and_add_up_to_the_wallets_positions_and_income(
+    world: EmulatorServer,
+) -> None:
+    wallet = busiest_wallet(world)
+    stats = ok(world, "/v2/user-stats", user=wallet)["data"]
+    sample = recorded("py-sdk/user-stats.json")
+    assert shape(stats) == shape(sample)
+    assert list(stats) == list(sample) and list(stats["all_time_pnl"]) == list(sample["all_time_pnl"])
+    pnl = stats["all_time_pnl"]
+    positions = list(walk(world, "/v2/positions", user=wallet, limit=500))
+    assert pnl["realized_market_pnl"] == pytest.approx(sum(p["realized_pnl"] for p in positions), abs=1e-5)
+    assert pnl["unrealized_pnl"] == pytest.approx(sum(p["unrealized_pnl"] for p in positions), abs=1e-5)
+    served = Counter()
+    for row in walk(world, "/v2/activity", user=wallet, limit=500):
+        served[row["type"]] += Decimal(str(row["usdc_size"]))
+    # The activity feed serves a movement minutes after it happened; the card counts it at once.
+    assert pnl["maker_rebate"] >= float(served["MAKER_REBATE"]) and pnl["reward_income"] >= float(served["REWARD"])
+    assert stats["trades"] == len({p["condition_id"] for p in positions})
+    # The compositions hold as on the recorded sample (which satisfies them too).
+    for card in (pnl, sample["all_time_pnl"]):
+        assert card["realized_pnl"] == pytest.approx(card["realized_market_pnl"] + card["realized_lp_pnl"]
+                                                     + card["realized_combo_pnl"], abs=1e-5)
+        assert card["wallet_income"] == pytest.approx(card["maker_rebate"] + card["taker_rebate"] + card["reward_income"]
+                                                      + card["yield_income"] + card["referral_income"], abs=1e-5)
+        assert card["position_pnl"] == pytest.approx(card["realized_pnl"] + card["unrealized_pnl"], abs=1e-5)
+        assert card["settled_pnl"] == pytest.approx(card["realized_pnl"] + card["wallet_income"], abs=1e-5)
+        assert card["economic_pnl"] == pytest.approx(card["settled_pnl"] + card["unrealized_pnl"], abs=1e-5)
+        assert card["trade_pnl"] == pytest.approx(card["position_pnl"] - card["fees_paid"], abs=1e-5)
+    assert pnl["fees_paid"] == pnl["fees"] <= 0, "no refunds here: fees paid are the charges"
+    assert ok(world, "/v2/user-stats", user="0x" + "0" * 40) == {"data": None}
+    assert get(world, "/v2/user-stats").status_code == 400
 
 
 @pytest.mark.parametrize(("fixture", "version", "state"), [

@@ -132,6 +132,8 @@ class Holding:
 class WalletLedger:
     movements: list[Movement] = field(default_factory=list)
     holdings: dict[tuple[int, int], Holding] = field(default_factory=dict)
+    # Taker fees charged on the wallet's fills (the `fees` of /v2/user-stats).
+    fees_charged: Decimal = ZERO
 
     def holding(self, market: int, outcome: int) -> Holding:
         return self.holdings.setdefault((market, outcome), Holding())
@@ -184,6 +186,7 @@ def build_ledger(world: World, wallet: int, now: float) -> WalletLedger:
         visible_at = columns.visible_at[row_id]
         tx_hash = world.transaction_hash(row_id)
         fee = taker_fee(world, market_index, size, price) if is_taker else ZERO
+        ledger.fees_charged += fee
         seq = _ROW_SEQ_BASE + row_id * 8
         held = ledger.holding(market_index, outcome)
         hour_end = (ts // HOUR + 1) * HOUR

@@ -444,6 +444,9 @@ class EmulatorApi:
     def v2_resolutions(self, params: Params, _headers: Any) -> Response:
         return json_response(self.v2.resolutions(params))
 
+    def v2_user_stats(self, params: Params, _headers: Any) -> Response:
+        return json_response(self.v2.user_stats(params))
+
     def truth_activity(self, params: Params, _headers: Any) -> Response:
         """Every movement of one wallet up to now, visible on /v2/activity yet or not, oldest first."""
         address = (_last(params, "user") or "").strip().lower()
@@ -566,6 +569,7 @@ def build_routes(api: EmulatorApi) -> dict[tuple[str, str], Route]:
         ("GET", "/v2/positions"): Route(api.v2_positions, public=True,
                                         rate_limit_keys=("data", "data:/v2/positions"), v2=True),
         ("GET", "/v2/resolutions"): Route(api.v2_resolutions, public=True, rate_limit_keys=("data",), v2=True),
+        ("GET", "/v2/user-stats"): Route(api.v2_user_stats, public=True, rate_limit_keys=("data",), v2=True),
         ("GET", "/v2/status"): Route(api.v2_status, public=True, rate_limit_keys=("data",), v2=True),
         ("GET", "/rss.xml"): Route(api.rss, public=True),
         ("GET", "/_truth/trades"): Route(api.truth_trades, public=False),

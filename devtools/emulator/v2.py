@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Any
 
 from .catalog import derive_seed, hex_digest, iso_seconds
-from .ledger import MICRO, Holding, Movement, build_ledger, payouts
+from .ledger import MICRO, ZERO, Holding, Movement, build_ledger, exact, payouts
 from .world import (
     DUPLICATE,
     MISSING_PROXY_WALLET,
@@ -607,6 +607,83 @@ def render_position(world: World, wallet_index: int, market_index: int, outcome:
     }
 
 
+# --- user stats --------------------------------------------------------------------------------
+
+def render_user_stats(world: World, wallet_index: int, ledger: Any, now: float) -> dict[str, Any]:
+    """A /v2/user-stats `data` object, keys in the order of py-sdk/user-stats.json.
+
+    Polymarket documents it as the profile card: `trades` counts distinct markets traded,
+    `biggest_win` the best single resolved position's win (0 below $1), `all_time_pnl` the
+    newest cumulative /v2/user-pnl point. Its market figures here are the sums of this wallet's
+    /v2/positions (pre-fee realised and unrealised PnL, the same holdings); income comes from
+    its activity rows; fees are the taker fees charged (`fees` negative, `fees_paid` = refunds −
+    charges). The compositions follow the identities the recorded sample satisfies:
+    realized_pnl = market + lp + combo, wallet_income = rebates + rewards + yield + referral,
+    sponsored_income = rewards + yield + referral, position_pnl = realized + unrealized,
+    settled_pnl = realized + wallet_income, economic_pnl = settled + unrealized, trade_pnl =
+    position_pnl − fees_paid. There are no LP, combo, taker-rebate, referral or refund
+    movements here: those are 0."""
+    columns = world.columns
+    wallet = world.catalog.wallets[wallet_index]
+    with world.lock:
+        rows = [row for row in world.by_wallet[wallet_index].all_rows if columns.kind[row] == VALID]
+    realized = unrealized = ZERO
+    biggest_win = ZERO
+    for (market_index, outcome), held in ledger.holdings.items():
+        if held.total_bought <= 0:
+            continue
+        realized += held.realized
+        unrealized += held.size * current_price(world, market_index, outcome, now) - held.cost
+        if world.market_states[market_index].resolved_at is not None and held.size <= 0:
+            biggest_win = max(biggest_win, held.realized)
+    income: dict[str, Decimal] = {"MAKER_REBATE": ZERO, "REWARD": ZERO, "YIELD": ZERO}
+    for movement in ledger.movements:
+        if movement.type in income:
+            income[movement.type] += movement.usdc_size
+    rebate, reward, yield_income = income["MAKER_REBATE"], income["REWARD"], income["YIELD"]
+    fees_paid = -ledger.fees_charged  # refunds (none) − charges
+    wallet_income = rebate + reward + yield_income
+    position_pnl = realized + unrealized
+    settled = realized + wallet_income
+    notional = sum((exact(columns.size[row]) * exact(columns.price[row]) for row in rows), ZERO)
+    return {
+        "proxy_wallet": wallet.address,
+        "trades": len({columns.market[row] for row in rows}),
+        "biggest_win": _out(biggest_win) if biggest_win >= 1 else 0.0,
+        "views": 0,
+        "join_date": min((columns.timestamp[row] for row in rows), default=None),
+        "all_time_pnl": {
+            "timestamp": int(now),
+            "source_block": block_at(now),
+            "realized_market_pnl": _out(realized),
+            "realized_lp_pnl": 0.0,
+            "realized_combo_pnl": 0.0,
+            "unrealized_pnl": _out(unrealized),
+            "fees_refunded": 0.0,
+            "maker_rebate": _out(rebate),
+            "taker_rebate": 0.0,
+            "reward_income": _out(reward),
+            "yield_income": _out(yield_income),
+            "referral_income": 0.0,
+            "deposits": None,
+            "withdrawals": None,
+            "realized_pnl": _out(realized),
+            "wallet_income": _out(wallet_income),
+            "position_pnl": _out(position_pnl),
+            "settled_pnl": _out(settled),
+            "economic_pnl": _out(settled + unrealized),
+            "trade_pnl": _out(position_pnl - fees_paid),
+            "sponsored_income": _out(reward + yield_income),
+            "fees": _out(-ledger.fees_charged),
+            "fees_paid": _out(fees_paid),
+            "cashflow_net": None,
+            "volume": _out(sum((exact(columns.size[row]) for row in rows), ZERO)),
+            "volume_usdc": _out(notional),
+            "trade_count": len(rows),
+        } if rows else None,
+    }
+
+
 # --- resolutions -------------------------------------------------------------------------------
 
 def render_resolution(world: World, market_index: int) -> dict[str, Any]:
@@ -816,6 +893,16 @@ class DataApiV2:
         rows = [render_position(world, wallet, market, outcome, holdings[(market, outcome)], holdings, now)
                 for market, outcome in chosen]
         return envelope(rows, page, cursor)
+
+    def user_stats(self, params: Params) -> dict[str, Any]:
+        """The profile card of one wallet (`user` required); `data: null` when it is not a user."""
+        world = self.world
+        query = Query(params)
+        now = world.sync()
+        wallet = self._wallet(self._required_user(query))
+        if wallet is None or wallet == -1:
+            return {"data": None}
+        return {"data": render_user_stats(world, wallet, self.ledger(wallet, now), now)}
 
     def resolutions(self, params: Params) -> dict[str, Any]:
         world = self.world
