@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,6 +29,8 @@ def _ingest_jobs() -> list[PeriodicJob]:
             PeriodicJob(job.task_name, job.task_name, job.job.every_seconds(), job.job.queue)
             for job in INGEST_JOBS.values()
         ),
+        PeriodicJob("ingest.partitions_maintain", "ingest.partitions_maintain",
+                    settings.PARTITIONS_MAINTAIN_INTERVAL_SECONDS, "ingest"),
         PeriodicJob("arbitra.heartbeat.ingest", "arbitra.heartbeat", 60, "ingest"),
         PeriodicJob("arbitra.heartbeat.compute", "arbitra.heartbeat", 60, "compute"),
     ]

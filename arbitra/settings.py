@@ -379,6 +379,9 @@ INGEST_SERVING_LAG_CEILING_SECONDS = read.integer("INGEST_SERVING_LAG_CEILING_SE
 INGEST_OVERLAP_MARGIN_SECONDS = read.integer("INGEST_OVERLAP_MARGIN_SECONDS", 30, minimum=0)
 # A gap whose sweeps keep failing this often is marked exhausted: a visible loss event.
 INGEST_GAP_MAX_ATTEMPTS = read.integer("INGEST_GAP_MAX_ATTEMPTS", 20, minimum=1)
+# trade_fill is partitioned by month (ingest.partitions): how often beat creates the months ahead
+# and moves fills parked in the default partition into theirs.
+PARTITIONS_MAINTAIN_INTERVAL_SECONDS = read.integer("PARTITIONS_MAINTAIN_INTERVAL_SECONDS", 3600, minimum=60)
 # Per-wallet v2 streams (activity for the ledger, positions for reconciliation, resolutions).
 INGEST_ACTIVITY_WALLETS_PER_RUN = read.integer("INGEST_ACTIVITY_WALLETS_PER_RUN", 50, minimum=1)
 INGEST_ACTIVITY_INTERVAL_SECONDS = read.integer("INGEST_ACTIVITY_INTERVAL_SECONDS", 60, minimum=1)

@@ -23,11 +23,13 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 DAYS = 90
 BENCH_FINGERPRINT = "bench-user-fingerprint"
 
@@ -136,6 +138,13 @@ def dataset_seed(*, database_url: str, scale: float) -> None:
         for name, _definition in indexes:
             connection.execute(f'DROP INDEX "{name}"')
         connection.execute("ALTER TABLE trade_fill DROP CONSTRAINT IF EXISTS trade_fill_idempotency_key_key")
+        # The months the fills fall in get their partitions first: the default one is a safety net.
+        from ingest.partitions import TRADE_FILL, month_after, month_start, partition_create_sql
+
+        month, last = month_start(datetime.now(UTC) - timedelta(days=DAYS + 1)), month_start(datetime.now(UTC))
+        while month <= last:
+            connection.execute(partition_create_sql(TRADE_FILL, month))
+            month = month_after(month)
         chunk = 1_000_000
         for start in range(1, fills + 1, chunk):
             end = min(fills, start + chunk - 1)
@@ -150,7 +159,7 @@ def dataset_seed(*, database_url: str, scale: float) -> None:
                 SELECT md5(i::text) || md5((-i)::text), 'data_api', '0x' || md5((i / 2)::text) || md5((i / 2)::text || 'x'),
                     (g.market * 2 + g.outcome)::text, g.market, g.wallet, CASE WHEN random() < 0.6 THEN 'BUY' ELSE 'SELL' END,
                     g.size, g.price, round(g.size * g.price, 6), g.traded_at, '', g.outcome, g.traded_at
-                FROM generate_series(%(start)s, %(end)s) AS i,
+                FROM generate_series(%(start)s::bigint, %(end)s::bigint) AS i,
                 LATERAL (SELECT
                     1 + ((floor(%(wallets)s * power(random(), 2.5))::bigint * 7919 + 13) %% %(wallets)s) AS wallet,
                     1 + floor(%(markets)s * power(random(), 2))::bigint AS market,
@@ -165,10 +174,12 @@ def dataset_seed(*, database_url: str, scale: float) -> None:
         _timed(
             connection,
             "fills unique key",
-            "ALTER TABLE trade_fill ADD CONSTRAINT trade_fill_idempotency_key_key UNIQUE (idempotency_key)",
+            "ALTER TABLE trade_fill ADD CONSTRAINT trade_fill_idempotency_key_key UNIQUE (idempotency_key, traded_at)",
         )
         for name, definition in indexes:
-            _timed(connection, f"index {name}", definition)
+            # A partitioned table's index is listed as "ON ONLY": rebuilt on the table, it covers
+            # every partition again.
+            _timed(connection, f"index {name}", definition.replace(" ON ONLY ", " ON "))
         _timed(
             connection,
             "off-chain events",
@@ -219,7 +230,9 @@ def _serving_tables_seed(connection: psycopg.Connection, p: dict) -> None:
             stability_score, first_trade_at, last_trade_at, smart_score, confidence, strategy_type, pool_tier, risk_level,
             suitable_for, suggested_position, momentum, status_7d, info_edge_level, info_edge_mean_minutes,
             info_edge_stddev_minutes, info_edge_samples, info_edge_z, info_edge_p, has_ai_report, nl_summary, ai_model_id,
-            ai_confidence, potential_reached_at, scored_at, last_analyzed_at)
+            ai_confidence, potential_reached_at, scored_at, last_analyzed_at, info_edge_baseline_rate,
+            info_edge_decisions, info_edge_effect, info_edge_markets, info_edge_q, info_edge_tested,
+            info_edge_wallet_rate, pending_changes)
         SELECT a.wallet_id, a.trades, a.markets, a.volume, a.volume_30d, 0,
             s.realized, round(s.realized * 0.05, 6), round(s.realized * 1.05, 6), 0, round(s.realized * 1.05, 6),
             round(s.edge / 10, 6), CASE WHEN a.trades >= 10 THEN round(0.5 + s.edge, 6) END, a.trades / 4,
@@ -236,14 +249,18 @@ def _serving_tables_seed(connection: psycopg.Connection, p: dict) -> None:
             (ARRAY['heating','stable','cooling'])[1 + a.wallet_id %% 3],
             CASE WHEN a.trades_7d = 0 THEN 'inactive' WHEN s.edge > 0 THEN 'profitable' ELSE 'losing' END,
             CASE WHEN a.trades < 5 THEN 'insufficient_data' WHEN a.wallet_id %% 7 = 0 THEN 'processing_edge' ELSE 'no_edge' END,
-            CASE WHEN a.trades >= 5 THEN round((s.edge * 400)::numeric, 3)::float8 END,
-            CASE WHEN a.trades >= 5 THEN 45.0 END, a.trades / 3, NULL, CASE WHEN a.trades >= 5 THEN 0.2 END,
+            -- The information-edge numbers are numbers for every wallet (0 with no samples).
+            CASE WHEN a.trades >= 5 THEN round((s.edge * 400)::numeric, 3)::float8 ELSE 0 END,
+            CASE WHEN a.trades >= 5 THEN 45.0 ELSE 0 END, a.trades / 3, 0, CASE WHEN a.trades >= 5 THEN 0.2 ELSE 1 END,
             a.wallet_id %% 50 = 0 AND a.trades >= 10,
             CASE WHEN a.wallet_id %% 50 = 0 AND a.trades >= 10 THEN 'A wallet of ' || a.trades || ' trades.' ELSE '' END,
             CASE WHEN a.wallet_id %% 50 = 0 AND a.trades >= 10 THEN 'template' ELSE '' END,
             CASE WHEN a.wallet_id %% 50 = 0 AND a.trades >= 10 THEN round((0.3 + s.edge + 0.2)::numeric, 6) END,
             CASE WHEN a.trades >= 100 AND s.edge >= 0 THEN a.last_at - (a.wallet_id %% 240) * interval '1 hour' END,
-            now() - (a.wallet_id %% 1440) * interval '1 minute', now() - (a.wallet_id %% 600) * interval '1 second'
+            now() - (a.wallet_id %% 1440) * interval '1 minute', now() - (a.wallet_id %% 600) * interval '1 second',
+            0.1, a.trades / 2, CASE WHEN a.wallet_id %% 7 = 0 THEN 0.3 ELSE 0 END, LEAST(a.markets, 5),
+            CASE WHEN a.wallet_id %% 7 = 0 THEN 0.01 ELSE 1 END, a.trades >= 5,
+            CASE WHEN a.wallet_id %% 7 = 0 THEN 0.4 ELSE 0.1 END, '{}'::jsonb
         FROM (
             SELECT wallet_id, count(*) AS trades, count(DISTINCT market_id) AS markets, sum(usdc_size) AS volume,
                 coalesce(sum(usdc_size) FILTER (WHERE traded_at >= now() - interval '30 days'), 0) AS volume_30d,

@@ -54,6 +54,7 @@ from ingest.models import (
 from ingest.selectors import (
     dead_letter_stream_lookup,
     dead_letters_injected_by_emulator,
+    fills_outside_partitions,
     ingest_gaps_open,
     ingest_overview,
     ingest_run_job_names,
@@ -890,6 +891,7 @@ def ingest_health_view(request: HttpRequest) -> TemplateResponse:
         **admin.site.each_context(request),
         "title": "Ingest health",
         "overview": overview,
+        "fills_outside_partitions": fills_outside_partitions(),
         "streams": _stream_rows(),
         "recent_runs": _run_rows(ingest_runs_list()[:HEALTH_RECENT_RUNS]),
         "open_gaps": [

@@ -40,6 +40,7 @@ from ingest.selectors import (
     celery_queue_depths,
     ingest_dead_letters_open_counts,
     ingest_gaps_open_counts,
+    fills_outside_partitions,
     ingest_overview,
     ingest_run_totals,
     ingest_stream_status,
@@ -225,8 +226,15 @@ def _ingest_families(*, backend_up: MetricFamily) -> list[MetricFamily]:
     if depth is not None:
         queue.add(depth)
     backend_up.add(int(depth is not None), backend="redis")
+    outside = MetricFamily(
+        "arbitra_fills_outside_partitions",
+        "gauge",
+        "Fills parked in trade_fill's default partition: their month has no partition yet (partitions_maintain "
+        "moves them in; alert when non-zero for over an hour).",
+    )
+    outside.add(fills_outside_partitions())
     return [lag, last_success, runs, running, inserted, duplicates, retries, letters, gaps, exhausted, serving,
-            serving_measured, queue]
+            serving_measured, queue, outside]
 
 
 # Families the layers above ingest contribute (marts: ledger reconciliation), registered from

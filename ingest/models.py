@@ -382,7 +382,12 @@ class TradeFill(models.Model):
 
     class Meta:
         db_table = "trade_fill"
-        constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="trade_fill_idempotency_key_key")]
+        # Partitioned by month on traded_at (ingest.partitions): a unique key must hold the
+        # partition column. The key starts with the fill's timestamp, so this refuses exactly
+        # what the key alone refused.
+        constraints = [
+            models.UniqueConstraint(fields=["idempotency_key", "traded_at"], name="trade_fill_idempotency_key_key")
+        ]
         indexes = [
             # Admin's fill search looks fills up by exact transaction hash. A hash index: equality
             # is all it serves, and it costs each insert a third of what a B-tree over random

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from ingest.models import RunKind, RunStatus
+from ingest.partitions import partitions_maintain
 from ingest.registry import INGEST_JOBS, ingest_job_execute
 from ingest.services import dead_letters_retry_run
 
@@ -32,3 +33,8 @@ def retry_dead_letters(self, dead_letter_ids: list[int]) -> dict:
         # this batch waits its turn instead of being dropped.
         raise self.retry(countdown=5)
     return {"run_id": run.pk, "status": run.status, "stats": run.stats_json}
+
+
+@shared_task(name="ingest.partitions_maintain")
+def maintain_partitions() -> dict:
+    return partitions_maintain()

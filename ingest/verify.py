@@ -156,6 +156,17 @@ def _occurrence_zero_identities(keys: list[str]) -> dict[str, str]:
     return identities
 
 
+def stored_fill_keys(*, since: int | None, until: int | None):
+    """Keys of the fills stored with a trade time in [since, until] (Unix seconds, either open):
+    bounded by traded_at, so only the window's monthly partitions are read."""
+    query = TradeFill.objects.all()
+    if since is not None:
+        query = query.filter(traded_at__gte=datetime.fromtimestamp(since, tz=UTC))
+    if until is not None:
+        query = query.filter(traded_at__lt=datetime.fromtimestamp(until + 1, tz=UTC))
+    return query.values_list("idempotency_key", flat=True)
+
+
 def fills_completeness_check(*, upstream_url: str, since: int | None = None, until: int | None = None,
                              feed: Feed = "v2", visible_by: float | None = None) -> CompletenessReport:
     """Stored fills against the upstream's truth, as a multiset. With `visible_by` (upstream time),
@@ -164,12 +175,7 @@ def fills_completeness_check(*, upstream_url: str, since: int | None = None, unt
     truth = upstream_truth(upstream_url=upstream_url, since=since, until=until, feed=feed, visible_by=visible_by)
     summary = truth.summary
     until = int(summary.get("until", until or 0)) if summary else until
-    stored_query = TradeFill.objects.all()
-    if since is not None:
-        stored_query = stored_query.filter(traded_at__gte=datetime.fromtimestamp(since, tz=UTC))
-    if until is not None:
-        stored_query = stored_query.filter(traded_at__lt=datetime.fromtimestamp(until + 1, tz=UTC))
-    stored = Counter(stored_query.values_list("idempotency_key", flat=True).iterator(chunk_size=50_000))
+    stored = Counter(stored_fill_keys(since=since, until=until).iterator(chunk_size=50_000))
     missing = truth.keys - stored
     extra = stored - truth.keys
     # An extra stored fill whose occurrence-0 identity was published is one copy too many of a real

@@ -324,32 +324,49 @@ def _fills_write(
         # with the fill it stored or enriched: a duplicate (page overlap, lookback, redelivery)
         # changes nothing and lands nothing, so the landing holds each upstream record once
         # without a unique index of its own (see LandingRecord).
+        #
+        # New fills are inserted (DO NOTHING on the key); stored ones that did not know their
+        # outcome learn it in a sibling UPDATE. Both see the statement's snapshot, so the UPDATE
+        # never touches a row the INSERT has just written. (RETURNING xmax to tell inserts from
+        # updates is not available on a partitioned table.)
         cursor.execute(
             """
-            WITH written AS (
-                INSERT INTO trade_fill AS f (idempotency_key, source, transaction_hash, token_id, market_id, wallet_id,
-                                             side, size, price, usdc_size, traded_at, outcome, outcome_index,
-                                             occurrence, ingested_at)
-                SELECT s.k, %(source)s, s.h, s.token, m.id, w.id, s.side, s.size, s.price, s.usdc, s.ts,
-                       coalesce(nullif(s.outcome, ''), t.outcome, ''), coalesce(s.outcome_index, t.outcome_index),
-                       s.occ, now()
+            WITH page AS (
+                SELECT s.k, s.h, s.token, s.side, s.size, s.price, s.usdc, s.ts, s.occ, s.payload,
+                       m.id AS market_id, w.id AS wallet_id,
+                       coalesce(nullif(s.outcome, ''), t.outcome, '') AS outcome,
+                       coalesce(s.outcome_index, t.outcome_index) AS outcome_index
                 FROM ingest_fill_stage s
                 JOIN market m ON m.condition_id = s.condition_id
                 JOIN wallet w ON w.address = s.wallet
                 LEFT JOIN outcome_token t ON t.token_id = s.token
-                ORDER BY s.k
-                ON CONFLICT (idempotency_key) DO UPDATE
-                    SET outcome_index = EXCLUDED.outcome_index,
-                        outcome = CASE WHEN EXCLUDED.outcome <> '' THEN EXCLUDED.outcome ELSE f.outcome END
-                    WHERE f.outcome_index IS NULL AND EXCLUDED.outcome_index IS NOT NULL
-                RETURNING (xmax = 0) AS inserted, idempotency_key, wallet_id, market_id
+            ), written AS (
+                INSERT INTO trade_fill AS f (idempotency_key, source, transaction_hash, token_id, market_id, wallet_id,
+                                             side, size, price, usdc_size, traded_at, outcome, outcome_index,
+                                             occurrence, ingested_at)
+                SELECT k, %(source)s, h, token, market_id, wallet_id, side, size, price, usdc, ts, outcome,
+                       outcome_index, occ, now()
+                FROM page ORDER BY k
+                ON CONFLICT (idempotency_key, traded_at) DO NOTHING
+                RETURNING idempotency_key, wallet_id, market_id
+            ), enriched AS (
+                UPDATE trade_fill AS f
+                SET outcome_index = page.outcome_index,
+                    outcome = CASE WHEN page.outcome <> '' THEN page.outcome ELSE f.outcome END
+                FROM page
+                WHERE f.idempotency_key = page.k AND f.traded_at = page.ts
+                  AND f.outcome_index IS NULL AND page.outcome_index IS NOT NULL
+                RETURNING f.idempotency_key
             ), landed AS (
                 INSERT INTO ingest_landing (source, stream, idempotency_key, payload, upstream_time, received_at, run_id)
-                SELECT %(source)s, %(stream)s, s.k, s.payload::json, s.ts, now(), %(run)s
-                FROM ingest_fill_stage s JOIN written ON written.idempotency_key = s.k
-                ORDER BY s.k
+                SELECT %(source)s, %(stream)s, page.k, page.payload::json, page.ts, now(), %(run)s
+                FROM page
+                WHERE page.k IN (SELECT idempotency_key FROM written UNION ALL SELECT idempotency_key FROM enriched)
+                ORDER BY page.k
             )
-            SELECT inserted, wallet_id, market_id FROM written
+            SELECT true, wallet_id, market_id FROM written
+            UNION ALL
+            SELECT false, NULL, NULL FROM enriched
             """,
             {"source": source, "stream": stream, "run": run.pk if run else None},
             prepare=True,
