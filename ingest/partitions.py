@@ -213,6 +213,18 @@ def _execute(sql: str, params: list | None = None) -> list[tuple]:
         return cursor.fetchall() if cursor.description else []
 
 
+def _months_holding_rows(table: str, column: str) -> list[datetime]:
+    """The months in which `table` holds rows: one probe of the column's index per month that has
+    any (the first row at or after the next month's start), never a scan of the rows."""
+    months: list[datetime] = []
+    query = f'SELECT min({column}) FROM "{table}" WHERE {column} >= %s'  # noqa: S608 - names from the spec
+    found = _execute(query, [datetime(1970, 1, 1, tzinfo=UTC)])[0][0]
+    while found is not None:
+        months.append(month_start(found))
+        found = _execute(query, [month_after(months[-1])])[0][0]
+    return months
+
+
 def table_partition_online(
     spec: PartitionedTable, *, batch_rows: int = 50_000, now: datetime | None = None,
     progress: Callable[[str], None] = logger.info,
@@ -233,7 +245,7 @@ def table_partition_online(
     now = now or timezone.now()
 
     # 1. The partitioned twin, its indexes (temporary names until the swap) and its partitions:
-    # every month from the oldest row's to `months_ahead` ahead, and the default.
+    # every month that holds rows, this month to `months_ahead` ahead, and the default.
     with transaction.atomic():
         _execute(f'DROP TABLE IF EXISTS "{new}"')
         _execute(
@@ -245,15 +257,13 @@ def table_partition_online(
             _execute(f'ALTER TABLE "{new}" ADD CONSTRAINT "{name}__p" UNIQUE ({", ".join(fields)})')
         for name, definition in spec.indexes:
             _execute(f'CREATE INDEX "{name}__p" ON "{new}" {definition}')
-        oldest = _execute(f'SELECT min({spec.column}) FROM "{table}"')[0][0]  # noqa: S608
-        month = month_start(oldest or now)
-        last = month_after(month_start(now), spec.months_ahead)
-        while month <= last:
+        months = {month_after(month_start(now), offset) for offset in range(spec.months_ahead + 1)}
+        months |= set(_months_holding_rows(table, spec.column))
+        for month in sorted(months):
             _execute(
                 f'CREATE TABLE "{spec.partition_name(month)}" PARTITION OF "{new}" FOR VALUES FROM (%s) TO (%s)',
                 [month.isoformat(), month_after(month).isoformat()],
             )
-            month = month_after(month)
         _execute(f'CREATE TABLE "{spec.default_partition}" PARTITION OF "{new}" DEFAULT')
 
     # 2. From now on every write to the old table is mirrored. Creating the trigger waits for the

@@ -115,6 +115,9 @@ def _scratch_create(rows: int) -> None:
                FROM generate_series(1, %s) AS n""",
             [rows],
         )
+        # One stray row years back: its month gets a partition, the empty months between do not.
+        cursor.execute("INSERT INTO scratch_fill (idempotency_key, wallet_id, size, traded_at) "
+                       "VALUES ('old', 3, 3, '2023-02-10T00:00:00Z')")
 
 
 def _scratch_rows() -> dict[int, tuple]:
@@ -155,8 +158,8 @@ def test_a_table_holding_rows_is_partitioned_while_it_is_written():
         after = _scratch_rows()
         assert after == {pk: (key, wallet, _as_numeric(size), at) for pk, (key, wallet, size, at) in before.items()}
         names = [p.name for p in partitions_list(SCRATCH)]
-        assert names[:3] == ["scratch_fill_y2026m10", "scratch_fill_y2026m11", "scratch_fill_y2026m12"]
-        assert names[-1] == "scratch_fill_default"
+        assert names == ["scratch_fill_y2023m02", "scratch_fill_y2026m10", "scratch_fill_y2026m11", "scratch_fill_y2026m12",
+                         "scratch_fill_y2027m01", "scratch_fill_y2027m02", "scratch_fill_default"]
         with connection.cursor() as cursor:
             # The identity goes on after the highest id, and the key still refuses a copy.
             cursor.execute("INSERT INTO scratch_fill (idempotency_key, wallet_id, size, traded_at) "
