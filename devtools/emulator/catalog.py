@@ -158,6 +158,10 @@ class Catalog:
     market_by_condition: dict[str, int]
     wallet_by_address: dict[str, int]
     market_by_id: dict[str, int]
+    # The planted roles of the "roles" scenario (drawn from a stream of their own, so the rest of
+    # the catalog is the same with or without them): one market maker and one arbitrageur.
+    market_maker_index: int = -1
+    arbitrageur_index: int = -1
 
 
 # --- vocabulary -------------------------------------------------------------------------------
@@ -360,7 +364,8 @@ _FAMILIES = (_election, _crypto_threshold, _up_or_down, _game, _game, _fed, _lau
 # --- building ---------------------------------------------------------------------------------
 
 def build_catalog(*, seed: int, start: float, market_count: int, wallet_count: int,
-                  history_seconds: int, protocol_v2_share: float = 0.0) -> Catalog:
+                  history_seconds: int, protocol_v2_share: float = 0.0,
+                  resolution_window_seconds: int = 4 * 3600) -> Catalog:
     rng = random.Random(derive_seed(seed, "catalog"))
     events: list[Event] = []
     markets: list[Market] = []
@@ -397,7 +402,8 @@ def build_catalog(*, seed: int, start: float, market_count: int, wallet_count: i
         seen_slugs.add(event_slug)
         next_event_id += rng.randint(1, 40)
         events.append(event)
-        fate = _decide_event_fate(rng, event, len(fresh), start=start, history_seconds=history_seconds)
+        fate = _decide_event_fate(rng, event, len(fresh), start=start, history_seconds=history_seconds,
+                                  resolution_window_seconds=resolution_window_seconds)
         for position, market_spec in enumerate(fresh):
             seen_questions.add(market_spec.question)
             seen_slugs.add(market_spec.slug or slugify(market_spec.question))
@@ -418,6 +424,8 @@ def build_catalog(*, seed: int, start: float, market_count: int, wallet_count: i
     for index in insiders:
         wallets[index].is_insider = True
         weights[index] = 1e-9  # insiders only trade on their tip, never as background noise
+    roles = random.Random(derive_seed(seed, "roles"))
+    market_maker, arbitrageur = roles.sample([i for i in range(wallet_count) if i not in insiders], k=2)
     cumulative, total = [], 0.0
     for weight in weights:
         total += weight
@@ -431,6 +439,8 @@ def build_catalog(*, seed: int, start: float, market_count: int, wallet_count: i
         market_by_condition={m.condition_id: m.index for m in markets},
         wallet_by_address={w.address: w.index for w in wallets},
         market_by_id={m.id: m.index for m in markets},
+        market_maker_index=market_maker,
+        arbitrageur_index=arbitrageur,
     )
 
 
@@ -443,7 +453,7 @@ class _EventFate:
 
 
 def _decide_event_fate(rng: random.Random, event: Event, market_count: int, *, start: float,
-                       history_seconds: int) -> _EventFate:
+                       history_seconds: int, resolution_window_seconds: int = 4 * 3600) -> _EventFate:
     """Markets of one event close together and resolve consistently.
 
     A neg-risk event (one election, one Fed decision) has exactly one "Yes"; a ladder of price
@@ -457,7 +467,7 @@ def _decide_event_fate(rng: random.Random, event: Event, market_count: int, *, s
         closed_before = history_start - rng.randint(1, 30) * 86400 - rng.random() * 3600
     elif roll < 0.50:
         # Spread over the first hours of the run so a demo at speed 60 sees several resolutions.
-        resolves_at = float(int(start + rng.randint(5 * 60, 4 * 3600)))
+        resolves_at = float(int(start + rng.randint(5 * 60, max(5 * 60, resolution_window_seconds))))
     winners: tuple[int | None, ...]
     if market_count == 1:
         winners = (None,) if rng.random() < 0.12 else (rng.randint(0, 1),)

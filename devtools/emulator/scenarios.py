@@ -1,10 +1,12 @@
 """Scenario names, what each one switches on, and the emulator's configuration.
 
 A scenario string is a comma list (``"steady,burst"``). Composite names expand to their parts:
-``demo`` = steady + multi_fill + duplicates + resolutions + a light dose of malformed rows, and
-``chaos`` = every scenario at full strength. Generation scenarios shape *what* is published
-(fills, markets, news); transport scenarios (rate_limit, errors, slow) only shape *how* a response
-is delivered and can therefore never change the ground truth.
+``demo`` = steady + multi_fill + duplicates + resolutions + a light dose of malformed rows,
+``chaos`` = every scenario at full strength (the planted roles aside), and ``signals`` = steady +
+resolutions + the planted roles (insiders 10-60 minutes ahead of the news, a market maker, an
+arbitrageur; see ``world.py``). Generation scenarios shape *what* is published (fills, markets,
+news); transport scenarios (rate_limit, errors, slow) only shape *how* a response is delivered and
+can therefore never change the ground truth.
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 GENERATION_SCENARIOS = frozenset({"steady", "burst", "duplicates", "multi_fill", "malformed", "resolutions",
-                                  "late_rows", "identical_fills"})
+                                  "late_rows", "identical_fills", "roles"})
 TRANSPORT_SCENARIOS = frozenset({"rate_limit", "errors", "slow", "unavailable", "timeouts", "cdn_block", "truncated",
                                  "resets"})
 # What only a Data API v2 reader copes with (late-visible rows, genuine identical fills, CDN pages,
 # cut bodies, resets): kept out of "demo" and "chaos" while v1 readers still run against them.
 _V2_ONLY = frozenset({"late_rows", "identical_fills", "unavailable", "timeouts", "cdn_block", "truncated", "resets"})
+# The planted roles change who trades when, which the chaos soaks and their truth do not need.
+_ROLES = frozenset({"roles"})
 COMPOSITE_SCENARIOS: dict[str, frozenset[str]] = {
     "demo": frozenset({"steady", "multi_fill", "duplicates", "resolutions", "malformed_light"}),
-    "chaos": (GENERATION_SCENARIOS | TRANSPORT_SCENARIOS) - _V2_ONLY,
+    "chaos": (GENERATION_SCENARIOS | TRANSPORT_SCENARIOS) - _V2_ONLY - _ROLES,
     "demo_v2": frozenset({"steady", "multi_fill", "resolutions", "malformed_light", "late_rows", "identical_fills"}),
-    "chaos_v2": GENERATION_SCENARIOS | TRANSPORT_SCENARIOS,
+    "chaos_v2": (GENERATION_SCENARIOS | TRANSPORT_SCENARIOS) - _ROLES,
+    "signals": frozenset({"steady", "resolutions", "roles"}),
 }
 # "malformed_light" is only reachable through "demo": the demo should show the dead-letter path
 # without drowning the dashboards in bad rows.
@@ -65,6 +70,7 @@ class GenerationProfile:
     resolutions: bool
     late_row_rate: float
     identical_fill_rate: float
+    roles: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,20 @@ class EmulatorConfig:
     light_malformed_rate: float = 0.002
     # Virtual seconds between a market closing and its UMA resolution landing.
     proposal_seconds: int = 600
+    # Markets that resolve during the run do so within this many virtual seconds of its start.
+    resolution_window_seconds: int = 4 * 3600
+    # --- planted roles ("roles", in "signals") ---
+    # Each insider trades the winner of a market it is tipped on this long before the news item.
+    insider_lead_min_seconds: int = 600
+    insider_lead_max_seconds: int = 3600
+    # Share of the resolving markets each insider is tipped on, and its decisions per market.
+    insider_market_share: float = 0.8
+    insider_decisions_per_market: int = 2
+    # The market maker quotes this many markets and is filled this often (per virtual second).
+    market_maker_markets: int = 12
+    market_maker_fill_rate: float = 0.15
+    # The arbitrageur buys both outcomes of a market below 1 this often (per virtual second).
+    arbitrage_rate: float = 1 / 150
     # Share of markets that are Protocol V2 (Gamma "version": "v2", positionIds, bytes31 condition).
     # 0 until the Gamma reader picks outcome ids by version (v2 markets have clobTokenIds: null and
     # today's parser refuses them); the v2 tests and the v2 demo use 0.3.
@@ -189,6 +209,8 @@ class EmulatorConfig:
             raise ValueError("protocol_v2_market_share must be between 0 and 1")
         if not 0 <= self.late_row_min_seconds <= self.late_row_max_seconds:
             raise ValueError("need 0 <= late_row_min_seconds <= late_row_max_seconds")
+        if not 0 <= self.insider_lead_min_seconds <= self.insider_lead_max_seconds:
+            raise ValueError("need 0 <= insider_lead_min_seconds <= insider_lead_max_seconds")
 
     @property
     def scenarios(self) -> frozenset[str]:
@@ -209,6 +231,7 @@ class EmulatorConfig:
             resolutions="resolutions" in scenarios,
             late_row_rate=self.late_row_rate if "late_rows" in scenarios else 0.0,
             identical_fill_rate=self.identical_fill_rate if "identical_fills" in scenarios else 0.0,
+            roles="roles" in scenarios,
         )
 
     @property

@@ -7,6 +7,19 @@ often clients polled. Separate streams per concern (fills, bursts, batches, dupl
 rows, news, insiders) mean that switching on "duplicates" or "malformed" does not reshuffle the
 valid fills, so the ground truth of valid fills is the same with or without them.
 
+Planted roles ("roles", part of "signals"; the ground truth is `roles()`, in /_control/state):
+
+- insiders (the catalog's five) are tipped on a share of the markets that resolve with a winner
+  and buy that winner `insider_lead_min..max_seconds` (10-60 minutes) before the market's
+  resolution news item, which the RSS wire publishes and a feed reader links to the market;
+- one market maker is the resting order on a steady stream of fills in a dozen markets that stay
+  open, buying a tick under the price and selling a tick over it, both outcomes, never holding
+  more than a few fills' worth: many fills, both sides, a low net position, a thin margin;
+- one arbitrageur buys both outcomes of a market in equal size for a tick under their price each
+  (the pair costs less than 1);
+- everyone else trades at random moments, as without the scenario. The role wallets take no part
+  in that background trading while the scenario is on.
+
 Memory: rows live in typed columns (``array``), about 60 bytes a row including every index, so a
 million rows stay well under 100 MB. Row ids grow with (timestamp, sequence), which makes every
 index (global feed, per market, per wallet, taker-only or not) a sorted array that can be bisected
@@ -170,6 +183,7 @@ class World:
             wallet_count=config.wallet_count,
             history_seconds=config.history_seconds,
             protocol_v2_share=config.protocol_v2_market_share,
+            resolution_window_seconds=config.resolution_window_seconds,
         )
         self.lock = threading.RLock()
         self.scenarios = parse_scenarios(config.scenario)
@@ -199,6 +213,7 @@ class World:
             if m.resolves_at is not None
         )
         self._resolution_news_cursor = 0
+        self._roles_prepare()
         self.generated_until = self.history_start - 1
         self.sync()
 
@@ -263,8 +278,13 @@ class World:
                 for _ in range(batches.randint(1, 3)):
                     self._emit_batch(batches, second, tx_counter)
 
-        if profile.resolutions:
+        if profile.resolutions and profile.roles:
+            self._emit_tipped_insider_trades(second, tx_counter)
+        elif profile.resolutions:
             self._emit_insider_trades(second, tx_counter)
+        if profile.roles:
+            self._emit_market_maker_fill(second, tx_counter)
+            self._emit_arbitrage(second, tx_counter)
 
         if profile.identical_fill_rate:
             twins = self._stream("identical_fills", second)
@@ -366,7 +386,7 @@ class World:
 
     def _pick_wallet(self, rng: random.Random, *, avoid: int = -1) -> int:
         wallets = range(len(self.catalog.wallets))
-        cumulative = self.catalog.wallet_cum_weights
+        cumulative = self._role_cum_weights if self.profile.roles else self.catalog.wallet_cum_weights
         while True:
             choice = rng.choices(wallets, cum_weights=cumulative)[0]
             if choice != avoid:
@@ -481,6 +501,122 @@ class World:
             if news_at - INSIDER_WINDOW_SECONDS <= second < news_at and rng.random() < 0.01:
                 self._emit_match(rng, second, tx_counter, index, taker=rng.choice(insiders),
                                  outcome=market.winner_index, side=BUY, size_scale=rng.uniform(20, 120))
+
+    # --- planted roles ----------------------------------------------------------------------------
+
+    def _roles_prepare(self) -> None:
+        """What the roles need before the first second: the insiders' tips, the market maker's
+        markets, and background weights without the role wallets. Own seeds, so preparing them
+        changes nothing while the scenario is off."""
+        catalog, config = self.catalog, self.config
+        role_wallets = {catalog.market_maker_index, catalog.arbitrageur_index}
+        cumulative, total, previous = [], 0.0, 0.0
+        for index, running in enumerate(catalog.wallet_cum_weights):
+            weight = running - previous
+            previous = running
+            total += 1e-9 if index in role_wallets else weight
+            cumulative.append(total)
+        self._role_cum_weights = cumulative
+        # second -> [(market, insider)]: when each tipped insider buys the winner.
+        self._insider_tips: dict[int, list[tuple[int, int]]] = {}
+        for market in catalog.markets:
+            if market.resolves_at is None or market.winner_index is None:
+                continue
+            news_at = int(market.resolves_at) - market.news_lead_seconds
+            for insider in catalog.insider_indexes:
+                rng = random.Random(derive_seed(self.seed, "insider-tips", market.index, insider))
+                if rng.random() >= config.insider_market_share:
+                    continue
+                for _ in range(config.insider_decisions_per_market):
+                    lead = rng.randint(config.insider_lead_min_seconds, config.insider_lead_max_seconds)
+                    self._insider_tips.setdefault(news_at - lead, []).append((market.index, insider))
+        # Markets that stay open for the whole run, priced away from the edges: a spread of a
+        # tick or two is then a thin margin on the volume (finer ticks first).
+        rng = random.Random(derive_seed(self.seed, "market-maker-markets"))
+        quiet = [m for m in catalog.markets if m.resolves_at is None and m.closed_before_history_at is None
+                 and 0.25 <= m.base_price <= 0.75]
+        rng.shuffle(quiet)
+        quiet.sort(key=lambda m: m.tick)
+        self._market_maker_markets = [m.index for m in quiet[: config.market_maker_markets]]
+        self._market_maker_inventory: dict[tuple[int, int], float] = {}
+
+    def roles(self) -> dict[str, Any]:
+        """Ground truth of the planted roles (wallet addresses); `active` while "roles" is on."""
+        catalog = self.catalog
+        special = {*catalog.insider_indexes, catalog.market_maker_index, catalog.arbitrageur_index}
+        return {
+            "active": self.profile.roles,
+            "insiders": [catalog.wallets[i].address for i in catalog.insider_indexes],
+            "market_maker": catalog.wallets[catalog.market_maker_index].address,
+            "market_maker_markets": [catalog.markets[i].condition_id for i in self._market_maker_markets],
+            "arbitrageur": catalog.wallets[catalog.arbitrageur_index].address,
+            "random_traders": [w.address for w in catalog.wallets if w.index not in special],
+            "insider_lead_seconds": [self.config.insider_lead_min_seconds, self.config.insider_lead_max_seconds],
+        }
+
+    def _emit_tipped_insider_trades(self, second: int, tx_counter: list[int]) -> None:
+        tips = self._insider_tips.get(second)
+        if not tips:
+            return
+        rng = self._stream("insider-tips", second)
+        for market_index, insider in tips:
+            if market_index not in self._open_markets:
+                continue
+            market = self.catalog.markets[market_index]
+            self._emit_match(rng, second, tx_counter, market_index, taker=insider, outcome=market.winner_index,
+                             side=BUY, size_scale=rng.uniform(20, 120))
+
+    def _emit_market_maker_fill(self, second: int, tx_counter: list[int]) -> None:
+        """A taker hits the market maker's resting order: it buys a tick under the price when it
+        holds little of the outcome and sells a tick over it what it holds (never more)."""
+        rng = self._stream("market-maker", second)
+        if not self._market_maker_markets or rng.random() >= self.config.market_maker_fill_rate:
+            return
+        market_index = rng.choice(self._market_maker_markets)
+        if market_index not in self._open_markets:
+            return
+        market = self.catalog.markets[market_index]
+        outcome = rng.randint(0, 1)
+        held = self._market_maker_inventory.get((market_index, outcome), 0.0)
+        size = float(rng.choice((10, 20, 25, 40, 50)))
+        sell = held >= 50 or (held > 0 and rng.random() < 0.5)
+        if sell:
+            size = min(size, held)
+        price0 = self.outcome0_price(market, second)
+        reference = price0 if outcome == 0 else round(1 - price0, 4)
+        tick = market.tick
+        price = reference + tick if sell else reference - tick
+        price = round(min(1 - tick, max(tick, price)), 4)
+        maker = self.catalog.market_maker_index
+        taker = self._pick_wallet(rng, avoid=maker)
+        tx_number = tx_counter[0]
+        tx_counter[0] += 1
+        maker_side = SELL if sell else BUY
+        self._append(second, tx_number, market_index, outcome, maker, maker_side, size, price, False)
+        self._append(second, tx_number, market_index, outcome, taker, 1 - maker_side, size, price, True)
+        self._market_maker_inventory[(market_index, outcome)] = round(held + (-size if sell else size), 6)
+
+    def _emit_arbitrage(self, second: int, tx_counter: list[int]) -> None:
+        """The arbitrageur takes resting sells of both outcomes, a tick under each price: the pair
+        costs 1 − 2 ticks and pays 1 at settlement."""
+        rng = self._stream("arbitrage", second)
+        if not self._open_markets or rng.random() >= self.config.arbitrage_rate:
+            return
+        market_index = self._pick_market(rng)
+        market = self.catalog.markets[market_index]
+        tick = market.tick
+        price0 = self.outcome0_price(market, second)
+        prices = (round(max(tick, price0 - tick), 4), round(max(tick, 1 - price0 - tick), 4))
+        if prices[0] + prices[1] >= 1:
+            return
+        size = float(rng.choice((50, 100, 150, 200)))
+        arbitrageur = self.catalog.arbitrageur_index
+        for outcome in (0, 1):
+            tx_number = tx_counter[0]
+            tx_counter[0] += 1
+            maker = self._pick_wallet(rng, avoid=arbitrageur)
+            self._append(second, tx_number, market_index, outcome, maker, SELL, size, prices[outcome], False)
+            self._append(second, tx_number, market_index, outcome, arbitrageur, BUY, size, prices[outcome], True)
 
     # --- storage ------------------------------------------------------------------------------
 
@@ -766,6 +902,7 @@ class World:
                 "markets_closed": closed,
                 "markets_resolved": resolved,
                 "news_items": len(self.news),
+                "roles": self.roles(),
             }
 
 
