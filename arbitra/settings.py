@@ -440,6 +440,8 @@ EDGE_BASELINE_TTL_SECONDS = read.integer("EDGE_BASELINE_TTL_SECONDS", 900, minim
 EDGE_FDR_INTERVAL_SECONDS = read.integer("EDGE_FDR_INTERVAL_SECONDS", 300, minimum=1)
 # Hysteresis: a new strategy label, tier or risk level must hold this long before it replaces the old.
 SCORING_HOLD_SECONDS = read.integer("SCORING_HOLD_SECONDS", 7200, minimum=0)
+# ...or at once when it wins by this relative margin on the thresholds of its rule (scoring.formulas).
+SCORING_LABEL_MARGIN = read.number("SCORING_LABEL_MARGIN", 0.5, minimum=0)
 SIGNALS_FOLLOW_INTERVAL_SECONDS = read.integer("SIGNALS_FOLLOW_INTERVAL_SECONDS", 300, minimum=1)
 # AI reports: an OpenAI-compatible endpoint when both are set, else the honest template writer.
 AI_API_URL = read.string("AI_API_URL", "")

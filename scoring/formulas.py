@@ -44,7 +44,14 @@ for one share of each outcome in those markets (< 1: a locked-in profit at settl
 - noise: everything else (random traders land here).
 
 A computed label, tier or risk level replaces the settled one only after it held for
-SCORING_HOLD_SECONDS (scoring.services, hysteresis); leaving `unknown` settles at once.
+SCORING_HOLD_SECONDS (scoring.services, hysteresis); leaving `unknown` settles at once. A strategy
+label also settles at once when it wins by a clear margin: its margin (`strategy_margins`) is the
+smallest relative distance by which the inputs clear the thresholds of its rule — (value −
+threshold) / threshold for "at least", (threshold − value) / threshold for "at most" (the sell/buy
+band: (0.3 − |sell/buy − 1|) / 0.3; event_trader: (0.20 − q) / 0.20 on the edge's FDR q-value) —
+and `noise`, the label of wallets no rule fits, has minus the largest margin of the other rules
+(how far the nearest rule is from fitting). A margin ≥ SCORING_LABEL_MARGIN (0.5: every threshold
+cleared by half its value again) is clear; a label computed next to a threshold waits.
 
 Tiers, risk and advice
 ----------------------
@@ -105,6 +112,7 @@ class ScoreInputs:
     paired_share: float = 0.0
     pair_cost: float = 0.0
     maker_rebates: Decimal = ZERO
+    info_edge_q: float = 1.0
     # The ROI's terms from the wallet ledger (known-cost positions); None: trading_pnl / bought_usdc.
     roi_pnl: Decimal | None = None
     roi_capital: Decimal | None = None
@@ -121,6 +129,8 @@ class Score:
     suggested_position: str
     momentum: str
     status_7d: str
+    # How clearly the strategy label wins (see the module docstring).
+    strategy_margin: float = 0.0
 
 
 def wilson_lower_bound(wins: int, n: int, z: float = WILSON_Z) -> float:
@@ -154,6 +164,7 @@ def score_compute(inputs: ScoreInputs) -> Score:
     confidence_decimal = Decimal(repr(round(confidence, 6)))
 
     strategy = _strategy(inputs, confidence=confidence, lower=lower)
+    margin = strategy_margins(inputs, confidence=confidence, lower=lower).get(strategy, 0.0)
     pool_tier = _pool_tier(inputs, smart_score=smart_score)
     risk = _risk(inputs, confidence=confidence)
     suitable_for, suggested = advice(pool_tier=pool_tier, risk_level=risk)
@@ -167,6 +178,7 @@ def score_compute(inputs: ScoreInputs) -> Score:
         suggested_position=suggested,
         momentum=_momentum(inputs),
         status_7d=_status_7d(inputs),
+        strategy_margin=round(margin, 6),
     )
 
 
@@ -180,6 +192,7 @@ ARB_MIN_PAIRED_CHEAP = 0.5
 ARB_MIN_PAIRED_ANY = 0.8
 LUCKY_MIN_PNL = Decimal(50)
 LUCKY_MIN_PNL_SHARE = Decimal("0.05")
+EDGE_MILD_Q = 0.20  # scoring.edge.MILD_Q (formulas stay free of the edge module)
 
 
 @dataclass(frozen=True)
@@ -258,6 +271,46 @@ def _strategy(inputs: ScoreInputs, *, confidence: float, lower: float) -> str:
     if inputs.total_trades >= 100 and inputs.markets_traded >= 20 and lower >= 0.5 and inputs.trading_pnl > 0:
         return "quant"
     return "noise"
+
+
+def _at_least(value: float, threshold: float) -> float:
+    return (value - threshold) / threshold
+
+
+def _at_most(value: float, threshold: float) -> float:
+    return (threshold - value) / threshold
+
+
+def strategy_margins(inputs: ScoreInputs, *, confidence: float, lower: float) -> dict[str, float]:
+    """Each strategy rule's relative margin: ≥ 0 when its inputs clear every threshold of the rule,
+    the smallest clearance over its conditions (negative: how far the rule misses)."""
+    volume = float(inputs.buy_volume + inputs.sell_volume)
+    buy = float(inputs.buy_volume)
+    pnl = float(inputs.trading_pnl)
+    low, high = (float(bound) for bound in MM_SELL_BUY_BAND)
+    band = (high - low) / 2
+    margins = {"unknown": _at_most(inputs.total_trades, 5)}
+    margins["market_maker"] = min(
+        _at_least(inputs.total_trades, MM_MIN_TRADES),
+        _at_least(inputs.markets_traded, MM_MIN_MARKETS),
+        (band - abs(float(inputs.sell_volume) / buy - 1)) / band if buy > 0 else -1.0,
+        _at_least(inputs.two_sided_share, MM_MIN_TWO_SIDED),
+        _at_most(abs(pnl) / volume, float(MM_MAX_PNL_TO_VOLUME)) if volume > 0 else -1.0,
+    )
+    cheap = 0 < inputs.pair_cost < 1
+    margins["arbitrage"] = max(_at_least(inputs.paired_share, ARB_MIN_PAIRED_CHEAP) if cheap else -1.0,
+                               _at_least(inputs.paired_share, ARB_MIN_PAIRED_ANY))
+    if inputs.info_edge_label in {"processing_edge", "mild_edge"}:
+        margins["event_trader"] = _at_most(inputs.info_edge_q, EDGE_MILD_Q)
+    else:
+        margins["event_trader"] = min(0.0, -_at_least(inputs.info_edge_q, EDGE_MILD_Q))
+    lucky_floor = float(max(LUCKY_MIN_PNL, inputs.bought_usdc * LUCKY_MIN_PNL_SHARE))
+    margins["lucky"] = min(_at_least(pnl, lucky_floor), max(_at_most(confidence, 0.5),
+                                                            _at_least(float(inputs.top_gain_share), 0.6)))
+    margins["quant"] = min(_at_least(inputs.total_trades, 100), _at_least(inputs.markets_traded, 20),
+                           _at_least(lower, 0.5), 1.0 if pnl > 0 else -1.0)
+    margins["noise"] = -max(margins.values())
+    return margins
 
 
 def _pool_tier(inputs: ScoreInputs, *, smart_score: Decimal) -> str:

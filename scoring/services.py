@@ -42,7 +42,7 @@ from scoring.fdr import benjamini_hochberg, fdr_state_get, q_estimate
 from scoring.formulas import ScoreInputs, advice, book_features, score_compute
 from scoring.models import NON_DIRECTIONAL_STRATEGIES, AiReport, FeedEventType, WalletSnapshot
 from scoring.selectors import market_baselines_compute, news_times_for
-from scoring.signals import predictions_record
+from scoring.signals import ai_report_prediction_record, predictions_record
 
 logger = logging.getLogger(__name__)
 ZERO = Decimal(0)
@@ -94,7 +94,8 @@ SNAPSHOT_COLUMNS: list[str] = [
 # confidence and the score's decimals move with every trade and are not a change.
 DISPLAYED_FIELDS = ("strategy_type", "pool_tier", "risk_level", "momentum", "info_edge_level")
 SCORE_DISPLAY_QUANTUM = Decimal(1)
-# Labels that wait for SCORING_HOLD_SECONDS before they replace the settled one.
+# Labels that wait for SCORING_HOLD_SECONDS before they replace the settled one; the strategy label
+# also settles at once when it wins by SCORING_LABEL_MARGIN (scoring.formulas.strategy_margins).
 SETTLED_FIELDS = ("strategy_type", "pool_tier", "risk_level")
 
 
@@ -132,15 +133,19 @@ def _previous_snapshots(*, wallet_ids: list[int]) -> dict[int, dict]:
 
 
 def label_settle(
-    *, old: str | None, computed: str, pending: list | None, now: datetime, hold: timedelta, initial: str
+    *, old: str | None, computed: str, pending: list | None, now: datetime, hold: timedelta, initial: str,
+    margin: float = 0.0, clear_margin: float | None = None,
 ) -> tuple[str, list | None]:
     """Hysteresis of one label: (settled value, pending entry [value, since] or None).
 
-    A computed value that differs from the settled one replaces it only once it has been computed
-    without interruption for `hold` (computation times, so a replay decides the same). The first
-    value, and leaving `initial` (no evidence yet), settle at once: nothing to flap from.
+    A computed value that differs from the settled one replaces it once it has been computed
+    without interruption for `hold` (computation times, so a replay decides the same), or at once
+    when it wins by `margin` ≥ `clear_margin` (scoring.formulas.strategy_margins; None: never).
+    The first value, and leaving `initial` (no evidence yet), settle at once: nothing to flap from.
     """
     if old is None or old == initial or computed == old:
+        return computed, None
+    if clear_margin is not None and margin >= clear_margin:
         return computed, None
     since = datetime.fromisoformat(pending[1]) if pending is not None and pending[0] == computed else now
     if now - since >= hold:
@@ -226,6 +231,7 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
     rules = anomaly_rules()
     erules = edge_rules()
     hold = timedelta(seconds=settings.SCORING_HOLD_SECONDS)
+    clear_margin = float(settings.SCORING_LABEL_MARGIN)
     tested_before, knots = fdr_state_get()
     tests = _edge_tests(marts=marts, now=now, rules=erules)
     # Win rate and ROI come from the wallet ledger where there is one (re-marked earlier in this
@@ -281,6 +287,7 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
             pair_cost=book.pair_cost,
             roi_pnl=None if ledger is None else ledger.known_cost_pnl,
             roi_capital=None if ledger is None else ledger.invested,
+            info_edge_q=q_value,
         ))
         computed = {"strategy_type": score.strategy_type, "pool_tier": score.pool_tier, "risk_level": score.risk_level}
         initial = {"strategy_type": "unknown", "pool_tier": None, "risk_level": None}
@@ -293,6 +300,7 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
             value, waiting = label_settle(
                 old=None if old is None else old[name], computed=computed[name], pending=pending_old.get(name),
                 now=now, hold=hold, initial=initial[name],
+                margin=score.strategy_margin, clear_margin=clear_margin if name == "strategy_type" else None,
             )
             settled[name] = value
             if waiting is not None:
@@ -580,6 +588,7 @@ def ai_report_generate(
              "nl_summary": draft.nl_summary},
             "new_report", False, "A new analysis report is available.", "新的分析报告已生成。", f"report:{report.pk}",
         )])
+        ai_report_prediction_record(report_id=report.pk, wallet_id=wallet_id, at=now)
     return report, True
 
 

@@ -6,7 +6,9 @@ token backs that token, a SELL backs the other outcome of its market); an anomal
 and a wallet-level feed event (strategy change, risk level change, potential reached), backs the
 side of the wallet's latest decision at or before the signal (in the anomaly's market when it has
 one). Feed events that only relay an anomaly (`anomaly`, `pnl_jump`) are that anomaly's signal,
-not a second one; AI reports are written outside the drain and are not signals here.
+not a second one. An AI report (kind `ai_report`) is written outside the drain: it is recorded when
+it is written (`ai_report_prediction_record`), backing the side of the wallet's latest fill at or
+before the report (the latest decision's side), like a wallet-level feed event.
 
 The label of a prediction is the wallet's strategy as scored at the signal's trade time
 (`scoring.selectors.scores_as_of`: the newest history row computed at or before it), never a
@@ -29,6 +31,7 @@ from django.utils import timezone
 from scoring.edge import decisions_group
 from scoring.selectors import scores_as_of
 
+# The AI report's feed event is recorded with the report itself (ai_report_prediction_record).
 RELAYED_FEED_TYPES = {"anomaly", "pnl_jump", "ai_report"}
 FOLLOW_BATCH = 5000
 
@@ -77,6 +80,30 @@ def predictions_record(*, anomalies: list[dict], events: list[dict], marts: dict
         kind = "potential" if event_type == "potential_reached" else f"feed:{event_type}"
         drafts.append((kind, row["id"], row["wallet_id"], decision.market_id, decision.token_id, decision.side,
                        row["event_time"]))
+    return _predictions_insert(drafts=drafts)
+
+
+LATEST_FILL_SQL = """
+SELECT market_id, token_id, side FROM trade_fill
+WHERE wallet_id = %s AND traded_at <= %s ORDER BY traded_at DESC, id DESC LIMIT 1
+"""
+
+
+def ai_report_prediction_record(*, report_id: int, wallet_id: int, at: datetime) -> int:
+    """Record an AI report as a prediction: the side of the wallet's latest fill at or before `at`
+    (every fill of a decision has its market, token and side), labelled as scored at `at`."""
+    with connection.cursor() as cursor:
+        cursor.execute(LATEST_FILL_SQL, [wallet_id, at])
+        latest = cursor.fetchone()
+    if latest is None:
+        return 0
+    market_id, token_id, side = latest
+    return _predictions_insert(drafts=[("ai_report", report_id, wallet_id, market_id, token_id, side, at)])
+
+
+def _predictions_insert(*, drafts: list[tuple]) -> int:
+    """drafts: (kind, source_id, wallet_id, market_id, token_id, side, signal_at); the label is the
+    wallet's strategy as scored at signal_at. A SELL backs the other outcome of its market."""
     if not drafts:
         return 0
     scores = scores_as_of(queries=[(d[2], d[6]) for d in drafts])

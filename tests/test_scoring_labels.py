@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from marts.services import wallet_batch_compute
 from marts.testing import compute_redis, fill_make, market_make, wallet_make  # noqa: F401 - compute_redis is a fixture
+from scoring.formulas import ScoreInputs, score_compute
 from scoring.models import FeedEvent, WalletScoreHistory, WalletSnapshot
 from scoring.services import label_settle
 
@@ -32,6 +34,61 @@ def test_a_label_computed_back_and_forth_near_a_threshold_does_not_flap():
         changes += value != settled
         settled = value
     assert (settled, changes, pending) == ("lucky", 1, None)
+
+
+def test_a_change_by_a_clear_margin_applies_at_once_and_a_marginal_one_waits():
+    now = timezone.now().replace(microsecond=0)
+    hold = timedelta(hours=2)
+    common = {"old": "noise", "computed": "arbitrage", "pending": None, "now": now, "hold": hold, "initial": "unknown"}
+    assert label_settle(**common, margin=1.0, clear_margin=0.5) == ("arbitrage", None)
+    value, pending = label_settle(**common, margin=0.1, clear_margin=0.5)
+    assert (value, pending) == ("noise", ["arbitrage", now.isoformat()])
+    # The marginal change still settles once it has held.
+    assert label_settle(**{**common, "now": now + hold, "pending": pending}, margin=0.1, clear_margin=0.5)[0] == "arbitrage"
+    # Without a clear margin configured (other labels), only the hold counts.
+    assert label_settle(**common, margin=5.0, clear_margin=None)[0] == "noise"
+
+
+def _book(paired_share: float, pair_cost: float) -> ScoreInputs:
+    zero = Decimal(0)
+    return ScoreInputs(
+        total_trades=40, markets_traded=8, resolved_positions=0, winning_positions=0, trading_pnl=zero,
+        bought_usdc=Decimal(1000), buy_volume=Decimal(1000), sell_volume=zero, volume_30d=Decimal(1000), trades_7d=40,
+        trades_30d=40, pnl_7d=zero, pnl_30d=zero, max_drawdown_7d=zero, stability_score=Decimal(50),
+        open_concentration=Decimal("0.1"), top_gain_share=zero, info_edge_label="no_edge", paired_share=paired_share,
+        pair_cost=pair_cost,
+    )
+
+
+def test_the_margin_is_measured_on_the_thresholds_of_the_rule_that_decides_the_label():
+    wide, narrow = score_compute(_book(1.0, 0.96)), score_compute(_book(0.55, 0.96))
+    assert (wide.strategy_type, narrow.strategy_type) == ("arbitrage", "arbitrage")
+    assert wide.strategy_margin == pytest.approx(1.0)  # paired 1.0 against the 0.5 threshold
+    assert narrow.strategy_margin == pytest.approx(0.1)  # 0.55 against 0.5
+    # Noise wins by how far the nearest other rule is from fitting.
+    noise = score_compute(_book(0.1, 0.96))
+    assert noise.strategy_type == "noise" and noise.strategy_margin == pytest.approx(0.8)
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("compute_redis")
+def test_a_wallet_that_becomes_an_arbitrageur_by_a_wide_margin_is_relabelled_in_the_same_drain(settings):
+    settings.SCORING_HOLD_SECONDS = 7200
+    now = timezone.now().replace(microsecond=0)
+    wallet = wallet_make()
+    markets = [market_make(latest_prices=["0.5", "0.5"])[1] for _ in range(3)]
+    for number, (yes, _no) in enumerate(markets):
+        for step in range(3):
+            fill_make(wallet=wallet, token=yes, side="BUY", size=100, price="0.5",
+                      at=now - timedelta(hours=10, minutes=10 * (3 * number + step)))
+    wallet_batch_compute(wallet_ids=[wallet.pk], now=now - timedelta(hours=1))
+    assert WalletSnapshot.objects.get(wallet=wallet).strategy_type == "noise"
+    for number, (_yes, no) in enumerate(markets):  # the other outcome of each, for less than 1 a pair
+        fill_make(wallet=wallet, token=no, side="BUY", size=300, price="0.45", at=now - timedelta(minutes=30 + number))
+    wallet_batch_compute(wallet_ids=[wallet.pk], now=now)
+    snapshot = WalletSnapshot.objects.get(wallet=wallet)
+    assert snapshot.strategy_type == "arbitrage"  # at once, well inside the two-hour hold
+    assert FeedEvent.objects.filter(wallet=wallet, event_type="strategy_change").count() == 1
 
 
 

@@ -137,3 +137,40 @@ def test_the_admin_prediction_list_opens_with_the_scorecard(admin_client):
     assert page.status_code == 200
     text = page.content.decode()
     assert "Scorecard" in text and "feed:strategy_change" in text and "event_trader" in text
+
+
+def test_an_ai_report_is_recorded_as_a_prediction_on_the_side_of_the_latest_decision_before_it():
+    from scoring.services import ai_report_generate
+
+    now = timezone.now().replace(microsecond=0)
+    market, (yes, no) = market_make(latest_prices=["0.5", "0.5"])
+    wallet = wallet_make()
+    fill_make(wallet=wallet, token=yes, side="BUY", size=10, price="0.4", at=now - timedelta(hours=3))
+    fill_make(wallet=wallet, token=yes, side="SELL", size=10, price="0.6", at=now - timedelta(hours=1))  # backs No
+    fill_make(wallet=wallet, token=no, side="BUY", size=10, price="0.3", at=now + timedelta(hours=1))  # after: ignored
+    _history(wallet, now - timedelta(hours=2), "quant")
+    WalletSnapshot.objects.create(wallet=wallet, total_trades=50, strategy_type="lucky", pool_tier="strategy",
+                                  risk_level="medium")  # what it is labelled later
+    report, created = ai_report_generate(wallet_id=wallet.pk, now=now)
+    assert created
+    prediction = SignalPrediction.objects.get(kind="ai_report")
+    assert (prediction.source_id, prediction.wallet_id, prediction.market_id, prediction.signal_at) == (
+        report.pk, wallet.pk, market.pk, now)
+    assert (prediction.token_id, prediction.reverse_token_id) == (no.token_id, yes.token_id)
+    assert prediction.label == "quant"  # the score as of the report, not the snapshot's later label
+    # The report's feed event relays the report: one prediction, not two.
+    assert SignalPrediction.objects.count() == 1
+    assert [row["kind"] for row in signal_scorecard()] == ["ai_report"]
+
+
+def test_an_ai_report_on_a_wallet_without_a_fill_before_it_predicts_nothing():
+    from scoring.services import ai_report_generate
+
+    now = timezone.now().replace(microsecond=0)
+    _market, (yes, _no) = market_make(latest_prices=["0.5", "0.5"])
+    wallet = wallet_make()
+    fill_make(wallet=wallet, token=yes, side="BUY", size=10, price="0.4", at=now + timedelta(minutes=5))
+    WalletSnapshot.objects.create(wallet=wallet, total_trades=50, strategy_type="quant", pool_tier="strategy",
+                                  risk_level="medium")
+    ai_report_generate(wallet_id=wallet.pk, now=now)
+    assert not SignalPrediction.objects.exists()
