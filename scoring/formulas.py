@@ -29,14 +29,21 @@ Labels (first rule that matches; thresholds are the constants below)
 Book features from the wallet's positions: `two_sided_share` = share of its markets in which it both
 bought and sold one token; `paired_share` = 2 · Σ_m min(shares bought of each outcome) / all shares
 bought (how much of its buying holds both sides of a market); `pair_cost` = the average price paid
-for one share of each outcome in those markets (< 1: a locked-in profit at settlement).
+for one share of each outcome in those markets (< 1: a locked-in profit at settlement);
+`paired_markets` = how many markets it bought both outcomes of; `held_share` = shares it holds (or
+held at settlement) / shares it bought (a market maker sells what it buys: it holds little);
+`sold_share` = shares sold / shares bought (an arbitrageur holds its pairs to settlement).
 
 - unknown: fewer than 5 trades.
 - market_maker: ≥ 200 trades over ≥ 10 markets, sell volume within ±30 % of buy volume, both sides
   of the book in ≥ 70 % of its markets, |trading PnL| / volume < 3 % (it earns the spread, not
-  bets), and — once a source reports maker rebates — rebates ≥ 20 % of its income.
-- arbitrage: ≥ 50 % of the shares it bought pair up across both outcomes of a market for less than
-  1 in total, or ≥ 80 % pair up whatever they cost (it holds both sides).
+  bets), it holds < 25 % of the shares it bought (a busy random trader on both sides keeps most
+  of them: measured on the emulator, 0.07 for the planted market maker, ≥ 0.9 for the busiest
+  random traders), and — once a source reports maker rebates — rebates ≥ 20 % of its income.
+- arbitrage: in ≥ 3 markets it bought both outcomes, it sold ≤ 25 % of what it bought, and ≥ 50 %
+  of the shares it bought pair up across both outcomes of a market for less than 1 in total, or
+  ≥ 80 % pair up whatever they cost (it holds both sides). A random trader who once bought both
+  outcomes of a market is not one.
 - event_trader: information edge `processing_edge` or `mild_edge` (after the FDR control).
 - lucky: trading PnL above max(50 USDC, 5 % of what it bought) while one position brings > 60 % of
   the gains or confidence < 0.5. The floor keeps a PnL hovering around zero from flipping it.
@@ -111,6 +118,9 @@ class ScoreInputs:
     two_sided_share: float = 0.0
     paired_share: float = 0.0
     pair_cost: float = 0.0
+    paired_markets: int = 0
+    held_share: float = 0.0
+    sold_share: float = 0.0
     maker_rebates: Decimal = ZERO
     info_edge_q: float = 1.0
     # The ROI's terms from the wallet ledger (known-cost positions); None: trading_pnl / bought_usdc.
@@ -188,8 +198,11 @@ MM_SELL_BUY_BAND = (Decimal("0.7"), Decimal("1.3"))
 MM_MIN_TWO_SIDED = 0.7
 MM_MAX_PNL_TO_VOLUME = Decimal("0.03")
 MM_MIN_REBATE_SHARE = Decimal("0.2")
+MM_MAX_HELD_SHARE = 0.25
 ARB_MIN_PAIRED_CHEAP = 0.5
 ARB_MIN_PAIRED_ANY = 0.8
+ARB_MIN_PAIRED_MARKETS = 3
+ARB_MAX_SOLD_SHARE = 0.25
 LUCKY_MIN_PNL = Decimal(50)
 LUCKY_MIN_PNL_SHARE = Decimal("0.05")
 EDGE_MILD_Q = 0.20  # scoring.edge.MILD_Q (formulas stay free of the edge module)
@@ -200,6 +213,9 @@ class BookFeatures:
     two_sided_share: float
     paired_share: float
     pair_cost: float
+    paired_markets: int = 0
+    held_share: float = 0.0
+    sold_share: float = 0.0
 
 
 def book_features(positions) -> BookFeatures:
@@ -208,9 +224,11 @@ def book_features(positions) -> BookFeatures:
         return BookFeatures(0.0, 0.0, 0.0)
     by_market: dict[int, list] = {}
     two_sided_markets: set[int] = set()
-    bought_total = ZERO
+    bought_total = held = sold = ZERO
     for position in positions:
         by_market.setdefault(position.market_id, []).append(position)
+        held += max(position.shares, ZERO) + position.settled_shares
+        sold += position.sold_shares
         if position.bought_shares > 0:
             bought_total += position.bought_shares
             if position.sold_shares > 0:
@@ -218,6 +236,7 @@ def book_features(positions) -> BookFeatures:
     paired = ZERO
     pair_units = ZERO
     pair_cost_weighted = ZERO
+    paired_markets = 0
     for market_positions in by_market.values():
         if len(market_positions) < 2:
             continue  # one outcome traded: nothing to pair (most markets of most wallets)
@@ -225,12 +244,16 @@ def book_features(positions) -> BookFeatures:
         if len(bought) < 2 or len({p.outcome_index for p in bought if p.outcome_index is not None}) < 2:
             continue
         pairs = min(p.bought_shares for p in bought)
+        paired_markets += 1
         paired += pairs * len(bought)
         pair_units += pairs
         pair_cost_weighted += pairs * sum((p.bought_usdc / p.bought_shares for p in bought), ZERO)
     paired_share = float(paired / bought_total) if bought_total > 0 else 0.0
     pair_cost = float(pair_cost_weighted / pair_units) if pair_units > 0 else 0.0
-    return BookFeatures(len(two_sided_markets) / len(by_market), min(1.0, paired_share), pair_cost)
+    held_share = float(held / bought_total) if bought_total > 0 else 0.0
+    sold_share = float(sold / bought_total) if bought_total > 0 else 0.0
+    return BookFeatures(len(two_sided_markets) / len(by_market), min(1.0, paired_share), pair_cost, paired_markets,
+                        held_share, sold_share)
 
 
 def advice(*, pool_tier: str, risk_level: str) -> tuple[str, str]:
@@ -257,11 +280,14 @@ def _strategy(inputs: ScoreInputs, *, confidence: float, lower: float) -> str:
         and low <= inputs.sell_volume / inputs.buy_volume <= high
         and inputs.two_sided_share >= MM_MIN_TWO_SIDED
         and abs(inputs.trading_pnl) / volume < MM_MAX_PNL_TO_VOLUME
+        and inputs.held_share < MM_MAX_HELD_SHARE
         and (inputs.maker_rebates <= 0
              or inputs.maker_rebates / (abs(inputs.trading_pnl) + inputs.maker_rebates) >= MM_MIN_REBATE_SHARE)
     ):
         return "market_maker"
-    if (inputs.paired_share >= ARB_MIN_PAIRED_CHEAP and 0 < inputs.pair_cost < 1) or inputs.paired_share >= ARB_MIN_PAIRED_ANY:
+    if inputs.paired_markets >= ARB_MIN_PAIRED_MARKETS and inputs.sold_share <= ARB_MAX_SOLD_SHARE and (
+        (inputs.paired_share >= ARB_MIN_PAIRED_CHEAP and 0 < inputs.pair_cost < 1) or inputs.paired_share >= ARB_MIN_PAIRED_ANY
+    ):
         return "arbitrage"
     if inputs.info_edge_label in {"processing_edge", "mild_edge"}:
         return "event_trader"
@@ -296,10 +322,15 @@ def strategy_margins(inputs: ScoreInputs, *, confidence: float, lower: float) ->
         (band - abs(float(inputs.sell_volume) / buy - 1)) / band if buy > 0 else -1.0,
         _at_least(inputs.two_sided_share, MM_MIN_TWO_SIDED),
         _at_most(abs(pnl) / volume, float(MM_MAX_PNL_TO_VOLUME)) if volume > 0 else -1.0,
+        _at_most(inputs.held_share, MM_MAX_HELD_SHARE),
     )
     cheap = 0 < inputs.pair_cost < 1
-    margins["arbitrage"] = max(_at_least(inputs.paired_share, ARB_MIN_PAIRED_CHEAP) if cheap else -1.0,
-                               _at_least(inputs.paired_share, ARB_MIN_PAIRED_ANY))
+    margins["arbitrage"] = min(
+        max(_at_least(inputs.paired_share, ARB_MIN_PAIRED_CHEAP) if cheap else -1.0,
+            _at_least(inputs.paired_share, ARB_MIN_PAIRED_ANY)),
+        _at_least(inputs.paired_markets, ARB_MIN_PAIRED_MARKETS),
+        _at_most(inputs.sold_share, ARB_MAX_SOLD_SHARE),
+    )
     if inputs.info_edge_label in {"processing_edge", "mild_edge"}:
         margins["event_trader"] = _at_most(inputs.info_edge_q, EDGE_MILD_Q)
     else:

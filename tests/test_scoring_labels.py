@@ -49,22 +49,25 @@ def test_a_change_by_a_clear_margin_applies_at_once_and_a_marginal_one_waits():
     assert label_settle(**common, margin=5.0, clear_margin=None)[0] == "noise"
 
 
-def _book(paired_share: float, pair_cost: float) -> ScoreInputs:
+def _book(paired_share: float, pair_cost: float, *, paired_markets: int = 8) -> ScoreInputs:
     zero = Decimal(0)
     return ScoreInputs(
         total_trades=40, markets_traded=8, resolved_positions=0, winning_positions=0, trading_pnl=zero,
         bought_usdc=Decimal(1000), buy_volume=Decimal(1000), sell_volume=zero, volume_30d=Decimal(1000), trades_7d=40,
         trades_30d=40, pnl_7d=zero, pnl_30d=zero, max_drawdown_7d=zero, stability_score=Decimal(50),
         open_concentration=Decimal("0.1"), top_gain_share=zero, info_edge_label="no_edge", paired_share=paired_share,
-        pair_cost=pair_cost,
+        pair_cost=pair_cost, paired_markets=paired_markets,
     )
 
 
 def test_the_margin_is_measured_on_the_thresholds_of_the_rule_that_decides_the_label():
     wide, narrow = score_compute(_book(1.0, 0.96)), score_compute(_book(0.55, 0.96))
     assert (wide.strategy_type, narrow.strategy_type) == ("arbitrage", "arbitrage")
-    assert wide.strategy_margin == pytest.approx(1.0)  # paired 1.0 against the 0.5 threshold
+    assert wide.strategy_margin == pytest.approx(1.0)  # paired 1.0 against the 0.5 threshold (8 markets: 1.67)
     assert narrow.strategy_margin == pytest.approx(0.1)  # 0.55 against 0.5
+    # Pairs in only three markets: the rule fits, by no margin.
+    assert score_compute(_book(1.0, 0.96, paired_markets=3)).strategy_margin == pytest.approx(0.0)
+    assert score_compute(_book(1.0, 0.96, paired_markets=2)).strategy_type == "noise"
     # Noise wins by how far the nearest other rule is from fitting.
     noise = score_compute(_book(0.1, 0.96))
     assert noise.strategy_type == "noise" and noise.strategy_margin == pytest.approx(0.8)
@@ -76,11 +79,11 @@ def test_a_wallet_that_becomes_an_arbitrageur_by_a_wide_margin_is_relabelled_in_
     settings.SCORING_HOLD_SECONDS = 7200
     now = timezone.now().replace(microsecond=0)
     wallet = wallet_make()
-    markets = [market_make(latest_prices=["0.5", "0.5"])[1] for _ in range(3)]
+    markets = [market_make(latest_prices=["0.5", "0.5"])[1] for _ in range(5)]  # 5 paired markets: 3 is the rule
     for number, (yes, _no) in enumerate(markets):
         for step in range(3):
             fill_make(wallet=wallet, token=yes, side="BUY", size=100, price="0.5",
-                      at=now - timedelta(hours=10, minutes=10 * (3 * number + step)))
+                      at=now - timedelta(hours=10, minutes=5 * (3 * number + step)))
     wallet_batch_compute(wallet_ids=[wallet.pk], now=now - timedelta(hours=1))
     assert WalletSnapshot.objects.get(wallet=wallet).strategy_type == "noise"
     for number, (_yes, no) in enumerate(markets):  # the other outcome of each, for less than 1 a pair
