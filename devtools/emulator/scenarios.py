@@ -132,6 +132,8 @@ class EmulatorConfig:
     market_maker_fill_rate: float = 0.15
     # The arbitrageur buys both outcomes of a market below 1 this often (per virtual second).
     arbitrage_rate: float = 1 / 150
+    # Background headlines per virtual second while the roles are on (1 / 240 otherwise).
+    roles_chatter_per_second: float = 1 / 1800
     # Share of markets that are Protocol V2 (Gamma "version": "v2", positionIds, bytes31 condition).
     # 0 until the Gamma reader picks outcome ids by version (v2 markets have clobTokenIds: null and
     # today's parser refuses them); the v2 tests and the v2 demo use 0.3.

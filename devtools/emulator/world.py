@@ -18,7 +18,11 @@ Planted roles ("roles", part of "signals"; the ground truth is `roles()`, in /_c
 - one arbitrageur buys both outcomes of a market in equal size for a tick under their price each
   (the pair costs less than 1);
 - everyone else trades at random moments, as without the scenario. The role wallets take no part
-  in that background trading while the scenario is on.
+  in that background trading while the scenario is on;
+- background headlines are rarer (`roles_chatter_per_second`): a feed reader links a headline to
+  every market naming one of its proper nouns (a month, an asset), so one headline a few minutes
+  apart would put nearly every moment of every market within an hour before some news, and no
+  timing could stand out from its market's baseline.
 
 Memory: rows live in typed columns (``array``), about 60 bytes a row including every index, so a
 million rows stay well under 100 MB. Row ids grow with (timestamp, sequence), which makes every
@@ -362,7 +366,8 @@ class World:
                 market = self.catalog.markets[index]
                 self._add_news(second, index, market.resolution_headline, "resolution")
         chatter = self._stream("news", second)
-        if self._open_markets and chatter.random() < 1 / 240:
+        rate = self.config.roles_chatter_per_second if profile.roles else 1 / 240
+        if self._open_markets and chatter.random() < rate:
             index = self._pick_market(chatter)
             market = self.catalog.markets[index]
             self._add_news(second, index, chatter.choice(market.headline_templates), "background")
