@@ -156,7 +156,9 @@ def label_settle(
 class _BaselineCache:
     """Market baselines of the edge test, per worker process, for EDGE_BASELINE_TTL_SECONDS: a
     market's baseline is one grouped read of its fills, shared by every batch that trades it. An
-    entry is recomputed early when a batch sees news newer than the entry's."""
+    entry is recomputed early when a batch sees news newer than the entry's. Its age is measured
+    on the batches' `now` (the clock the baseline is computed at), not the process's: a replay or
+    a simulated run faster than real time would otherwise keep one baseline for hours of trading."""
 
     def __init__(self) -> None:
         self._entries: dict[int, tuple[float, datetime | None, MarketBaseline]] = {}
@@ -164,7 +166,7 @@ class _BaselineCache:
 
     def get(self, *, news: dict[int, list[datetime]], now: datetime, rules: EdgeRules) -> dict[int, MarketBaseline]:
         ttl = float(settings.EDGE_BASELINE_TTL_SECONDS)
-        clock = time.monotonic()
+        clock = now.timestamp()
         found: dict[int, MarketBaseline] = {}
         missing: list[int] = []
         with self._lock:

@@ -17,7 +17,7 @@ from scoring.edge import binomial_two_sided, decisions_group, edge_level_from
 from scoring.fdr import edge_fdr_refresh, q_estimate
 from scoring.models import EdgeFdrState, WalletSnapshot
 from scoring.selectors import info_edge_payload
-from scoring.services import edge_baselines
+from scoring.services import edge_baselines, edge_rules
 
 NEWS_KINDS = {"feed": OffchainEvent.Kind.FEED, "lifecycle": OffchainEvent.Kind.MARKET_LIFECYCLE}
 
@@ -201,3 +201,23 @@ def test_among_many_random_traders_few_are_flagged_and_the_planted_insiders_rank
     assert set(WalletSnapshot.objects.filter(wallet__in=insiders).values_list("info_edge_level", flat=True)) == {
         "processing_edge"
     }
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("compute_redis")
+def test_a_cached_market_baseline_ages_on_the_batches_clock_not_the_processs(settings):
+    settings.EDGE_BASELINE_TTL_SECONDS = 900
+    now = timezone.now().replace(microsecond=0)
+    market, (yes, _no) = market_make(latest_prices=["0.5", "0.5"])
+    news = now - timedelta(hours=1)
+    _news(market, news)
+    trader = wallet_make()
+    fill_make(wallet=trader, token=yes, side="BUY", size=10, price="0.5", at=news - timedelta(minutes=30))
+    rules = edge_rules()
+    first = edge_baselines.get(news={market.pk: [news]}, now=now, rules=rules)[market.pk]
+    fill_make(wallet=wallet_make(), token=yes, side="BUY", size=10, price="0.5", at=news - timedelta(minutes=20))
+    # Within the TTL of the batches' clock: the same entry, however little real time passed.
+    assert edge_baselines.get(news={market.pk: [news]}, now=now + timedelta(minutes=10), rules=rules)[market.pk] == first
+    # Fifteen minutes later on that clock (a replay, a simulated run): read again.
+    later = edge_baselines.get(news={market.pk: [news]}, now=now + timedelta(minutes=16), rules=rules)[market.pk]
+    assert (first.decisions, later.decisions) == (1, 2)
