@@ -222,6 +222,9 @@ class Command(BaseCommand):
         # A file left by an `up` that was killed would point commands at a dead emulator.
         running_upstream.unlink(missing_ok=True)
         if demo:
+            # Positions at the pace of activity (not every 300 s): a ledger is reconciled once both
+            # of its wallet's reads have landed, and a newcomer should see that within minutes.
+            env.setdefault("INGEST_POSITIONS_INTERVAL_SECONDS", os.environ.get("INGEST_POSITIONS_INTERVAL_SECONDS", "60"))
             emulator = self._demo_emulator_settings(database_url, mark)
             env.update(self._start_emulator(emulator))
             running_upstream.write_text(
