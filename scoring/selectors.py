@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection
+from django.db.models import Case, Value, When
 
 from marts.bulk import fast_rows, int_array
 from scoring.edge import MarketBaseline, time_share_before_news
+from scoring.models import WalletSnapshot
 
 # Lifecycle events (closed, resolved) are outcomes, not information: never news.
 NEWS_KINDS = ("feed", "manual")
@@ -89,6 +91,17 @@ def info_edge_payload(snapshot) -> dict:
         "wallet_rate": snapshot.info_edge_wallet_rate, "q_value": snapshot.info_edge_q,
         "decisions": snapshot.info_edge_decisions, "markets": snapshot.info_edge_markets,
     }
+
+
+def edge_ranking() -> list[int]:
+    """Tested wallets, strongest evidence of trading ahead of news first: those more often before
+    news than their markets (effect > 0) by q-value, then the rest. The test is two-sided, so a
+    wallet significantly *less* often before news has a small q too; it is no edge and ranks last."""
+    return list(
+        WalletSnapshot.objects.filter(info_edge_tested=True)
+        .annotate(ahead=Case(When(info_edge_effect__gt=0, then=Value(0)), default=Value(1)))
+        .order_by("ahead", "info_edge_q", "-info_edge_effect", "wallet_id").values_list("wallet_id", flat=True)
+    )
 
 
 # --- Point-in-time scores ----------------------------------------------------------------------

@@ -221,3 +221,14 @@ def test_a_cached_market_baseline_ages_on_the_batches_clock_not_the_processs(set
     # Fifteen minutes later on that clock (a replay, a simulated run): read again.
     later = edge_baselines.get(news={market.pk: [news]}, now=now + timedelta(minutes=16), rules=rules)[market.pk]
     assert (first.decisions, later.decisions) == (1, 2)
+
+
+@pytest.mark.django_db
+def test_the_edge_ranking_puts_wallets_ahead_of_news_first_and_a_significant_laggard_last():
+    from scoring.selectors import edge_ranking
+
+    ahead, weakly_ahead, behind, untested = (wallet_make() for _ in range(4))
+    for wallet, q, effect in ((ahead, 0.01, 0.4), (weakly_ahead, 0.6, 0.05), (behind, 0.001, -0.3)):
+        WalletSnapshot.objects.create(wallet=wallet, info_edge_tested=True, info_edge_q=q, info_edge_effect=effect)
+    WalletSnapshot.objects.create(wallet=untested, info_edge_q=0.0001, info_edge_effect=0.9)
+    assert edge_ranking() == [ahead.pk, weakly_ahead.pk, behind.pk]
