@@ -38,9 +38,9 @@ from ingest.models import IngestGap, RunStatus
 from ingest.registry import INGEST_JOBS
 from ingest.selectors import (
     celery_queue_depths,
+    fills_outside_partitions,
     ingest_dead_letters_open_counts,
     ingest_gaps_open_counts,
-    fills_outside_partitions,
     ingest_overview,
     ingest_run_totals,
     ingest_stream_status,

@@ -283,7 +283,7 @@ def table_partition_online(
                 END IF;
                 RETURN NULL;
             END $$
-            """
+            """  # noqa: S608 - names from the spec, no input
         )
         _execute(
             f'CREATE TRIGGER "{mirror}" AFTER INSERT OR UPDATE OR DELETE ON "{table}" '

@@ -31,7 +31,7 @@ def test_insiders_buy_the_winner_ten_to_sixty_minutes_before_their_markets_resol
             assert (columns.side[row], columns.outcome[row]) == (BUY, market.winner_index)
             leads.append(resolution_news[market.index] - columns.timestamp[row])
     assert len(catalog.insider_indexes) == 5 and len(leads) >= 40
-    assert 600 <= min(leads) and max(leads) <= 3600
+    assert min(leads) >= 600 and max(leads) <= 3600
     truth = world.state()["roles"]
     assert truth["active"] and truth["insiders"] == [catalog.wallets[i].address for i in catalog.insider_indexes]
     assert len(truth["random_traders"]) == 400 - 7
