@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import itemgetter
 
 import orjson
 from django.db import connection
 from psycopg.types.json import set_json_loads
 
-from ingest.sources.data_api.parsing import ParsedActivity, ParsedPosition, parse_activity_v2, parse_position_v2
+from ingest.sources.data_api.parsing import ParsedActivity, PositionFigures, parse_activity_v2, parse_position_figures
 from ingest.sources.values import MalformedRow
 from marts.bulk import fast_cursor, fast_rows, int_array
 from marts.ledger import MarketTerms
@@ -27,14 +28,14 @@ RESOLUTIONS = "resolutions"
 # predicate under any plan and seek by (stream, wallet) — with `stream IN (…)` the predicate
 # absorbs the condition on the leading column and the index can only be scanned whole. The
 # expression's statistics (marts 0005) let the planner expect a few rows per wallet, not the
-# default share of the table.
+# default share of the table. The rows are put in order here, not by an ORDER BY: sorting a
+# batch's payloads in PostgreSQL spilled to disk (work_mem) and took a parallel plan to merge.
 ACCOUNT_ROWS_SQL = f"""
     SELECT stream, payload->>'proxy_wallet', id, idempotency_key, payload FROM ingest_landing
     WHERE source = '{SOURCE}' AND stream = '{ACTIVITY}' AND payload->>'proxy_wallet' = ANY(%s::text[])
     UNION ALL
     SELECT stream, payload->>'proxy_wallet', id, idempotency_key, payload FROM ingest_landing
     WHERE source = '{SOURCE}' AND stream = '{POSITIONS}' AND payload->>'proxy_wallet' = ANY(%s::text[])
-    ORDER BY 1, 2, 3
 """  # noqa: S608 - module constants, no input
 
 
@@ -42,7 +43,7 @@ ACCOUNT_ROWS_SQL = f"""
 class AccountRows:
     activities: list[ParsedActivity]
     activity_through: int
-    positions: list[ParsedPosition]  # Polymarket's latest row per token
+    positions: list[PositionFigures]  # Polymarket's latest row per token
     unreadable: int  # landed rows the parsers refuse now (kept in the landing table as received)
 
 
@@ -58,6 +59,7 @@ def account_rows_for(*, addresses: list[str]) -> dict[str, AccountRows]:
     if not addresses:
         return result
     rows = _landed_rows(ACCOUNT_ROWS_SQL, ["{" + ",".join(addresses) + "}"] * 2)
+    rows.sort(key=_stream_wallet_landing)  # landing order per wallet and stream
     # Polymarket's newest landed row per token (landing order: a later one replaces it); only
     # those are parsed.
     newest_positions: dict[tuple[str, object], dict] = {}
@@ -82,10 +84,13 @@ def account_rows_for(*, addresses: list[str]) -> dict[str, AccountRows]:
     for (address, _token), payload in newest_positions.items():
         account = result[address]
         try:
-            account.positions.append(parse_position_v2(payload))
+            account.positions.append(parse_position_figures(payload))
         except MalformedRow:
             account.unreadable += 1
     return result
+
+
+_stream_wallet_landing = itemgetter(0, 1, 2)
 
 
 def _payload_loads(data) -> object:

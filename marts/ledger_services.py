@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -19,9 +20,9 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ingest.sources.data_api.parsing import ParsedPosition
+from ingest.sources.data_api.parsing import ParsedPosition, PositionFigures
 from marts import ledger_selectors as selectors
-from marts.bulk import copy_rows, int_array, staged_upsert, stored_money
+from marts.bulk import copy_rows, fast_rows, int_array, staged_upsert, stored_money
 from marts.ledger import (
     CONTEXT,
     MarketTerms,
@@ -37,6 +38,8 @@ ZERO = Decimal(0)
 RECONCILE_RELATIVE = Decimal("0.01")
 RECONCILE_ABSOLUTE = Decimal("0.01")
 CURSOR_STREAMS = (selectors.ACTIVITY, selectors.POSITIONS, selectors.RESOLUTIONS)
+# Wallets recomputed per transaction by a refresh.
+LEDGER_BATCH_SIZE = 500
 
 ENTRY_COLUMNS = [
     "wallet_id", "sequence", "leg", "occurred_at", "activity_type", "kind", "source_key", "condition_id", "token_id",
@@ -49,6 +52,9 @@ POSITION_COLUMNS = [
     "movements",
     "first_at", "last_at",
 ]
+# The natural keys of a wallet's rows (leading columns of the row tuples) and their SQL types.
+ENTRY_KEY = ("bigint", "integer", "integer")  # wallet_id, sequence, leg
+POSITION_KEY = ("bigint", "text")  # wallet_id, token_id
 SUMMARY_COLUMNS = [
     "wallet_id", "computed_at", "activity_through", "entries", "fees_paid", "maker_rebates", "rewards",
     "unknown_usdc", "unknown_types", "realized_pnl", "settlement_pnl", "unrealized_pnl", "cash_pnl",
@@ -70,7 +76,7 @@ def _within(ours: Decimal, theirs: Decimal) -> bool:
     return abs(ours - theirs) <= max(RECONCILE_ABSOLUTE, abs(theirs) * RECONCILE_RELATIVE)
 
 
-def reconciliation_of(*, ledger: WalletLedger, polymarket: list[ParsedPosition]) -> Reconciliation:
+def reconciliation_of(*, ledger: WalletLedger, polymarket: Sequence[ParsedPosition | PositionFigures]) -> Reconciliation:
     """Compare our Polymarket-basis realised PnL and sizes, as of Polymarket's snapshot
     (`ledger.snapshot`), with Polymarket's positions.
 
@@ -199,12 +205,53 @@ def wallet_ledgers_compute(
         ))
     with transaction.atomic(), connection.cursor() as cursor:
         scope = int_array(addresses)
-        cursor.execute("DELETE FROM wallet_ledger_entry WHERE wallet_id = ANY(%s::bigint[])", [scope])
-        cursor.execute("DELETE FROM wallet_ledger_position WHERE wallet_id = ANY(%s::bigint[])", [scope])
-        copy_rows(cursor, "wallet_ledger_entry", ENTRY_COLUMNS, entries)
-        copy_rows(cursor, "wallet_ledger_position", POSITION_COLUMNS, positions)
+        _rows_replace(cursor, table="wallet_ledger_entry", columns=ENTRY_COLUMNS, key_types=ENTRY_KEY, scope=scope,
+                      rows=entries)
+        _rows_replace(cursor, table="wallet_ledger_position", columns=POSITION_COLUMNS, key_types=POSITION_KEY,
+                      scope=scope, rows=positions, kept_if_equal_but=POSITION_COLUMNS.index("marked_at"))
         staged_upsert(table="wallet_ledger_summary", columns=SUMMARY_COLUMNS, key=["wallet_id"], rows=summaries)
     return ledgers
+
+
+def _rows_replace(cursor, *, table: str, columns: list[str], key_types: tuple[str, ...], scope: str,
+                  rows: list[tuple], kept_if_equal_but: int | None = None) -> None:
+    """Make the wallets' (`scope`) rows of `table` exactly `rows`, writing only the difference.
+
+    A recomputation mostly reproduces what is stored (one new fill leaves a wallet's earlier
+    entries and its other positions as they were): the stored rows are read (an index range
+    per wallet, no WAL), and only rows that are gone or differ are deleted and only new or
+    changed ones copied. Deleting and re-inserting every row cost a delete, an insert into
+    every index and their WAL per row — most of a batch's writes. Rows are compared by value
+    (Decimals at the stored scale), keyed by their first columns (as many as `key_types`).
+    `kept_if_equal_but`: a column (the mark's read time) whose new value alone does not make a
+    row differ — a stored mark at the same price keeps the time it was read at, as a re-mark
+    leaves it (ledger_marks_refresh).
+    """
+    key_width = len(key_types)
+    names = ", ".join(f'"{column}"' for column in columns)
+    stored = {row[:key_width]: row for row in fast_rows(
+        f"SELECT {names} FROM {table} WHERE wallet_id = ANY(%s::bigint[])", [scope])}  # noqa: S608 - names are ours
+    changed = []
+    for row in rows:
+        key = row[:key_width]
+        old = stored.pop(key, None)
+        if old is None:
+            changed.append(row)
+            continue
+        if old == row or (kept_if_equal_but is not None and old[:kept_if_equal_but] == row[:kept_if_equal_but]
+                          and old[kept_if_equal_but + 1:] == row[kept_if_equal_but + 1:]):
+            continue
+        stored[key] = old  # differs: deleted, then copied anew
+        changed.append(row)
+    if stored:
+        keys = list(zip(*stored, strict=True))
+        key_names = ", ".join(f'"{column}"' for column in columns[:key_width])
+        unnest = ", ".join(f"%s::{kind}[]" for kind in key_types)
+        cursor.execute(
+            f"DELETE FROM {table} WHERE ({key_names}) IN (SELECT * FROM unnest({unnest}))",  # noqa: S608
+            [list(values) for values in keys],
+        )
+    copy_rows(cursor, table, columns, changed)
 
 
 def ledger_marks_refresh(*, wallet_ids: list[int], now: datetime | None = None) -> int:
@@ -298,7 +345,7 @@ class LedgerRefresh:
     refetched: int = 0
 
 
-def ledgers_refresh(*, rows_per_stream: int = 20_000, batch_size: int = 500) -> LedgerRefresh:
+def ledgers_refresh(*, rows_per_stream: int = 20_000, batch_size: int = LEDGER_BATCH_SIZE) -> LedgerRefresh:
     """Recompute the ledger of every wallet whose activity or positions landed since the last
     run, and of every holder of a market whose resolution landed; then move the cursors.
 
