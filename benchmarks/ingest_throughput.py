@@ -191,14 +191,17 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM trade_fill")
         stored_count = cursor.fetchone()[0]
-        cursor.execute("SELECT count(*) FROM ingest_landing")
-        landed = cursor.fetchone()[0]
+        cursor.execute("SELECT coalesce(sum(record_count), 0), count(*), coalesce(sum(octet_length(body)), 0) "
+                       "FROM ingest_landing_page")
+        landed, landed_pages, landed_bytes = cursor.fetchone()
     queued = redis_client().zcard(CHANGED_WALLETS_KEY)
     ratio = ingest_rate / copy_rate
 
     print(f"ingest path : {inserted:,} fills in {ingest_seconds:.1f}s = {ingest_rate:,.0f} fills/s "
           f"({args.workers} process{'es' if args.workers > 1 else ''}, page {args.page_size}; "
-          f"{stored_count:,} fills and {landed:,} landing rows stored, {queued:,} changed wallets queued)")
+          f"{stored_count:,} fills and {landed:,} landed records stored, {queued:,} changed wallets queued)")
+    print(f"landing     : {landed_pages:,} landed pages, {landed_bytes / 1e6:,.1f} MB compressed "
+          f"({landed_bytes / max(landed, 1):,.0f} bytes a record)")
     print(f"raw COPY    : {copy_rows:,} fills in {copy_seconds:.1f}s = {copy_rate:,.0f} fills/s "
           "(same bodies, decode + envelope + parse + number + COPY, 1 process)")
     print(f"ratio       : ingest path runs at {ratio:.2f}× raw COPY speed")

@@ -42,6 +42,7 @@ from ingest.models import (
     IngestDeadLetter,
     IngestGap,
     IngestRun,
+    LandingPage,
     LandingRecord,
     Market,
     OffchainEvent,
@@ -60,6 +61,8 @@ from ingest.selectors import (
     ingest_run_job_names,
     ingest_runs_list,
     ingest_stream_status,
+    landing_page_records_get,
+    landing_pages_matching,
     landing_records_matching,
     landing_streams,
     table_rows_estimate,
@@ -322,9 +325,10 @@ class IngestRunAdmin(LargeTableAdmin, ReadOnlyAdmin):
     @admin.display(description="related")
     def related(self, run: IngestRun) -> str:
         return format_html(
-            "{} · {} · {}",
+            "{} · {} · {} · {}",
             _link(_changelist_url(IngestDeadLetter, run=run.pk), "dead letters of this run"),
             _link(_changelist_url(IngestGap, found_by_run=run.pk), "gaps it found"),
+            _link(_changelist_url(LandingPage, run=run.pk), "pages it landed"),
             _link(_changelist_url(LandingRecord, run=run.pk), "records it landed"),
         )
 
@@ -838,6 +842,42 @@ class LandingRecordAdmin(LargeTableAdmin, ReadOnlyAdmin):
     @admin.display(description="payload (as received)")
     def payload_pretty(self, record: LandingRecord) -> str:
         return pretty_json(record.payload)
+
+
+# A page's records shown on its admin page: enough to read one, not a megabyte of HTML.
+LANDING_PAGE_RECORDS_SHOWN = 50
+
+
+@admin.register(LandingPage)
+class LandingPageAdmin(LargeTableAdmin, ReadOnlyAdmin):
+    list_display = ("id", "source", "stream", "record_count", "upstream_from", "upstream_until", "received_at",
+                    "run_link")
+    list_filter = ("source", "stream")
+    search_fields = ("id",)  # the search itself is landing_pages_matching()
+    search_help_text = "A trade's idempotency key (exact): the page that landed its record."
+    ordering = ("-id",)
+    fields = ("source", "stream", "record_count", "upstream_from", "upstream_until", "received_at", "run_link",
+              "records_pretty")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).defer("body")
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        if not search_term.strip():
+            return queryset, False
+        return landing_pages_matching(pages=queryset, term=search_term), False
+
+    @admin.display(description="run")
+    def run_link(self, page: LandingPage) -> str:
+        return _run_link(page.run_id)
+
+    @admin.display(description="records (as received, with the key each fill was stored under)")
+    def records_pretty(self, page: LandingPage) -> str:
+        records = landing_page_records_get(page_id=page.pk)
+        shown = [{"idempotency_key": key, "record": payload} for key, payload in records[:LANDING_PAGE_RECORDS_SHOWN]]
+        more = f"\n… and {len(records) - len(shown)} more" if len(records) > len(shown) else ""
+        return format_html("{}{}", pretty_json(shown), more)
 
 
 # --- ingest health page ---------------------------------------------------------------------------

@@ -218,6 +218,40 @@ class LandingRecord(models.Model):
         return f"{self.source}.{self.stream} {self.idempotency_key[:12]}…"
 
 
+class LandingPage(models.Model):
+    """The trade records one page transaction stored or enriched, landed together as received.
+
+    Trade pages are ingest's hottest write: a row per record cost more than the fill it
+    described (its own heap tuple and three index entries, ~850 bytes of JSON each). A page lands
+    as one row instead: the records, in the order the upstream served them and each with the key
+    its fill was stored under, as one zlib-compressed JSON document (ingest.frame.landing_page_write) — an
+    eighth of the bytes, written in one TOAST value that PostgreSQL does not compress again.
+    `upstream_from`/`upstream_until` bound the records' trade times, so a replay window finds its
+    pages by index; records of older databases stay in LandingRecord and are read beside these.
+    """
+
+    source = models.CharField(max_length=40)
+    stream = models.CharField(max_length=60)
+    record_count = models.PositiveIntegerField()
+    upstream_from = models.DateTimeField()
+    upstream_until = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    run = models.ForeignKey(IngestRun, null=True, blank=True, on_delete=models.SET_NULL, db_constraint=False)
+    # zlib(JSON array of [idempotency_key, record as received]); ingest.frame.landing_page_records reads it.
+    body = models.BinaryField()
+
+    class Meta:
+        db_table = "ingest_landing_page"
+        indexes = [
+            models.Index(fields=["source", "stream", "upstream_from"], name="ingest_landing_page_from"),
+            models.Index(fields=["source", "stream", "upstream_until"], name="ingest_landing_page_until"),
+            BrinIndex(fields=["run"], name="ingest_landing_page_run", autosummarize=True),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}.{self.stream} page of {self.record_count} ({self.upstream_from:%Y-%m-%d %H:%M:%S}…)"
+
+
 class Market(models.Model):
     class MetadataStatus(models.TextChoices):
         # A market first seen in a trade gets a row at once (fills need it) and is marked for a

@@ -11,6 +11,7 @@ import logging
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis
@@ -20,6 +21,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from ingest.changes import changed_wallets_depth
+from ingest.frame import landing_page_records
 from ingest.models import (
     TRADE_LANDING_SOURCE,
     TRADE_LANDING_STREAMS,
@@ -27,6 +29,7 @@ from ingest.models import (
     IngestDeadLetter,
     IngestGap,
     IngestRun,
+    LandingPage,
     LandingRecord,
     RunStatus,
     TradeFill,
@@ -478,3 +481,23 @@ def landing_records_matching(*, records: QuerySet[LandingRecord], term: str) -> 
             by_stream |= Q(source=source, stream=stream, upstream_time__gte=moment,
                            upstream_time__lt=moment + timedelta(seconds=1), idempotency_key=value)
     return records.filter(by_stream) if by_stream else records.none()
+
+
+def landing_pages_matching(*, pages: QuerySet[LandingPage], term: str) -> QuerySet[LandingPage]:
+    """Landed pages holding the record of this idempotency key (exact).
+
+    A trade key starts with its trade's second: the pages whose trade times span that second are
+    found by index, then opened to see which of them holds the key.
+    """
+    value = term.strip()
+    if not (len(value) > 11 and value[:10].isdigit() and value[10] == "-"):
+        return pages.none()
+    moment = datetime.fromtimestamp(int(value[:10]), tz=UTC)
+    candidates = pages.filter(upstream_from__lte=moment, upstream_until__gte=moment).values_list("id", "body")
+    holding = [page_id for page_id, body in candidates if any(key == value for key, _ in landing_page_records(body))]
+    return pages.filter(id__in=holding)
+
+
+def landing_page_records_get(*, page_id: int) -> list[tuple[str, Any]]:
+    """A landed page's records (idempotency key, record as received), in serving order."""
+    return landing_page_records(LandingPage.objects.values_list("body", flat=True).get(pk=page_id))

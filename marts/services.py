@@ -101,7 +101,30 @@ def wallet_batch_compute(*, wallet_ids: list[int], now: datetime | None = None) 
         _marts_write(marts=marts, now=now, dirty_from=_dirty_bucket_starts(marts=marts))
         for consumer in _batch_consumers:
             consumer(marts=marts, markets=markets, now=now)
+        _wallets_last_trade_sync(marts=marts)
     return result
+
+
+def _wallets_last_trade_sync(*, marts: list[WalletMart]) -> None:
+    """Bring `wallet.last_trade_at` to the newest fill the marts just read.
+
+    Ingest does not move it page by page: nearly every wallet on a page has a newer trade, so
+    that cost an UPDATE of ~900 wallet rows per 1,000-fill page on the hottest write path (a
+    sixth of a page's time); here it is one row per changed wallet per drain, seconds later.
+    Last statement of the batch transaction, so the row locks live only until its commit.
+    """
+    newest = sorted((mart.wallet_id, mart.last_trade_at) for mart in marts if mart.last_trade_at is not None)
+    if not newest:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE wallet AS w SET last_trade_at = v.last_trade_at
+            FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(wallet_id, last_trade_at)
+            WHERE w.id = v.wallet_id AND w.last_trade_at IS DISTINCT FROM v.last_trade_at
+            """,
+            [int_array(wallet_id for wallet_id, _ in newest), timestamp_array(moment for _, moment in newest)],
+        )
 
 
 _gc_pause_lock = threading.Lock()

@@ -24,7 +24,7 @@ from ingest.models import (
     IngestDeadLetter,
     IngestGap,
     IngestRun,
-    LandingRecord,
+    LandingPage,
     Market,
     OffchainEvent,
     OffchainFeed,
@@ -33,6 +33,9 @@ from ingest.models import (
     Wallet,
 )
 from ingest.sources.data_api.writing import trade_page_ingest
+from ingest.sources.gamma.writing import market_page_ingest
+from tests.landing import landed_trade_records
+from tests.test_parsers import load_fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -116,6 +119,8 @@ def seeded(private_redis):
             )
         ]
     )
+    # Records of other streams land one by one (LandingRecord): a Gamma market.
+    market_page_ingest(run=None, rows=load_fixture("prediction-market-vol/gamma_markets.json")[:1])
     return {"run": run, "gap": gap, "market": market, "feed": feed, "rows": rows}
 
 
@@ -123,7 +128,7 @@ def test_every_ingest_page_loads_for_a_staff_user(admin_client, seeded):
     models = [model for model in admin.site._registry if model._meta.app_label == "ingest"]
     assert {model.__name__ for model in models} >= {
         "IngestRun", "IngestDeadLetter", "IngestGap", "IngestCursor", "OffchainFeed", "OffchainEvent", "Market",
-        "Wallet", "TradeFill", "LandingRecord",
+        "Wallet", "TradeFill", "LandingRecord", "LandingPage",
     }
     for model in models:
         listing = admin_client.get(_changelist(model))
@@ -193,11 +198,11 @@ def test_retrying_a_fixed_dead_letter_resolves_it_and_stores_the_fill(admin_clie
     assert letter.retry_count == 1
     fill = TradeFill.objects.get(transaction_hash=valid["transactionHash"])
     assert fill.wallet.address == valid["proxyWallet"]
-    # The retry is a run of its own: kind, outcome and the landing record it wrote point at it.
+    # The retry is a run of its own: kind, outcome and the landed page it wrote point at it.
     run = IngestRun.objects.get(kind="retry")
     assert (run.job_name, run.status) == ("ingest.dead_letters.retry", "succeeded")
     assert run.stats_json == {"dead_letters": 1, "resolved": 1, "still_failing": 0}
-    assert LandingRecord.objects.filter(run=run).count() == 1
+    assert [key for _, key, _ in landed_trade_records(run=run)] == [fill.idempotency_key]
     assert f"Retried 1 dead letter(s): 1 resolved, 0 still failing. (run #{run.pk})" in _messages(response)
 
 
@@ -332,8 +337,10 @@ def test_trade_fills_are_found_by_wallet_transaction_hash_or_key(admin_client, p
         found = admin_client.get(_changelist(TradeFill), {"q": term}).context["cl"].result_list
         assert fill in list(found), term
     assert list(admin_client.get(_changelist(TradeFill), {"q": "bitcoin"}).context["cl"].result_list) == []
-    landing = admin_client.get(_changelist(LandingRecord), {"q": fill.idempotency_key}).context["cl"].result_list
-    assert [record.idempotency_key for record in landing] == [fill.idempotency_key]
+    pages = admin_client.get(_changelist(LandingPage), {"q": fill.idempotency_key}).context["cl"].result_list
+    assert len(pages) == 1
+    page = admin_client.get(reverse("admin:ingest_landingpage_change", args=[pages[0].pk]))
+    assert page.status_code == 200 and fill.idempotency_key in page.content.decode()
 
 
 def _counts_fills(sql: str) -> bool:

@@ -9,8 +9,9 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from ingest.models import LandingRecord, Market, TradeFill, Wallet
+from ingest.models import LandingPage, LandingRecord, Market, TradeFill, Wallet
 from ingest.sources.data_api.writing import trade_page_ingest
+from tests.landing import landed_trade_records
 from tests.test_parsers import SHARED_FILL_TX, load_fixture, trade_rows_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,13 +43,15 @@ def test_the_fill_table_has_no_foreign_key_checks_and_no_like_twin_indexes():
 def test_a_page_read_again_stores_and_lands_nothing_twice():
     rows = load_fixture("insiderwatch/trades.json")
     first = trade_page_ingest(run=None, rows=rows, queue_changes=False)
-    fills, landed, wallets = TradeFill.objects.count(), LandingRecord.objects.count(), Wallet.objects.count()
+    fills, landed, wallets = TradeFill.objects.count(), len(landed_trade_records()), Wallet.objects.count()
 
     again = trade_page_ingest(run=None, rows=rows, queue_changes=False)
 
     assert first.inserted == fills == landed > 0
+    assert LandingPage.objects.count() == 1, "a page lands as one row"
     assert again.inserted == 0 and again.duplicates == len(rows) - first.skipped - first.dead_lettered
-    assert (TradeFill.objects.count(), LandingRecord.objects.count(), Wallet.objects.count()) == (fills, landed, wallets)
+    assert (TradeFill.objects.count(), len(landed_trade_records()), Wallet.objects.count()) == (fills, landed, wallets)
+    assert LandingPage.objects.count() == 1, "a page that stored nothing lands nothing"
 
 
 def test_the_user_scoped_copy_of_a_global_fill_enriches_it_and_lands_as_the_record_that_did():
@@ -66,11 +69,13 @@ def test_the_user_scoped_copy_of_a_global_fill_enriches_it_and_lands_as_the_reco
     stored.refresh_from_db()
     assert TradeFill.objects.filter(transaction_hash=SHARED_FILL_TX).count() == 1
     assert stored.outcome_index == owner_row["outcomeIndex"]
-    landed = {(item.stream, item.idempotency_key): item.payload for item in LandingRecord.objects.all()}
-    assert landed == {("trades", stored.idempotency_key): global_row, ("wallet_history", stored.idempotency_key): owner_row}
+    landed = landed_trade_records()
+    assert landed == [("trades", stored.idempotency_key, global_row), ("wallet_history", stored.idempotency_key, owner_row)]
 
 
 def test_wallet_trade_times_come_from_the_fills_of_every_page_in_any_order():
+    from marts.services import wallet_batch_compute
+
     rows = sorted(trade_rows_of("insiderwatch/activity.json"), key=lambda row: row["timestamp"])
     owner = rows[0]["proxyWallet"]
     middle, early_and_late = rows[1:-1], [rows[0], rows[-1]]
@@ -78,22 +83,29 @@ def test_wallet_trade_times_come_from_the_fills_of_every_page_in_any_order():
     trade_page_ingest(run=None, rows=middle, stream="wallet_history", queue_changes=False)
     trade_page_ingest(run=None, rows=early_and_late, stream="wallet_history", queue_changes=False)
 
+    # The first trade moves back with the page that holds it; the newest is the drain's to keep.
     wallet = Wallet.objects.get(address=owner.lower())
+    assert int(wallet.first_trade_at.timestamp()) == rows[0]["timestamp"]
+    assert int(wallet.last_trade_at.timestamp()) == rows[-2]["timestamp"], "as its first page said"
+    wallet_batch_compute(wallet_ids=[wallet.pk])
+    wallet.refresh_from_db()
     assert int(wallet.first_trade_at.timestamp()) == rows[0]["timestamp"]
     assert int(wallet.last_trade_at.timestamp()) == rows[-1]["timestamp"]
 
 
 def test_a_landed_trade_record_is_found_by_its_key_and_market_records_stay_unique():
-    from ingest.selectors import landing_records_matching
+    from ingest.selectors import landing_pages_matching
     from ingest.sources.gamma.writing import market_page_ingest
 
     rows = load_fixture("insiderwatch/trades.json")
-    trade_page_ingest(run=None, rows=rows, queue_changes=False)
+    trade_page_ingest(run=None, rows=rows[:5], queue_changes=False)
+    trade_page_ingest(run=None, rows=rows[5:], queue_changes=False)
     fill = TradeFill.objects.order_by("idempotency_key").last()
 
-    found = landing_records_matching(records=LandingRecord.objects.all(), term=f"  {fill.idempotency_key} ")
-    assert [record.idempotency_key for record in found] == [fill.idempotency_key]
-    assert not landing_records_matching(records=LandingRecord.objects.all(), term=fill.idempotency_key[:-1] + "x")
+    found = list(landing_pages_matching(pages=LandingPage.objects.all(), term=f"  {fill.idempotency_key} "))
+    assert len(found) == 1
+    assert fill.idempotency_key in [key for _, key, _ in landed_trade_records(id=found[0].pk)]
+    assert not landing_pages_matching(pages=LandingPage.objects.all(), term=fill.idempotency_key[:-1] + "x")
 
     markets = load_fixture("prediction-market-vol/gamma_markets.json")[:3]
     market_page_ingest(run=None, rows=markets)
@@ -137,5 +149,5 @@ def test_a_page_chosen_as_a_deadlock_victim_runs_again_and_stores_each_fill_once
 
     assert crawl_errors == []
     assert (page.inserted, page.duplicates) == (1, 1)
-    assert TradeFill.objects.count() == LandingRecord.objects.count() == 2
+    assert TradeFill.objects.count() == len(landed_trade_records()) == 2
     assert Market.objects.filter(condition_id=fresh["conditionId"]).count() == 1

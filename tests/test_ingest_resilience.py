@@ -13,12 +13,12 @@ import requests
 from django.core.management import CommandError, call_command
 from django.db.models import Count
 
-from ingest.models import IngestCursor, IngestDeadLetter, IngestRun, LandingRecord, RunKind, RunStatus, TradeFill
+from ingest.models import IngestCursor, IngestDeadLetter, IngestRun, LandingPage, LandingRecord, RunKind, RunStatus, TradeFill
 from ingest.registry import INGEST_JOBS, ingest_job_execute
 from ingest.replay import replay_window
 from ingest.services import dead_letters_retry
 from ingest.sources.data_api import jobs as data_api_jobs
-from ingest.sources.data_api.replay import LANDING_BATCH
+from ingest.sources.data_api.replay import LANDING_BATCH, LANDING_PAGES_PER_BATCH
 from ingest.sources.data_api.writing import fill_row_identity
 from tests.test_ingest_live_trades import completeness, live_mark, served_until
 
@@ -239,7 +239,7 @@ def _replay_reading_each_landing_record_once(from_landing: bool = True) -> Calla
     landing held when it started (records the replay itself lands must not be read back)."""
     if not from_landing:
         return lambda message: None
-    batches = -(-LandingRecord.objects.count() // LANDING_BATCH)
+    batches = -(-LandingRecord.objects.count() // LANDING_BATCH) + -(-LandingPage.objects.count() // LANDING_PAGES_PER_BATCH)
     seen = []
 
     def progress(message: str) -> None:

@@ -13,8 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from ingest.models import IngestCursor, IngestDeadLetter, IngestGap, LandingRecord, RunStatus, TradeFill
+from ingest.models import IngestCursor, IngestDeadLetter, IngestGap, RunStatus, TradeFill
 from ingest.registry import ingest_job_execute
+from tests.landing import landed_trade_records
 from tests.test_http_client import Reply, ScriptedUpstream
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -250,10 +251,10 @@ def test_the_landing_keeps_each_record_as_received_with_the_fill_it_stored(upstr
     upstream.script(status(5), page([row], next_cursor=None))
     ingest_job_execute(job_name="data_api.trades")
 
-    record = LandingRecord.objects.get(source="data_api", stream="trades")
-    assert record.payload == row
-    assert record.idempotency_key == TradeFill.objects.get().idempotency_key
-    assert json.loads(json.dumps(record.payload))["outcome_index"] == 999
+    [(stream, key, payload)] = landed_trade_records()
+    assert (stream, payload) == ("trades", row)
+    assert key == TradeFill.objects.get().idempotency_key
+    assert json.loads(json.dumps(payload))["outcome_index"] == 999
 
 
 def test_an_unreachable_upstream_is_retried_a_bounded_number_of_times_then_the_circuit_opens_and_is_named(

@@ -8,10 +8,11 @@ re-derived — v2 records and the v1 records landed before Data API v1 was retir
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from ingest.frame import PageResult
-from ingest.models import TRADE_LANDING_STREAMS, LandingRecord
+from ingest.frame import PageResult, landing_page_records
+from ingest.models import TRADE_LANDING_STREAMS, LandingPage, LandingRecord
 from ingest.sources.base import Progress
 from ingest.sources.data_api import jobs
 from ingest.sources.data_api.client import data_api_client
@@ -19,7 +20,8 @@ from ingest.sources.data_api.parsing import NotATrade, ParsedFill, parse_trade, 
 from ingest.sources.data_api.writing import fills_preview, trade_fills_write
 from ingest.sources.values import MalformedRow
 
-LANDING_BATCH = 2000
+LANDING_BATCH = 2000  # landed records a replay batch reads (legacy records)
+LANDING_PAGES_PER_BATCH = 2  # landed pages a replay batch reads (up to 1,000 records each)
 
 
 def trades_replay(run, *, since, until, from_landing, dry_run, progress: Progress) -> PageResult:
@@ -58,33 +60,54 @@ def landed_fill_parse(payload: Any) -> ParsedFill:
     return parse_trade(payload)
 
 
+def landed_trade_records(*, since, until) -> tuple[int, Iterator[list[tuple[str, Any]]]]:
+    """The window's landed trade records as batches of (idempotency_key, payload), in landing
+    order, with their count: records landed one by one before pages existed (LandingRecord),
+    then landed pages (LandingPage) whose trade times reach into the window. Only what existed
+    when the call was made is read: a replay's own landings are not read back."""
+    records = LandingRecord.objects.filter(
+        source=jobs.SOURCE, stream__in=TRADE_LANDING_STREAMS, upstream_time__gte=since, upstream_time__lt=until
+    )
+    last_record = records.order_by("-id").values_list("id", flat=True).first() or 0
+    records = records.filter(id__lte=last_record).order_by("id")
+    pages = LandingPage.objects.filter(
+        source=jobs.SOURCE, stream__in=TRADE_LANDING_STREAMS, upstream_from__lt=until, upstream_until__gte=since
+    )
+    last_page = pages.order_by("-id").values_list("id", flat=True).first() or 0
+    pages = pages.filter(id__lte=last_page).order_by("id")
+    count = records.count() + sum(pages.values_list("record_count", flat=True))
+
+    def batches() -> Iterator[list[tuple[str, Any]]]:
+        last_id = 0
+        while batch := list(records.filter(id__gt=last_id).values_list("id", "idempotency_key", "payload")[:LANDING_BATCH]):
+            last_id = batch[-1][0]
+            yield [(key, payload) for _, key, payload in batch]
+        last_id = 0
+        while batch := list(pages.filter(id__gt=last_id).values_list("id", "body")[:LANDING_PAGES_PER_BATCH]):
+            last_id = batch[-1][0]
+            yield [record for _, body in batch for record in landing_page_records(body)]
+
+    return count, batches()
+
+
 def _replay_trades_from_landing(run, *, since, until, dry_run, progress: Progress) -> PageResult:
     """Re-derive the window's fills from their landed records.
 
     A landing record carries the key its fill was stored under (the fill's identity with its
     occurrence), so the fill is rebuilt under exactly that key: a v2 record does not say which of
     two identical fills of a transaction it was, its key does. Records of one fill landed twice (a
-    repair replay stored it again) are one fill. Only records that existed when the replay began
-    are read: the replay's own landings are not read back.
+    repair replay stored it again) are one fill. Records a page landed outside the window (a page
+    spans the trade times of its records) are skipped.
     """
     total = PageResult()
-    landed = LandingRecord.objects.filter(
-        source=jobs.SOURCE, stream__in=TRADE_LANDING_STREAMS, upstream_time__gte=since, upstream_time__lt=until
-    )
-    last_landed = landed.order_by("-id").values_list("id", flat=True).first() or 0
-    landed = landed.filter(id__lte=last_landed).order_by("id")
-    count = landed.count()
+    count, batches = landed_trade_records(since=since, until=until)
     keys_seen: set[str] = set()
-    last_id = seen = 0
-    while True:
-        batch = list(landed.filter(id__gt=last_id).values_list("id", "idempotency_key", "payload")[:LANDING_BATCH])
-        if not batch:
-            break
-        last_id = batch[-1][0]
+    seen = 0
+    for batch in batches:
         parsed: list[tuple[ParsedFill, Any]] = []
         rejects: list[tuple[Any, str]] = []
         skipped = 0
-        for _, landed_key, payload in batch:
+        for landed_key, payload in batch:
             if landed_key in keys_seen:
                 skipped += 1
                 continue

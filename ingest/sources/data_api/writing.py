@@ -16,7 +16,16 @@ from typing import Any
 
 from django.db import connection
 
-from ingest.frame import PageResult, bulk_cursor, dead_letters_write, page_write, payload_key, payload_text, rows_split
+from ingest.frame import (
+    PageResult,
+    bulk_cursor,
+    dead_letters_write,
+    landing_page_write,
+    page_write,
+    payload_key,
+    payload_text,
+    rows_split,
+)
 from ingest.models import IngestRun
 from ingest.sources.data_api.parsing import NotATrade, OccurrenceCounter, ParsedFill, parse_trade, parse_trade_v2
 
@@ -134,8 +143,10 @@ def trade_fills_write(
             run=run, source=source, stream=stream, rejects=rejects, identity=fill_row_identity
         )
         if fills:
-            _fills_write(cursor_fills=fills, payloads=[unique[f.idempotency_key][1] for f in fills],
-                         run=run, source=source, stream=stream, result=result)
+            # Landed in serving order: the order the upstream gave is part of what it said.
+            serving_order = [unique[key] for key in dict.fromkeys(fill.idempotency_key for fill, _ in parsed)]
+            _fills_write(cursor_fills=fills, serving_order=serving_order, run=run, source=source, stream=stream,
+                         result=result)
         return result
 
     result = page_write(write, queue_changes=queue_changes)
@@ -195,13 +206,13 @@ def fills_preview(
 # below then joins the stage against unique indexes.
 _STAGE_TABLE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_fill_stage (
-    k text, payload text, h text, token text, condition_id text, wallet text, side text,
+    k text, h text, token text, condition_id text, wallet text, side text,
     size numeric, price numeric, usdc numeric, ts timestamptz, outcome text, outcome_index smallint,
     pseudonym text, name text, image text, title text, slug text, event_slug text, occ smallint
 ) ON COMMIT DELETE ROWS
 """
 _STAGE_COLUMNS = (
-    "k, payload, h, token, condition_id, wallet, side, size, price, usdc, ts, outcome, outcome_index, "
+    "k, h, token, condition_id, wallet, side, size, price, usdc, ts, outcome, outcome_index, "
     "pseudonym, name, image, title, slug, event_slug, occ"
 )
 
@@ -215,40 +226,34 @@ _STAGE_WALLETS = """
 
 
 def _wallets_touch(cursor, *, new_wallets: list[str]) -> None:
-    """Move known wallets' first/last trade times and profile to what this page's fills say.
+    """Move known wallets' first trade time and profile to what this page's fills say.
 
-    Last statement of the page transaction on purpose: the row locks it takes are held only until
-    the commit that follows, so concurrent pages sharing wallets barely wait for one another.
-    First/last trade times come from trade times, never insert time. The WHERE skips no-op
-    updates: most pages repeat known wallets, and a dead tuple per repeat would bloat the table.
-    Rows go in address order (the GROUP BY's ORDER BY): two pages lock shared wallets in the
-    same order and cannot deadlock.
+    Only wallets whose row changes are touched: an earlier first trade (a backfilled history) or
+    a new pseudonym, name or image — rare, so a page updates almost no wallet row. The newest
+    trade time is the drain's to keep (marts.services._wallets_last_trade_sync): it moves for
+    nearly every wallet on every page. A plain UPDATE … FROM locks only the rows it changes (an
+    INSERT … ON CONFLICT DO UPDATE locks every conflicting row, changed or not). Last statement
+    of the page transaction on purpose: its row locks are held only until the commit that
+    follows, so concurrent pages sharing wallets barely wait for one another.
     """
     cursor.execute(
-        f"""
-        INSERT INTO wallet AS w (address, pseudonym, name, profile_image, tracked, first_trade_at, last_trade_at,
-                                 created_at, updated_at)
-        {_STAGE_WALLETS.format(where="WHERE NOT (wallet = ANY(%s::text[]))")}
-        ON CONFLICT (address) DO UPDATE SET
-            first_trade_at = LEAST(w.first_trade_at, EXCLUDED.first_trade_at),
-            last_trade_at = GREATEST(w.last_trade_at, EXCLUDED.last_trade_at),
-            pseudonym = CASE WHEN EXCLUDED.pseudonym <> '' THEN EXCLUDED.pseudonym ELSE w.pseudonym END,
-            name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE w.name END,
-            profile_image = CASE WHEN EXCLUDED.profile_image <> '' THEN EXCLUDED.profile_image
-                                 ELSE w.profile_image END,
-            -- updated_at marks changes of what the wallet is (profile, first trade), not each
-            -- new fill: bumping it per page would defeat in-place (HOT) updates.
-            updated_at = CASE
-                WHEN w.first_trade_at IS DISTINCT FROM LEAST(w.first_trade_at, EXCLUDED.first_trade_at)
-                  OR (EXCLUDED.pseudonym <> '' AND EXCLUDED.pseudonym <> w.pseudonym)
-                  OR (EXCLUDED.name <> '' AND EXCLUDED.name <> w.name)
-                  OR (EXCLUDED.profile_image <> '' AND EXCLUDED.profile_image <> w.profile_image)
-                THEN now() ELSE w.updated_at END
-        WHERE w.first_trade_at IS DISTINCT FROM LEAST(w.first_trade_at, EXCLUDED.first_trade_at)
-           OR w.last_trade_at IS DISTINCT FROM GREATEST(w.last_trade_at, EXCLUDED.last_trade_at)
-           OR (EXCLUDED.pseudonym <> '' AND EXCLUDED.pseudonym <> w.pseudonym)
-           OR (EXCLUDED.name <> '' AND EXCLUDED.name <> w.name)
-           OR (EXCLUDED.profile_image <> '' AND EXCLUDED.profile_image <> w.profile_image)
+        """
+        UPDATE wallet AS w SET
+            first_trade_at = LEAST(w.first_trade_at, page.first_trade_at),
+            pseudonym = CASE WHEN page.pseudonym <> '' THEN page.pseudonym ELSE w.pseudonym END,
+            name = CASE WHEN page.name <> '' THEN page.name ELSE w.name END,
+            profile_image = CASE WHEN page.image <> '' THEN page.image ELSE w.profile_image END,
+            updated_at = now()
+        FROM (
+            SELECT wallet, coalesce(max(pseudonym), '') AS pseudonym, coalesce(max(name), '') AS name,
+                   coalesce(max(image), '') AS image, min(ts) AS first_trade_at
+            FROM ingest_fill_stage WHERE NOT (wallet = ANY(%s::text[])) GROUP BY wallet
+        ) AS page
+        WHERE w.address = page.wallet
+          AND (w.first_trade_at IS NULL OR page.first_trade_at < w.first_trade_at
+               OR (page.pseudonym <> '' AND page.pseudonym <> w.pseudonym)
+               OR (page.name <> '' AND page.name <> w.name)
+               OR (page.image <> '' AND page.image <> w.profile_image))
         """,
         [new_wallets],
         prepare=True,
@@ -256,11 +261,10 @@ def _wallets_touch(cursor, *, new_wallets: list[str]) -> None:
 
 
 def _fills_write(
-    *, cursor_fills: list[ParsedFill], payloads: list[Any], run: IngestRun | None, source: str, stream: str,
-    result: PageResult,
+    *, cursor_fills: list[ParsedFill], serving_order: list[tuple[ParsedFill, Any]], run: IngestRun | None,
+    source: str, stream: str, result: PageResult,
 ) -> None:
     fills = cursor_fills
-    dumps = payload_text
     with bulk_cursor() as cursor:
         # Every statement below is prepared once per connection (prepare=True): Django leaves
         # psycopg's automatic preparation off, and planning these statements again on every page
@@ -268,9 +272,9 @@ def _fills_write(
         # tables they read invalidates the cached plans, so plans follow the tables' growth.
         cursor.execute(_STAGE_TABLE_DDL, prepare=True)
         with cursor.copy(f"COPY ingest_fill_stage ({_STAGE_COLUMNS}) FROM STDIN") as copy:
-            for fill, payload in zip(fills, payloads, strict=True):
+            for fill in fills:
                 copy.write_row((
-                    fill.idempotency_key, dumps(payload), fill.transaction_hash, fill.asset, fill.condition_id,
+                    fill.idempotency_key, fill.transaction_hash, fill.asset, fill.condition_id,
                     fill.wallet, fill.side, fill.size, fill.price, fill.usdc_size, fill.traded_at, fill.outcome,
                     fill.outcome_index, fill.pseudonym, fill.name, (fill.profile_image or "")[:500], fill.title,
                     (fill.market_slug or "")[:300], (fill.event_slug or "")[:300], fill.occurrence,
@@ -320,10 +324,10 @@ def _fills_write(
         )
         new_wallets = [row[0] for row in cursor.fetchall()]
         # A fill first seen on the global feed (outcome blanked) learns its outcome from a later
-        # user-scoped read or from the token map; it is never inserted twice. The raw record lands
-        # with the fill it stored or enriched: a duplicate (page overlap, lookback, redelivery)
-        # changes nothing and lands nothing, so the landing holds each upstream record once
-        # without a unique index of its own (see LandingRecord).
+        # user-scoped read or from the token map; it is never inserted twice. The raw records land
+        # with the fills they stored or enriched, in one LandingPage row: a duplicate (page
+        # overlap, lookback, redelivery) changes nothing and lands nothing, so the landing holds
+        # each upstream record once without a unique index of its own.
         #
         # New fills are inserted (DO NOTHING on the key); stored ones that did not know their
         # outcome learn it in a sibling UPDATE. Both see the statement's snapshot, so the UPDATE
@@ -332,7 +336,7 @@ def _fills_write(
         cursor.execute(
             """
             WITH page AS (
-                SELECT s.k, s.h, s.token, s.side, s.size, s.price, s.usdc, s.ts, s.occ, s.payload,
+                SELECT s.k, s.h, s.token, s.side, s.size, s.price, s.usdc, s.ts, s.occ,
                        m.id AS market_id, w.id AS wallet_id,
                        coalesce(nullif(s.outcome, ''), t.outcome, '') AS outcome,
                        coalesce(s.outcome_index, t.outcome_index) AS outcome_index
@@ -357,27 +361,28 @@ def _fills_write(
                 WHERE f.idempotency_key = page.k AND f.traded_at = page.ts
                   AND f.outcome_index IS NULL AND page.outcome_index IS NOT NULL
                 RETURNING f.idempotency_key
-            ), landed AS (
-                INSERT INTO ingest_landing (source, stream, idempotency_key, payload, upstream_time, received_at, run_id)
-                SELECT %(source)s, %(stream)s, page.k, page.payload::json, page.ts, now(), %(run)s
-                FROM page
-                WHERE page.k IN (SELECT idempotency_key FROM written UNION ALL SELECT idempotency_key FROM enriched)
-                ORDER BY page.k
             )
-            SELECT true, wallet_id, market_id FROM written
+            SELECT true, idempotency_key, wallet_id, market_id FROM written
             UNION ALL
-            SELECT false, NULL, NULL FROM enriched
+            SELECT false, idempotency_key, NULL, NULL FROM enriched
             """,
-            {"source": source, "stream": stream, "run": run.pk if run else None},
+            {"source": source},
             prepare=True,
         )
-        for inserted, wallet_id, market_id in cursor.fetchall():
+        stored: set[str] = set()
+        for inserted, key, wallet_id, market_id in cursor.fetchall():
+            stored.add(key)
             if inserted:
                 result.inserted += 1
                 result.changed_wallet_ids.add(wallet_id)
                 result.changed_market_ids.add(market_id)
             else:
                 result.enriched += 1
+        landing_page_write(
+            cursor, run=run, source=source, stream=stream,
+            records=[(fill.idempotency_key, payload_text(payload), fill.traded_at)
+                     for fill, payload in serving_order if fill.idempotency_key in stored],
+        )
         _wallets_touch(cursor, new_wallets=new_wallets)
     # Rows already stored count as duplicates, including those that only learnt their outcome.
     result.duplicates += len(fills) - result.inserted
