@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from ingest.sources.data_api.parsing import ParsedPosition, PositionFigures
@@ -30,6 +33,7 @@ from marts.ledger import (
     wallet_ledger_compute,
 )
 from marts.models import LedgerCursor, ReconciliationStatus, WalletLedgerSummary
+from marts.services import _cyclic_gc_paused
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +158,11 @@ def wallet_ledgers_compute(
     *, wallet_ids: list[int], now: datetime | None = None,
 ) -> dict[int, WalletLedger]:
     """Recompute, reconcile and replace the ledger rows of the wallets, in one transaction."""
+    with _cyclic_gc_paused():  # ~10^5 short-lived objects and no cycles, as in a drain batch
+        return _wallet_ledgers_compute(wallet_ids=wallet_ids, now=now)
+
+
+def _wallet_ledgers_compute(*, wallet_ids: list[int], now: datetime | None) -> dict[int, WalletLedger]:
     now = now or timezone.now()
     ids = sorted({int(wallet_id) for wallet_id in wallet_ids})
     addresses = selectors.wallet_addresses(wallet_ids=ids)
@@ -345,11 +354,51 @@ class LedgerRefresh:
     refetched: int = 0
 
 
-def ledgers_refresh(*, rows_per_stream: int = 20_000, batch_size: int = LEDGER_BATCH_SIZE) -> LedgerRefresh:
+def wallet_ledgers_compute_batched(*, wallet_ids: list[int], batch_size: int = LEDGER_BATCH_SIZE,
+                                   lanes: int | None = None) -> None:
+    """Compute the wallets' ledgers in batches of `batch_size`, `lanes` (COMPUTE_DRAIN_LANES)
+    batches at once, each on its own thread, connection and transaction — as the marts drain's
+    lanes: one computes in Python while another waits for PostgreSQL. The batches hold disjoint
+    wallets, so no two transactions write the same rows."""
+    lanes = int(settings.COMPUTE_DRAIN_LANES) if lanes is None else lanes
+    if connection.in_atomic_block:
+        lanes = 1  # other connections could not see what the caller's transaction wrote
+    batches = [wallet_ids[start : start + batch_size] for start in range(0, len(wallet_ids), batch_size)]
+    pending = iter(batches)
+    claim = threading.Lock()
+
+    def lane() -> None:
+        while True:
+            with claim:
+                batch = next(pending, None)
+            if batch is None:
+                return
+            wallet_ledgers_compute(wallet_ids=batch)
+
+    def thread_lane() -> None:
+        try:
+            lane()
+        finally:
+            connections.close_all()  # this thread's connections only: Django keeps them per thread
+
+    lanes = max(1, min(lanes, len(batches)))
+    if lanes == 1:
+        lane()
+        return
+    with ThreadPoolExecutor(max_workers=lanes - 1, thread_name_prefix="ledger-lane") as pool:
+        others = [pool.submit(thread_lane) for _ in range(lanes - 1)]
+        lane()  # the calling thread is a lane too, on the connection it already has
+        for other in others:
+            other.result()  # re-raises a lane's error once every lane has stopped
+
+
+def ledgers_refresh(*, rows_per_stream: int = 20_000, batch_size: int = LEDGER_BATCH_SIZE,
+                    lanes: int | None = None) -> LedgerRefresh:
     """Recompute the ledger of every wallet whose activity or positions landed since the last
     run, and of every holder of a market whose resolution landed; then move the cursors.
 
-    The cursors move only after the wallets are written: a failed run is read again next time.
+    `lanes` (COMPUTE_DRAIN_LANES) batches are computed at once. The cursors move only after
+    every wallet is written: a failed run is read again next time.
     """
     result = LedgerRefresh()
     reached: dict[str, int] = {}
@@ -364,16 +413,18 @@ def ledgers_refresh(*, rows_per_stream: int = 20_000, batch_size: int = LEDGER_B
         values = [value for _id, value in landed if value]
         (conditions if stream == selectors.RESOLUTIONS else addresses).extend(values)
     wallet_ids = sorted(set(_wallet_ids_of(addresses)) | set(_holders_of(conditions)))
-    for start in range(0, len(wallet_ids), batch_size):
-        wallet_ledgers_compute(wallet_ids=wallet_ids[start : start + batch_size])
+    wallet_ledgers_compute_batched(wallet_ids=wallet_ids, batch_size=batch_size, lanes=lanes)
     result.wallets = len(wallet_ids)
     for stream, landing_id in reached.items():
         LedgerCursor.objects.filter(stream=stream, landing_id__lt=landing_id).update(
             landing_id=landing_id, updated_at=timezone.now()
         )
-    statuses = WalletLedgerSummary.objects.filter(wallet_id__in=wallet_ids).values_list(
-        "wallet_id", "reconciliation_status", "unknown_cost_positions", "history_refetch_requested_at"
-    )
+    # An array literal, not `wallet_id__in`: the ORM resolves a list parameter element by element.
+    statuses = fast_rows(
+        "SELECT wallet_id, reconciliation_status, unknown_cost_positions, history_refetch_requested_at "
+        "FROM wallet_ledger_summary WHERE wallet_id = ANY(%s::bigint[])",
+        [int_array(wallet_ids)],
+    ) if wallet_ids else []
     refetch, settled = [], []
     for wallet_id, status, unknown_cost, requested_at in statuses:
         setattr(result, status, getattr(result, status) + 1)
@@ -382,7 +433,8 @@ def ledgers_refresh(*, rows_per_stream: int = 20_000, batch_size: int = LEDGER_B
         elif status == ReconciliationStatus.RECONCILED and requested_at is not None:
             settled.append(wallet_id)  # a later drift may ask again
     result.refetched = wallet_history_refetch(wallet_ids=refetch)
-    WalletLedgerSummary.objects.filter(wallet_id__in=settled).update(history_refetch_requested_at=None)
+    if settled:
+        WalletLedgerSummary.objects.filter(wallet_id__in=settled).update(history_refetch_requested_at=None)
     if wallet_ids:
         logger.info("ledgers refreshed: %s", result)
     return result
