@@ -15,12 +15,14 @@ and the old approach's time for comparison. Each scratch database is dropped at 
 
 With --ledger the same run also measures the wallet ledger: every fill also lands as its
 `/v2/activity` TRADE row (~10 ledger rows per wallet) plus one `/v2/positions` row per held token,
-every wallet's ledger is computed once (timed), and after each trades drain K other wallets get
-one new activity row each and `marts.ledgers_refresh` (one worker) recomputes and reconciles them
-— changed wallets/s and t(W_max)/t(W_min) printed beside the trades-only drain's.
+every wallet's ledger is computed once (timed; on a kept database, the wallets without one), and
+after each trades drain K other wallets get one new activity row each and `marts.ledgers_refresh`
+(one worker, --ledger-lanes batches in flight) recomputes and reconciles them — changed wallets/s
+and t(W_max)/t(W_min) printed beside the trades-only drain's. --profile profiles the ledger
+refresh too (one lane). Scratch databases are named $MARTS_BENCH_DB_PREFIX_<W>.
 
     .venv/bin/python benchmarks/marts_drain.py --wallets 10000,1000000 [--changed 1000] [--lanes 2,1] [--profile]
-        [--ledger]
+        [--ledger [--ledger-lanes 2]]
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# Databases of our own, one per W: `arbitra_bench` is the API benchmark's dataset.
-BENCH_DB_PREFIX = "arbitra_bench_marts"
+# Databases of our own, one per W: `arbitra_bench` is the API benchmark's dataset. Another
+# prefix keeps one run's databases apart from another's on a shared server.
+BENCH_DB_PREFIX = os.environ.get("MARTS_BENCH_DB_PREFIX", "arbitra_bench_marts")
 BENCH_REDIS_DB = 11
 
 
@@ -185,7 +188,10 @@ def _table_ddl(cursor, table: str) -> tuple[list[str], list[str]]:
     indexes = cursor.fetchall()
     drop = [f'ALTER TABLE {table} DROP CONSTRAINT "{name}"' for name, _ in constraints]
     drop += [f'DROP INDEX "{name}"' for name, _ in indexes]
-    create = [definition for _, definition in indexes]
+    # A partitioned table's index reads back as `CREATE INDEX … ON ONLY parent`: created so, it
+    # stays an invalid shell on the parent and no partition gets one (every wallet read of the
+    # drain would scan the partitions). Without ONLY it is built on every partition.
+    create = [definition.replace(" ON ONLY ", " ON ", 1) for _, definition in indexes]
     create += [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}' for name, definition in constraints]
     return drop, create
 
@@ -210,9 +216,13 @@ def seed(*, wallets: int, ledger: bool) -> float:
                 cursor.execute(statement)
             rebuilt += create
         for statement in SEED_SQL + (LEDGER_SEED_SQL if ledger else []):
+            step = time.monotonic()
             cursor.execute(statement, {"markets": markets, "wallets": wallets})
+            print(f"  seed {time.monotonic() - step:7.1f}s  {StatementTimer.label(statement)[:70]}", flush=True)
         for statement in rebuilt:
+            step = time.monotonic()
             cursor.execute(statement)
+            print(f"  seed {time.monotonic() - step:7.1f}s  {StatementTimer.label(statement)[:70]}", flush=True)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     return time.monotonic() - started
@@ -237,22 +247,25 @@ def full_recompute(*, batch_size: int) -> tuple[float, int]:
     return seconds, len(ids)
 
 
-def ledger_full_compute(*, batch_size: int) -> tuple[float, int]:
-    """Every wallet's ledger computed once from its landed rows (the initial population), and the
-    ledger's cursors moved past everything landed so far."""
+def ledger_full_compute(*, batch_size: int, lanes: int, missing_only: bool = False) -> tuple[float, int]:
+    """Every wallet's ledger computed once from its landed rows (the initial population; with
+    `missing_only` the wallets a kept database has no ledger for), and the ledger's cursors
+    moved past everything landed so far."""
     from django.db import connection
 
-    from marts.ledger_services import CURSOR_STREAMS, wallet_ledgers_compute
+    from marts.ledger_services import CURSOR_STREAMS, wallet_ledgers_compute_batched
     from marts.models import LedgerCursor
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM wallet ORDER BY id")
+        cursor.execute("SELECT id FROM wallet w WHERE NOT %s OR NOT EXISTS "
+                       "(SELECT 1 FROM wallet_ledger_summary s WHERE s.wallet_id = w.id) ORDER BY id", [missing_only])
         ids = [row[0] for row in cursor.fetchall()]
         cursor.execute("SELECT coalesce(max(id), 0) FROM ingest_landing")
         newest = cursor.fetchone()[0]
+    if not ids:
+        return 0.0, 0
     started = time.monotonic()
-    for start in range(0, len(ids), batch_size):
-        wallet_ledgers_compute(wallet_ids=ids[start : start + batch_size])
+    wallet_ledgers_compute_batched(wallet_ids=ids, batch_size=batch_size, lanes=lanes)
     seconds = time.monotonic() - started
     for stream in CURSOR_STREAMS:
         LedgerCursor.objects.update_or_create(stream=stream, defaults={"landing_id": newest})
@@ -261,12 +274,12 @@ def ledger_full_compute(*, batch_size: int) -> tuple[float, int]:
     return seconds, len(ids)
 
 
-def ledger_change_and_refresh(*, changed: int) -> tuple[float, int]:
+def ledger_change_and_refresh(*, changed: int, lanes: int, profile: bool = False) -> tuple[float, int]:
     """K random wallets get one new /v2/activity TRADE row each (a copy of their newest, one
     minute ago, under a fresh key); time the ledger refresh that recomputes them."""
     from django.db import connection
 
-    from marts.ledger_services import ledgers_refresh
+    from marts.ledger_services import LEDGER_BATCH_SIZE, ledgers_refresh
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -285,15 +298,24 @@ def ledger_change_and_refresh(*, changed: int) -> tuple[float, int]:
             """,
             [changed],
         )
-    started = time.monotonic()
-    result = ledgers_refresh(rows_per_stream=max(changed * 2, 20_000))
-    return time.monotonic() - started, result.wallets
+    rows_per_stream = max(changed * 2, 20_000)
+    if not profile:
+        started = time.monotonic()
+        result = ledgers_refresh(rows_per_stream=rows_per_stream, lanes=lanes)
+        return time.monotonic() - started, result.wallets
+    # One lane: the profiler and the statement timer see the calling thread only.
+    (result, seconds), report = _profiled(lambda: ledgers_refresh(rows_per_stream=rows_per_stream, lanes=1))
+    batches = -(-result.wallets // LEDGER_BATCH_SIZE)
+    print(report(batches=batches, unit=f"{batches} batches of <= {LEDGER_BATCH_SIZE} wallets"), flush=True)
+    return seconds, result.wallets
 
 
 def ledger_refresh_reported(args, *, wallets: int, state: str) -> float:
-    seconds, refreshed = ledger_change_and_refresh(changed=args.changed)
+    lanes = 1 if args.profile else args.ledger_lanes
+    seconds, refreshed = ledger_change_and_refresh(changed=args.changed, lanes=lanes, profile=args.profile)
     print(f"W={wallets:>9,}: ledger refreshed K={refreshed:,} changed wallets in {seconds:.2f}s = "
-          f"{refreshed / seconds:,.0f} changed wallets/s (1 worker, marts.ledgers_refresh; {state})", flush=True)
+          f"{refreshed / seconds:,.0f} changed wallets/s (1 worker, {lanes_label(lanes)}, marts.ledgers_refresh; "
+          f"{state})", flush=True)
     return seconds
 
 
@@ -406,6 +428,18 @@ def change_and_drain(*, changed: int, batch_size: int, lanes: int, profile: bool
         result = changed_wallets_drain(batch_size=batch_size, time_budget_seconds=3600, lanes=lanes)
         return time.monotonic() - started, result.computed
 
+    # One lane: the profiler and the statement timer see the calling thread only.
+    (result, seconds), report = _profiled(
+        lambda: changed_wallets_drain(batch_size=batch_size, time_budget_seconds=3600, lanes=1))
+    print(report(batches=result.batches, unit=f"{result.batches} batches"), flush=True)
+    return seconds, result.computed
+
+
+def _profiled(run):
+    """((run's result, seconds), report): run under cProfile and the per-statement timer;
+    report(batches=, unit=) gives the profile and the SQL time per batch."""
+    from django.db import connection
+
     timer = StatementTimer()
     restore = _copy_timed(timer)
     profiler = cProfile.Profile()
@@ -413,18 +447,19 @@ def change_and_drain(*, changed: int, batch_size: int, lanes: int, profile: bool
         with connection.execute_wrapper(timer):
             started = time.monotonic()
             profiler.enable()
-            # One lane: the profiler and the statement timer see the calling thread only.
-            result = changed_wallets_drain(batch_size=batch_size, time_budget_seconds=3600, lanes=1)
+            result = run()
             profiler.disable()
             seconds = time.monotonic() - started
     finally:
         restore()
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(45)
-    print(out.getvalue())
-    print(f"SQL per batch ({result.batches} batches; the profiler slows Python, not PostgreSQL):")
-    print(timer.report(batches=result.batches), flush=True)
-    return seconds, result.computed
+
+    def report(*, batches: int, unit: str) -> str:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(45)
+        return (f"{out.getvalue()}\nSQL per batch ({unit}; the profiler slows Python, not PostgreSQL):\n"
+                f"{timer.report(batches=batches)}")
+
+    return (result, seconds), report
 
 
 # The "lane count" the ledger refresh's timings are kept under (it runs in one thread).
@@ -466,6 +501,8 @@ def main() -> None:
                         help="cProfile the drain and time each SQL statement (one lane)")
     parser.add_argument("--ledger", action="store_true",
                         help="also seed ~10 activity rows per wallet and time the wallet ledger's refresh")
+    parser.add_argument("--ledger-lanes", type=int, default=2,
+                        help="ledger batches in flight at once in the one worker (COMPUTE_DRAIN_LANES)")
     args = parser.parse_args()
     sizes = [int(part) for part in args.wallets.split(",")]
     lane_counts = [1] if args.profile else [int(part) for part in args.lanes.split(",")]
@@ -518,12 +555,17 @@ def main() -> None:
                 print(f"W={wallets:>9,}: old approach (recompute all {full_count:,} wallets from all fills, "
                       f"one batch after another): {full_seconds[wallets]:.1f}s "
                       f"({full_count / full_seconds[wallets]:,.0f} wallets/s)", flush=True)
-                if args.ledger:
-                    ledger_seconds, ledger_count = ledger_full_compute(batch_size=args.batch_size)
-                    print(f"W={wallets:>9,}: every wallet's ledger computed once ({ledger_count:,} wallets): "
-                          f"{ledger_seconds:.1f}s ({ledger_count / ledger_seconds:,.0f} wallets/s)", flush=True)
             else:
                 print(f"W={wallets:>9,}: reusing {name} (no seeding, no old-approach run)", flush=True)
+            if args.ledger:
+                # A kept database may lack ledgers (kept from a trades-only run, or stopped while
+                # computing them): those are computed here.
+                ledger_seconds, ledger_count = ledger_full_compute(
+                    batch_size=args.batch_size, lanes=args.ledger_lanes, missing_only=reuse)
+                if ledger_count:
+                    print(f"W={wallets:>9,}: every wallet's ledger computed once ({ledger_count:,} wallets"
+                          f"{' without one' if reuse else ''}, {lanes_label(args.ledger_lanes)}): {ledger_seconds:.1f}s "
+                          f"({ledger_count / ledger_seconds:,.0f} wallets/s)", flush=True)
             timings[("as loaded", lane_counts[0])][wallets] = drain_reported(
                 args, wallets=wallets, lanes=lane_counts[0], state="page cache as loaded"
             )
