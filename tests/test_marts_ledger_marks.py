@@ -18,7 +18,7 @@ from ingest.sources.data_api.accounts import activity_page_land
 from ingest.sources.data_api.parsing import OccurrenceCounter
 from ingest.sources.gamma.writing import market_page_ingest
 from marts import ledger_services
-from marts.models import WalletLedgerPosition, WalletLedgerSummary
+from marts.models import WalletLedgerEntry, WalletLedgerPosition, WalletLedgerSummary
 from marts.services import changed_wallets_drain
 from marts.testing import compute_redis, fill_make, wallet_make  # noqa: F401 - compute_redis is a fixture
 from scoring.models import WalletSnapshot
@@ -88,3 +88,53 @@ def test_an_idle_holder_marked_at_030_is_marked_at_080_after_the_price_moves_and
 
     _gamma_write(["0.80", "0.20"], django_capture_on_commit_callbacks)
     assert changed_wallets_depth() == 0, "prices that did not move queue nobody"
+
+
+def _stored_ledger(wallet) -> tuple[list[tuple], list[tuple]]:
+    """The wallet's entries and positions by value (no surrogate id, no mark read time)."""
+    entries = list(WalletLedgerEntry.objects.filter(wallet=wallet).order_by("sequence", "leg").values_list(
+        "sequence", "leg", "occurred_at", "kind", "source_key", "token_id", "shares", "cash", "fee", "price"))
+    positions = list(WalletLedgerPosition.objects.filter(wallet=wallet).order_by("token_id").values_list(
+        "token_id", "status", "shares", "avg_price", "realized_pnl", "cash_realized_pnl", "fees_paid", "mark_price",
+        "unrealized_pnl", "cost_basis_known", "movements", "first_at", "last_at"))
+    return entries, positions
+
+
+def test_a_recompute_rewrites_only_the_rows_that_changed_and_stores_what_a_full_rewrite_would(
+    django_capture_on_commit_callbacks,
+):
+    _gamma_write(["0.30", "0.70"], django_capture_on_commit_callbacks)
+    yes = OutcomeToken.objects.select_related("market").get(outcome_index=0)
+    no = OutcomeToken.objects.select_related("market").get(outcome_index=1)
+    holder = wallet_make()
+    now = timezone.now()
+    activity_land(holder, yes, at=now - timedelta(days=3), size=100, price="0.20")
+    activity_land(holder, no, at=now - timedelta(days=2), size=50, price="0.60")
+    activity_land(holder, yes, at=now - timedelta(days=1), size=40, price="0.50", side="SELL")
+    ledger_services.wallet_ledgers_compute(wallet_ids=[holder.pk])
+    entry_ids = dict(WalletLedgerEntry.objects.filter(wallet=holder).values_list("sequence", "id"))
+    position_ids = dict(WalletLedgerPosition.objects.filter(wallet=holder).values_list("token_id", "id"))
+    yes_marked_at = WalletLedgerPosition.objects.get(wallet=holder, token_id=yes.token_id).marked_at
+
+    # A newer fill of No: the earlier entries and the Yes position come out as stored and stay.
+    activity_land(holder, no, at=now - timedelta(hours=1), size=10, price="0.65")
+    ledger_services.wallet_ledgers_compute(wallet_ids=[holder.pk])
+    after = dict(WalletLedgerEntry.objects.filter(wallet=holder).values_list("sequence", "id"))
+    assert {sequence: after[sequence] for sequence in entry_ids} == entry_ids, "unchanged entries not rewritten"
+    assert set(after) == {0, 1, 2, 3}
+    yes_position = WalletLedgerPosition.objects.get(wallet=holder, token_id=yes.token_id)
+    assert (yes_position.id, yes_position.marked_at) == (position_ids[yes.token_id], yes_marked_at)
+    no_position = WalletLedgerPosition.objects.get(wallet=holder, token_id=no.token_id)
+    assert no_position.id != position_ids[no.token_id]
+    assert (no_position.shares, no_position.movements) == (Decimal(60), 2)
+
+    # An older fill arriving late shifts every sequence: what is stored is what a rewrite from
+    # nothing stores, no stale row left behind.
+    activity_land(holder, yes, at=now - timedelta(days=4), size=10, price="0.10")
+    ledger_services.wallet_ledgers_compute(wallet_ids=[holder.pk])
+    diffed = _stored_ledger(holder)
+    assert [entry[0] for entry in diffed[0]] == [0, 1, 2, 3, 4]
+    WalletLedgerEntry.objects.filter(wallet=holder).delete()
+    WalletLedgerPosition.objects.filter(wallet=holder).delete()
+    ledger_services.wallet_ledgers_compute(wallet_ids=[holder.pk])
+    assert _stored_ledger(holder) == diffed
