@@ -30,11 +30,13 @@ RESOLUTIONS = "resolutions"
 # expression's statistics (marts 0005) let the planner expect a few rows per wallet, not the
 # default share of the table. The rows are put in order here, not by an ORDER BY: sorting a
 # batch's payloads in PostgreSQL spilled to disk (work_mem) and took a parallel plan to merge.
+# The wallet is read off the decoded payload, not selected: `->>` on a json column parses the
+# whole text again, once per row.
 ACCOUNT_ROWS_SQL = f"""
-    SELECT stream, payload->>'proxy_wallet', id, idempotency_key, payload FROM ingest_landing
+    SELECT stream, id, idempotency_key, payload FROM ingest_landing
     WHERE source = '{SOURCE}' AND stream = '{ACTIVITY}' AND payload->>'proxy_wallet' = ANY(%s::text[])
     UNION ALL
-    SELECT stream, payload->>'proxy_wallet', id, idempotency_key, payload FROM ingest_landing
+    SELECT stream, id, idempotency_key, payload FROM ingest_landing
     WHERE source = '{SOURCE}' AND stream = '{POSITIONS}' AND payload->>'proxy_wallet' = ANY(%s::text[])
 """  # noqa: S608 - module constants, no input
 
@@ -59,16 +61,18 @@ def account_rows_for(*, addresses: list[str]) -> dict[str, AccountRows]:
     if not addresses:
         return result
     rows = _landed_rows(ACCOUNT_ROWS_SQL, ["{" + ",".join(addresses) + "}"] * 2)
-    rows.sort(key=_stream_wallet_landing)  # landing order per wallet and stream
+    rows.sort(key=_landing_id)  # landing order (within each wallet and stream, what counts)
     # Polymarket's newest landed row per token (landing order: a later one replaces it); only
     # those are parsed.
     newest_positions: dict[tuple[str, object], dict] = {}
-    for stream, address, landing_id, key, payload in rows:
+    for stream, landing_id, key, payload in rows:
+        # A row matched its wallet's `payload->>'proxy_wallet'`: the payload is an object naming it.
+        address = payload.get("proxy_wallet")
         account = result.get(address)
         if account is None:
             continue
         if stream != ACTIVITY:
-            newest_positions[(address, payload.get("token_id") if isinstance(payload, dict) else None)] = payload
+            newest_positions[(address, payload.get("token_id"))] = payload
             continue
         try:
             activity = parse_activity_v2(payload)
@@ -90,7 +94,7 @@ def account_rows_for(*, addresses: list[str]) -> dict[str, AccountRows]:
     return result
 
 
-_stream_wallet_landing = itemgetter(0, 1, 2)
+_landing_id = itemgetter(1)
 
 
 def _payload_loads(data) -> object:
