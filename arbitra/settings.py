@@ -382,6 +382,11 @@ INGEST_GAP_MAX_ATTEMPTS = read.integer("INGEST_GAP_MAX_ATTEMPTS", 20, minimum=1)
 # trade_fill is partitioned by month (ingest.partitions): how often beat creates the months ahead
 # and moves fills parked in the default partition into theirs.
 PARTITIONS_MAINTAIN_INTERVAL_SECONDS = read.integer("PARTITIONS_MAINTAIN_INTERVAL_SECONDS", 3600, minimum=60)
+# Landed trade pages (raw records as received) are kept this many days by the month they were
+# received in, then detached from the landing and dropped, or with `detach` kept as plain tables
+# for an operator to export (pg_dump -t) and drop. 0 keeps them forever. Facts are never dropped.
+LANDING_RETENTION_DAYS = read.integer("LANDING_RETENTION_DAYS", 180, minimum=0)
+LANDING_RETENTION_ACTION = read.choice("LANDING_RETENTION_ACTION", "drop", choices=("drop", "detach"))
 # Per-wallet v2 streams (activity for the ledger, positions for reconciliation, resolutions).
 INGEST_ACTIVITY_WALLETS_PER_RUN = read.integer("INGEST_ACTIVITY_WALLETS_PER_RUN", 50, minimum=1)
 INGEST_ACTIVITY_INTERVAL_SECONDS = read.integer("INGEST_ACTIVITY_INTERVAL_SECONDS", 60, minimum=1)

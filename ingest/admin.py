@@ -44,6 +44,7 @@ from ingest.models import (
     IngestRun,
     LandingPage,
     LandingRecord,
+    LandingRetention,
     Market,
     OffchainEvent,
     OffchainFeed,
@@ -878,6 +879,13 @@ class LandingPageAdmin(LargeTableAdmin, ReadOnlyAdmin):
         shown = [{"idempotency_key": key, "record": payload} for key, payload in records[:LANDING_PAGE_RECORDS_SHOWN]]
         more = f"\n… and {len(records) - len(shown)} more" if len(records) > len(shown) else ""
         return format_html("{}{}", pretty_json(shown), more)
+
+
+@admin.register(LandingRetention)
+class LandingRetentionAdmin(ReadOnlyAdmin):
+    list_display = ("partition", "action", "received_from", "received_until", "upstream_from", "upstream_until", "pages",
+                    "records", "removed_at")
+    ordering = ("-removed_at",)
 
 
 # --- ingest health page ---------------------------------------------------------------------------

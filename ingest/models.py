@@ -252,6 +252,27 @@ class LandingPage(models.Model):
         return f"{self.source}.{self.stream} page of {self.record_count} ({self.upstream_from:%Y-%m-%d %H:%M:%S}…)"
 
 
+class LandingRetention(models.Model):
+    """A month of landed trade pages that retention took away (LANDING_RETENTION_DAYS): which
+    trade times its records covered, so a replay from the landing can say what it cannot read."""
+
+    partition = models.CharField(max_length=63)
+    action = models.CharField(max_length=10)  # dropped | detached
+    received_from = models.DateTimeField()
+    received_until = models.DateTimeField()
+    upstream_from = models.DateTimeField(null=True, blank=True)
+    upstream_until = models.DateTimeField(null=True, blank=True)
+    pages = models.PositiveIntegerField()
+    records = models.PositiveBigIntegerField()
+    removed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "ingest_landing_retention"
+
+    def __str__(self) -> str:
+        return f"{self.partition} {self.action} ({self.records} records)"
+
+
 class Market(models.Model):
     class MetadataStatus(models.TextChoices):
         # A market first seen in a trade gets a row at once (fills need it) and is marked for a

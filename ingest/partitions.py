@@ -12,6 +12,10 @@ together with `traded_at`. A fill key starts with the fill's own timestamp (see
 parsing._fill_key_from_canonical), so two rows with one key always have one `traded_at`: the
 composite key refuses exactly what the key alone refused.
 
+`ingest_landing_page` (the landed trade pages) is partitioned by month on `received_at`: retention
+(LANDING_RETENTION_DAYS, default 180) detaches and drops or keeps aside whole months of raw
+records, never a row at a time.
+
 `table_partition_online` converts a table that still is a single one without holding a lock
 longer than the final swap: a trigger mirrors every write into the new partitioned table while
 the existing rows are copied over in batches, each its own transaction; then one short
@@ -24,8 +28,9 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -69,7 +74,21 @@ TRADE_FILL = PartitionedTable(
     ),
 )
 
-PARTITIONED_TABLES: tuple[PartitionedTable, ...] = (TRADE_FILL,)
+# Landed trade pages by the time they were received: retention drops whole months of raw
+# records (landing_retention_apply) while the facts derived from them stay.
+LANDING_PAGE = PartitionedTable(
+    table="ingest_landing_page",
+    column="received_at",
+    primary_key=("id", "received_at"),
+    unique=(),
+    indexes=(
+        ("ingest_landing_page_from", "(source, stream, upstream_from)"),
+        ("ingest_landing_page_until", "(source, stream, upstream_until)"),
+        ("ingest_landing_page_run", "USING brin (run_id) WITH (autosummarize = on)"),
+    ),
+)
+
+PARTITIONED_TABLES: tuple[PartitionedTable, ...] = (TRADE_FILL, LANDING_PAGE)
 
 
 def month_start(moment: datetime) -> datetime:
@@ -135,8 +154,9 @@ def default_partition_rows(spec: PartitionedTable) -> int:
 
 def partitions_maintain(*, now: datetime | None = None) -> dict[str, list[str]]:
     """Create each partitioned table's partitions from this month to `months_ahead` months ahead,
-    and one for every month that has rows parked in its default partition (moving them in).
-    Idempotent; returns the partitions created, per table."""
+    and one for every month that has rows parked in its default partition (moving them in); then
+    apply the landing's retention. Idempotent; returns the partitions created, per table (and
+    under `retention_removed` the landing partitions retention took away)."""
     now = now or timezone.now()
     created: dict[str, list[str]] = {}
     for spec in PARTITIONED_TABLES:
@@ -152,7 +172,58 @@ def partitions_maintain(*, now: datetime | None = None) -> dict[str, list[str]]:
         if made:
             logger.info("partitions created for %s: %s", spec.table, ", ".join(made))
         created[spec.table] = made
+    expired = landing_retention_apply(now=now)
+    if expired:
+        created["retention_removed"] = expired
     return created
+
+
+def landing_removed_overlapping(*, since: datetime, until: datetime) -> list:
+    """The months of landed pages retention removed whose records' trade times reach into
+    [since, until): what a replay of that window from the landing can no longer read."""
+    from ingest.models import LandingRetention
+
+    return list(LandingRetention.objects.filter(upstream_from__lt=until, upstream_until__gte=since)
+                .order_by("received_from"))
+
+
+def landing_retention_cutoff(*, now: datetime | None = None) -> datetime | None:
+    """Landed pages received before this moment are not kept (LANDING_RETENTION_DAYS; None when
+    retention is off). Whole months go: a month leaves once all of it is past the cutoff."""
+    days = int(settings.LANDING_RETENTION_DAYS)
+    if days <= 0:
+        return None
+    return (now or timezone.now()) - timedelta(days=days)
+
+
+def landing_retention_apply(*, now: datetime | None = None) -> list[str]:
+    """Detach the landing-page partitions whose month ended before the retention cutoff, then
+    drop them (LANDING_RETENTION_ACTION=drop) or keep them as plain tables for an operator to
+    export and drop (detach). The facts and ledger derived from them stay. Returns their names."""
+    cutoff = landing_retention_cutoff(now=now)
+    if cutoff is None or not is_partitioned(LANDING_PAGE):
+        return []
+    from ingest.models import LandingRetention
+
+    expired = [p for p in partitions_list(LANDING_PAGE) if p.upper is not None and p.upper <= cutoff]
+    for partition in expired:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f'SELECT count(*), coalesce(sum(record_count), 0), min(upstream_from), max(upstream_until) '  # noqa: S608
+                f'FROM "{partition.name}"'
+            )
+            pages, records, upstream_from, upstream_until = cursor.fetchone()
+            cursor.execute(f'ALTER TABLE "{LANDING_PAGE.table}" DETACH PARTITION "{partition.name}"')
+            if settings.LANDING_RETENTION_ACTION == "drop":
+                cursor.execute(f'DROP TABLE "{partition.name}"')
+            LandingRetention.objects.create(
+                partition=partition.name, action="dropped" if settings.LANDING_RETENTION_ACTION == "drop" else "detached",
+                received_from=partition.lower, received_until=partition.upper, upstream_from=upstream_from,
+                upstream_until=upstream_until, pages=pages, records=records,
+            )
+        logger.info("landing pages received before %s: partition %s %s", partition.upper.date(), partition.name,
+                    "dropped" if settings.LANDING_RETENTION_ACTION == "drop" else "detached (export it, then drop it)")
+    return [partition.name for partition in expired]
 
 
 def _parked_months(spec: PartitionedTable) -> list[datetime]:

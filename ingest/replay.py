@@ -17,11 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection
 
 from ingest.changes import changed_wallets_push
 from ingest.frame import JobOutcome, JobRequest, job_run
 from ingest.models import IngestRun, RunKind, RunStatus
+from ingest.partitions import landing_removed_overlapping
 from ingest.registry import replay_targets
 
 Progress = Callable[[str], None]
@@ -51,6 +53,17 @@ def replay_window(
     if target not in targets:
         raise ValueError(f"unknown replay target {target!r}; known: {', '.join(sorted(targets))}")
     replay = targets[target]
+    removed = landing_removed_overlapping(since=since, until=until) if from_landing and replay.landing_retained else []
+    if removed:
+        # Retention took landed pages holding trades of this window: a replay from the landing
+        # would silently miss them, so it is refused with what was removed and what to do.
+        months = ", ".join(f"{month.partition} ({month.records:,} records of trades "
+                           f"{month.upstream_from:%Y-%m-%d %H:%M}–{month.upstream_until:%Y-%m-%d %H:%M} UTC, "
+                           f"{month.action} {month.removed_at:%Y-%m-%d})" for month in removed)
+        raise ValueError(
+            f"the landing no longer holds every record of this window: retention (LANDING_RETENTION_DAYS="
+            f"{settings.LANDING_RETENTION_DAYS}) removed {months}; replay it from the upstream (without --from-landing)"
+        )
 
     def body(run: IngestRun) -> JobOutcome:
         total = replay.body(run, since=since, until=until, from_landing=from_landing, dry_run=dry_run,

@@ -25,6 +25,7 @@ from ingest.models import (
     IngestGap,
     IngestRun,
     LandingPage,
+    LandingRetention,
     Market,
     OffchainEvent,
     OffchainFeed,
@@ -121,6 +122,11 @@ def seeded(private_redis):
     )
     # Records of other streams land one by one (LandingRecord): a Gamma market.
     market_page_ingest(run=None, rows=load_fixture("prediction-market-vol/gamma_markets.json")[:1])
+    LandingRetention.objects.create(
+        partition="ingest_landing_page_y2026m01", action="dropped", received_from=datetime(2026, 1, 1, tzinfo=UTC),
+        received_until=datetime(2026, 2, 1, tzinfo=UTC), upstream_from=datetime(2025, 12, 30, tzinfo=UTC),
+        upstream_until=datetime(2026, 1, 31, tzinfo=UTC), pages=12, records=11_500,
+    )
     return {"run": run, "gap": gap, "market": market, "feed": feed, "rows": rows}
 
 

@@ -19,6 +19,7 @@ from ingest.partitions import (
     is_partitioned,
     month_after,
     month_start,
+    partition_create_sql,
     partitions_list,
     partitions_maintain,
     table_partition_online,
@@ -270,3 +271,95 @@ def test_month_arithmetic_wraps_years():
     assert month_start(datetime(2026, 12, 31, 23, 59, tzinfo=UTC)) == _month(2026, 12)
     assert month_after(_month(2026, 12)) == _month(2027, 1)
     assert month_after(_month(2026, 1), 14) == _month(2027, 3)
+
+
+# --- landed trade pages: partitions by the month received, and retention ---------------------------
+
+
+def _page_land(received_at: datetime, *, key: str = "k") -> int:
+    from ingest.frame import landing_page_write
+
+    with connection.cursor() as cursor:
+        landing_page_write(cursor.cursor, run=None, source="data_api", stream="trades",
+                           records=[(key, json.dumps({"transaction_hash": key}), received_at)])
+        cursor.execute("UPDATE ingest_landing_page SET received_at = %s WHERE id = (SELECT max(id) FROM "
+                       "ingest_landing_page) RETURNING id", [received_at])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_landed_pages_are_kept_by_the_month_received_and_retention_takes_whole_old_months(settings):
+    from ingest.models import LandingPage
+    from ingest.partitions import LANDING_PAGE, landing_retention_cutoff
+
+    assert is_partitioned(LANDING_PAGE)
+    settings.LANDING_RETENTION_DAYS = 180
+    old = _month(2026, 3)  # ended more than 180 days before NOW
+    with connection.cursor() as cursor:
+        cursor.execute(partition_create_sql(LANDING_PAGE, old))
+        cursor.execute(partition_create_sql(LANDING_PAGE, _month(2026, 6)))
+    expired = _page_land(old + timedelta(days=3), key="expired")
+    boundary = _page_land(_month(2026, 6) + timedelta(days=2), key="boundary")  # June ends after the cutoff
+    recent = _page_land(NOW, key="recent")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, tableoid::regclass::text FROM ingest_landing_page ORDER BY id")
+        assert dict(cursor.fetchall()) == {expired: "ingest_landing_page_y2026m03",
+                                            boundary: "ingest_landing_page_y2026m06",
+                                            recent: "ingest_landing_page_y2026m12"}
+
+    assert landing_retention_cutoff(now=NOW) == NOW - timedelta(days=180)
+    removed = partitions_maintain(now=NOW)["retention_removed"]
+
+    assert removed == ["ingest_landing_page_y2026m03"]
+    assert set(LandingPage.objects.values_list("id", flat=True)) == {boundary, recent}
+    assert "ingest_landing_page_y2026m03" not in {p.name for p in partitions_list(LANDING_PAGE)}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('ingest_landing_page_y2026m03')")
+        assert cursor.fetchone()[0] is None, "dropped"
+    assert "retention_removed" not in partitions_maintain(now=NOW), "a second run has nothing to remove"
+
+
+@pytest.mark.django_db
+def test_retention_set_to_detach_keeps_the_old_month_as_a_table_to_export(settings):
+    from ingest.partitions import LANDING_PAGE
+
+    settings.LANDING_RETENTION_DAYS, settings.LANDING_RETENTION_ACTION = 30, "detach"
+    with connection.cursor() as cursor:
+        cursor.execute(partition_create_sql(LANDING_PAGE, _month(2026, 9)))
+    _page_land(_month(2026, 9) + timedelta(days=1), key="september")
+
+    assert partitions_maintain(now=NOW)["retention_removed"] == ["ingest_landing_page_y2026m09"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM ingest_landing_page_y2026m09")
+        assert cursor.fetchone()[0] == 1, "detached, not dropped"
+        cursor.execute("SELECT count(*) FROM ingest_landing_page")
+        assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.django_db
+def test_a_replay_from_the_landing_refuses_a_window_whose_records_retention_removed(settings):
+    from ingest.models import LandingRetention
+    from ingest.partitions import LANDING_PAGE
+    from ingest.replay import replay_window
+
+    settings.LANDING_RETENTION_DAYS = 180
+    with connection.cursor() as cursor:
+        cursor.execute(partition_create_sql(LANDING_PAGE, _month(2026, 3)))
+    # Received in March 2026, holding trades of a backfill reaching into 2025.
+    page_id = _page_land(_month(2026, 3) + timedelta(days=3), key="backfilled")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ingest_landing_page SET upstream_from = %s, upstream_until = %s WHERE id = %s",
+                       [datetime(2025, 7, 1, tzinfo=UTC), datetime(2025, 8, 1, tzinfo=UTC), page_id])
+    partitions_maintain(now=NOW)
+    removed = LandingRetention.objects.get()
+    assert (removed.partition, removed.action, removed.pages, removed.records) == (
+        "ingest_landing_page_y2026m03", "dropped", 1, 1)
+
+    with pytest.raises(ValueError, match=r"retention \(LANDING_RETENTION_DAYS=180\) removed ingest_landing_page_y2026m03 "
+                                         r"\(1 records of trades 2025-07-01 00:00–2025-08-01 00:00 UTC, dropped"):
+        replay_window(target="trades", since=datetime(2025, 7, 15, tzinfo=UTC), until=datetime(2025, 7, 16, tzinfo=UTC),
+                      from_landing=True)
+    # A window retention took nothing of replays; so does the same window from the upstream.
+    run = replay_window(target="trades", since=datetime(2025, 9, 1, tzinfo=UTC), until=datetime(2025, 9, 2, tzinfo=UTC),
+                        from_landing=True)
+    assert run.status == "succeeded"

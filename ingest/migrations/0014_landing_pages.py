@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ('ingest', '0013_trade_fill_monthly_partitions'),
     ]
@@ -31,10 +30,22 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['source', 'stream', 'upstream_from'], name='ingest_landing_page_from'), models.Index(fields=['source', 'stream', 'upstream_until'], name='ingest_landing_page_until'), django.contrib.postgres.indexes.BrinIndex(autosummarize=True, fields=['run'], name='ingest_landing_page_run')],
             },
         ),
-        # The body is compressed by the writer (zlib): PostgreSQL compressing it again would cost
-        # time and gain nothing, so it is stored out of line as is.
-        migrations.RunSQL(
-            "ALTER TABLE ingest_landing_page ALTER COLUMN body SET STORAGE EXTERNAL",
-            reverse_sql=migrations.RunSQL.noop,
+        migrations.CreateModel(
+            name='LandingRetention',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('partition', models.CharField(max_length=63)),
+                ('action', models.CharField(max_length=10)),
+                ('received_from', models.DateTimeField()),
+                ('received_until', models.DateTimeField()),
+                ('upstream_from', models.DateTimeField(blank=True, null=True)),
+                ('upstream_until', models.DateTimeField(blank=True, null=True)),
+                ('pages', models.PositiveIntegerField()),
+                ('records', models.PositiveBigIntegerField()),
+                ('removed_at', models.DateTimeField(default=django.utils.timezone.now)),
+            ],
+            options={
+                'db_table': 'ingest_landing_retention',
+            },
         ),
     ]

@@ -45,6 +45,8 @@ class ReplayTarget:
     # Replays of facts re-queue the wallets with fills in the window so marts are recomputed.
     requeues_wallets: bool = False
     supports_upstream: bool = True
+    # Its --from-landing reads landed pages, which LANDING_RETENTION_DAYS removes month by month.
+    landing_retained: bool = False
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ SOURCE = Source(
     ),
     replay_targets=(
         ReplayTarget("trades", trades_replay, "fills of the window (condition-scoped reads, or --from-landing)",
-                     requeues_wallets=True),
+                     requeues_wallets=True, landing_retained=True),
     ),
     dead_letter_retry=dead_letter_retry,
 )
