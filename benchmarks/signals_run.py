@@ -2,7 +2,7 @@
 intervals, then what the labels, the edge ranking and the scorecard say about each role.
 
     .venv/bin/python benchmarks/signals_run.py [--hours 4] [--wallets 400] [--markets 60] [--seed 13]
-        [--rate-multiplier 0.5]
+        [--rate-multiplier 0.5] [--history-minutes 180]
 
 The default rate is half the emulator's steady one (~0.75 transactions a virtual second, ~13,000
 fills an hour): the drain recomputes each changed wallet from all its fills, and at the full rate
@@ -30,8 +30,12 @@ live too (its trade time is ahead of the wall clock); only the history before th
 
 Baselines. A market's edge baseline is the share of its trading that falls within an hour before
 its news. The emulator's markets trade from the start of the history until they close, so a
-market resolving early in the run has most of its life inside that hour (baseline ~0.7 with an hour
-of history) and an insider's ten decisions there are not significant; a longer history lowers it.
+market resolving early in the run has most of its life inside that hour: with an hour of history a
+market resolving x minutes into the run has ~60 / (60 + x) of its decisions there (every one when
+x < 60, as the stored fills begin at the history's start). A real market trades for days before
+its news; three hours of history (`--history-minutes 180`, the test's too) put the hour before the
+resolution news at a third or less of a market's stored life. The feed reader's linking by named
+terms (a month, an asset) adds each headline to many markets, which raises every baseline further.
 
 Wall clock (2 shared cores, 400 wallets): ~11 min per simulated hour, ~46 min for 4 hours, most of
 it the drain's marts recompute (~20 ms a wallet), the activity job (~3 s a run) and the ledgers.
@@ -74,12 +78,18 @@ class SignalsRun:
     tested: int
     # address -> (rank in scoring.selectors.edge_ranking, None when untested; edge label; strategy)
     insiders: dict[str, tuple[int | None, str, str]]
+    # address -> the edge test's figures (q, p, wallet_rate, baseline_rate, decisions, markets)
+    insider_tests: dict[str, dict]
     market_maker: dict
     arbitrageur: dict
     random_scored: int
     random_flagged: int
     best_random_rank: int | None
     strategy_changes_per_hour: dict[int, int]
+    strategy_changes_max_per_wallet: int
+    # Of those, the ones from one settled label to another (not a wallet's first label, leaving `unknown`).
+    strategy_relabels: int
+    strategy_relabels_max_per_wallet: int
     history_rows_per_hour: dict[int, int]
     scorecard: list[dict]
     job_runs: dict[str, int] = field(default_factory=dict)
@@ -247,7 +257,7 @@ def _measure(*, upstream, start: datetime, hours: float) -> SignalsRun:
             "trading_pnl": float(snapshot.trading_pnl), "volume": float(snapshot.volume_total),
         }
 
-    insiders = {}
+    insiders, insider_tests = {}, {}
     for address in roles["insiders"]:
         snapshot = snapshots.get(ids.get(address, -1))
         insiders[address] = (
@@ -255,6 +265,12 @@ def _measure(*, upstream, start: datetime, hours: float) -> SignalsRun:
             snapshot.info_edge_level if snapshot else "unscored",
             snapshot.strategy_type if snapshot else "unscored",
         )
+        if snapshot:
+            insider_tests[address] = {
+                "q": snapshot.info_edge_q, "p": snapshot.info_edge_p, "wallet_rate": snapshot.info_edge_wallet_rate,
+                "baseline_rate": snapshot.info_edge_baseline_rate, "decisions": snapshot.info_edge_decisions,
+                "markets": snapshot.info_edge_markets,
+            }
     randoms = [snapshots[ids[a]] for a in roles["random_traders"] if ids.get(a) in snapshots]
     random_ranks = [rank[s.wallet_id] for s in randoms if s.wallet_id in rank]
 
@@ -265,15 +281,22 @@ def _measure(*, upstream, start: datetime, hours: float) -> SignalsRun:
             counted[int((moment.timestamp() - epoch) // 3600)] += 1
         return dict(sorted(counted.items()))
 
+    strategy_changes = FeedEvent.objects.filter(event_type=FeedEventType.STRATEGY_CHANGE)
+    changes_per_wallet = collections.Counter(strategy_changes.values_list("wallet_id", flat=True))
+    relabels_per_wallet = collections.Counter(
+        strategy_changes.exclude(payload__before="unknown").values_list("wallet_id", flat=True))
     return SignalsRun(
-        hours=hours, seconds=0.0, roles=roles,
+        hours=hours, seconds=0.0, roles=roles, insider_tests=insider_tests,
         strategy_labels=dict(collections.Counter(s.strategy_type for s in snapshots.values()).most_common()),
         edge_labels=dict(collections.Counter(s.info_edge_level for s in snapshots.values()).most_common()),
         scored=len(snapshots), tested=len(ranking), insiders=insiders,
         market_maker=role(roles["market_maker"]), arbitrageur=role(roles["arbitrageur"]),
         random_scored=len(randoms), random_flagged=sum(1 for s in randoms if s.info_edge_level in EDGE_FLAGS),
         best_random_rank=min(random_ranks, default=None),
-        strategy_changes_per_hour=per_hour(FeedEvent.objects.filter(event_type=FeedEventType.STRATEGY_CHANGE), "event_time"),
+        strategy_changes_per_hour=per_hour(strategy_changes, "event_time"),
+        strategy_changes_max_per_wallet=max(changes_per_wallet.values(), default=0),
+        strategy_relabels=sum(relabels_per_wallet.values()),
+        strategy_relabels_max_per_wallet=max(relabels_per_wallet.values(), default=0),
         history_rows_per_hour=per_hour(WalletScoreHistory.objects.all(), "computed_at"),
         scorecard=signal_scorecard(),
     )
@@ -287,12 +310,16 @@ def signals_report(run: SignalsRun) -> str:
     lines = [
         f"simulated {run.hours:g} h of 'signals' in {run.seconds:.0f} s wall clock; {run.scored} wallets scored, "
         f"{run.tested} tested for an information edge",
-        "strategy labels: " + ", ".join(f"{k}={v}" for k, v in run.strategy_labels.items()),
+        "strategy labels: " + ", ".join(
+            f"{k}={v} ({v / run.scored:.1%})" for k, v in run.strategy_labels.items()),
         "info-edge classification: " + ", ".join(f"{k}={v}" for k, v in run.edge_labels.items()),
         "planted insiders (edge ranking: effect > 0 by q first; edge; strategy):",
     ]
     for address, (position, edge, strategy) in run.insiders.items():
-        lines.append(f"  {address}  rank {position if position is not None else 'untested'}  {edge}  {strategy}")
+        test = run.insider_tests.get(address)
+        figures = (f"  q {test['q']:.4g} p {test['p']:.4g} wallet_rate {test['wallet_rate']:.3f} baseline "
+                   f"{test['baseline_rate']:.3f} decisions {test['decisions']} markets {test['markets']}") if test else ""
+        lines.append(f"  {address}  rank {position if position is not None else 'untested'}  {edge}  {strategy}{figures}")
     lines.append(f"best-ranked random trader: {run.best_random_rank}")
     for name, info in (("market maker", run.market_maker), ("arbitrageur", run.arbitrageur)):
         if not info.get("scored"):
@@ -304,6 +331,13 @@ def signals_report(run: SignalsRun) -> str:
     lines.append(f"random traders flagged mild_edge/processing_edge: {run.random_flagged} of {run.random_scored} "
                  f"scored ({share:.1%})")
     lines.append("strategy_change events per hour: " + ", ".join(f"h{h}={n}" for h, n in run.strategy_changes_per_hour.items()))
+    wallet_days = run.scored * run.hours / 24
+    changes = sum(run.strategy_changes_per_hour.values())
+    lines.append(f"strategy_change events: {changes} over {run.scored} wallets in {run.hours / 24:.3f} simulated days = "
+                 f"{changes / wallet_days if wallet_days else 0.0:.3f} per wallet per day; most for one wallet: "
+                 f"{run.strategy_changes_max_per_wallet}; of them between two labels (not leaving unknown): "
+                 f"{run.strategy_relabels} = {run.strategy_relabels / wallet_days if wallet_days else 0.0:.3f} per wallet "
+                 f"per day, most for one wallet {run.strategy_relabels_max_per_wallet}")
     lines.append("score-history rows per hour: " + ", ".join(f"h{h}={n}" for h, n in run.history_rows_per_hour.items()))
     lines.append("scorecard (kind, label, count, settled, markets, hit rate, mean edge [95 % CI], reverse hit rate, "
                  "reverse mean edge):")
@@ -327,7 +361,8 @@ def main() -> None:
     parser.add_argument("--wallets", type=int, default=400)
     parser.add_argument("--markets", type=int, default=60)
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--history-minutes", type=int, default=60)
+    parser.add_argument("--history-minutes", type=int, default=180,
+                        help="virtual minutes already traded before the run (see Baselines in the docstring)")
     parser.add_argument("--rate-multiplier", type=float, default=0.5,
                         help="the emulator's transaction rate (1 = ~1.5 transactions a virtual second)")
     parser.add_argument("--keep", action="store_true")
