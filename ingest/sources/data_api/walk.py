@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -74,7 +75,8 @@ class WalkOutcome:
     newest_seen: int | None = None
 
 
-PageWriter = Callable[[list[Any], OccurrenceCounter], PageResult]
+# Gets the page's rows — or what the walk's `prepare_page` made of them on the reader thread.
+PageWriter = Callable[[Any, OccurrenceCounter], PageResult]
 
 
 def _row_seconds(rows: list[Any]) -> list[int]:
@@ -84,6 +86,16 @@ def _row_seconds(rows: list[Any]) -> list[int]:
         if (type(value) in (int, float) and value > 0) or (type(value) is str and value.isdigit()):
             seconds.append(int(value))
     return seconds
+
+
+def _page_read(
+    client: SourceClient, path: str, params: dict[str, Any], prepare_page: Callable[[list[Any]], Any]
+) -> tuple[list[Any], Any, str, Any]:
+    """One page: its rows, its pagination, the upstream's trace id of the response, and what
+    `prepare_page` makes of the rows."""
+    body = client.get_json(path, params=params)
+    rows, pagination = parse_page(body)
+    return rows, pagination, client.last_trace_id, prepare_page(rows)
 
 
 def cursor_walk(
@@ -96,15 +108,41 @@ def cursor_walk(
     max_pages: int,
     first_limit: int,
     floor_below_head: int | None = None,
+    prepare_page: Callable[[list[Any]], Any] = lambda rows: rows,
 ) -> WalkOutcome:
     """Page `path` from `state` (head or stored cursor) until the floor or the end, writing each
     page as it comes and saving the walk state after it.
 
     `floor_below_head` sets the floor relative to the first page's newest row (a first poll with
     no high-water mark): upstream time, so our clock's skew cannot shift the window.
+
+    The next page is read while this one is written (one reader thread; SourceClient is
+    thread-safe): otherwise the walk waits on the upstream and on PostgreSQL in turn. Reading
+    ahead changes nothing of what is stored or when the state moves — a page read ahead is
+    written, and its cursor saved, only after the page before it committed; one read ahead of a
+    page whose write failed is dropped, and the next run reads it again from the saved state.
+    `prepare_page` (parsing a page's rows, say) runs on the reader thread too, and `write_page`
+    gets what it returns; it must not touch the database.
     """
+    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="page-read-ahead")
+    try:
+        return _cursor_walk(client=client, path=path, state=state, write_page=write_page, save_state=save_state,
+                            max_pages=max_pages, first_limit=first_limit, floor_below_head=floor_below_head,
+                            prepare_page=prepare_page, reader=reader)
+    finally:
+        # A read ahead still in flight (its page's write failed) is not waited for: its answer
+        # would be dropped anyway, and a slow upstream must not delay the error.
+        reader.shutdown(wait=False, cancel_futures=True)
+
+
+def _cursor_walk(
+    *, client: SourceClient, path: str, state: WalkState, write_page: PageWriter,
+    save_state: Callable[[WalkState], None], max_pages: int, first_limit: int, floor_below_head: int | None,
+    prepare_page: Callable[[list[Any]], Any], reader: ThreadPoolExecutor,
+) -> WalkOutcome:
     outcome = WalkOutcome()
     limit = max(1, min(first_limit, MAX_FIRST_PAGE_LIMIT))
+    ahead: tuple[dict[str, Any], Future] | None = None
     while True:
         if outcome.pages >= max_pages:
             outcome.stop_reason = "page_cap"
@@ -115,8 +153,11 @@ def cursor_walk(
         else:
             params["limit"] = limit
         try:
-            body = client.get_json(path, params=params)
-            rows, pagination = parse_page(body)
+            if ahead is not None and ahead[0] == params:
+                rows, pagination, trace_id, prepared = ahead[1].result()
+            else:
+                rows, pagination, trace_id, prepared = _page_read(client, path, params, prepare_page)
+            ahead = None
         except UpstreamRejected as exc:
             if state.cursor and _names_parameter(exc, "cursor"):
                 # The upstream no longer takes this cursor (expired, re-signed): the walk starts
@@ -129,10 +170,21 @@ def cursor_walk(
         except (*TRANSIENT_ERRORS, MalformedBody) as exc:
             outcome.stop_reason, outcome.error = "upstream_error", f"{type(exc).__name__}: {exc}"
             return outcome
+        seconds = _row_seconds(rows)
+        floor = state.floor
+        if floor is None and state.head is None and floor_below_head is not None and seconds:
+            floor = max(seconds) - floor_below_head
+        walk_goes_on = (
+            pagination.has_more and pagination.next_cursor and outcome.pages + 1 < max_pages
+            and not (floor is not None and seconds and min(seconds) < floor)
+        )
+        if walk_goes_on:
+            next_params = {**state.filters, "cursor": pagination.next_cursor}
+            ahead = (next_params, reader.submit(_page_read, client, path, next_params, prepare_page))
         counter = OccurrenceCounter.from_state(state.occurrences)
-        trace = upstream_trace_id.set(client.last_trace_id)
+        trace = upstream_trace_id.set(trace_id)
         try:
-            page = write_page(rows, counter)
+            page = write_page(prepared, counter)
         except MalformedBody as exc:
             # Rows out of serving order: nothing of this page was numbered for good; read it again.
             outcome.stop_reason, outcome.error = "upstream_error", f"{type(exc).__name__}: {exc}"
@@ -141,7 +193,6 @@ def cursor_walk(
             upstream_trace_id.reset(trace)
         outcome.pages += 1
         outcome.result.add(page)
-        seconds = _row_seconds(rows)
         if seconds:
             oldest, newest = min(seconds), max(seconds)
             outcome.oldest_seen = oldest if outcome.oldest_seen is None else min(outcome.oldest_seen, oldest)

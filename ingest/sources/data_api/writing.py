@@ -11,6 +11,7 @@ roll back.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,31 +86,49 @@ def fill_row_identity(row: Any) -> str:
     return payload_key(["fill", *[str(value).strip().lower() if value is not None else None for value in values]])
 
 
+@dataclass(frozen=True)
+class ParsedTradePage:
+    """A v2 page's rows parsed but not yet numbered (numbering needs the walk's serving order),
+    so a walk can parse the next page on its reader thread while it writes this one."""
+
+    fetched: int
+    parsed: list[tuple[ParsedFill, Any]]
+    rejects: list[tuple[Any, str]]
+    skipped: int
+
+
+def trade_page_v2_parse(rows: Sequence[Any]) -> ParsedTradePage:
+    parsed, rejects, skipped = rows_split(rows, parse=parse_trade_v2, skip=(NotATrade,))
+    return ParsedTradePage(fetched=len(rows), parsed=parsed, rejects=rejects, skipped=skipped)
+
+
 def trade_page_v2_ingest(
     *,
     run: IngestRun | None,
-    rows: Sequence[Any],
+    rows: Sequence[Any] | ParsedTradePage,
     counter: OccurrenceCounter,
     stream: str = "trades",
     window: tuple[datetime, datetime] | None = None,
     dry_run: bool = False,
     queue_changes: bool = True,
 ) -> PageResult:
-    """One page of a v2 walk: parse, number identical fills in serving order, write.
+    """One page of a v2 walk (its rows, or those rows parsed by trade_page_v2_parse): parse,
+    number identical fills in serving order, write.
 
     Numbering sees every parsed row of the page — also those outside a replay window and those
     already stored — so the nth identical fill of a transaction gets the same key on every read.
     """
-    parsed, rejects, skipped = rows_split(rows, parse=parse_trade_v2, skip=(NotATrade,))
-    parsed = [(counter.number(fill), row) for fill, row in parsed]
+    page = rows if isinstance(rows, ParsedTradePage) else trade_page_v2_parse(rows)
+    parsed = [(counter.number(fill), row) for fill, row in page.parsed]
+    rejects, skipped = page.rejects, page.skipped
     if window is not None:
         inside = [(fill, row) for fill, row in parsed if window[0] <= fill.traded_at < window[1]]
         skipped += len(parsed) - len(inside)
         parsed = inside
     if dry_run:
-        return fills_preview(fetched=len(rows), parsed=parsed, rejects=rejects, skipped=skipped)
+        return fills_preview(fetched=page.fetched, parsed=parsed, rejects=rejects, skipped=skipped)
     return trade_fills_write(
-        run=run, fetched=len(rows), parsed=parsed, rejects=rejects, skipped=skipped, stream=stream,
+        run=run, fetched=page.fetched, parsed=parsed, rejects=rejects, skipped=skipped, stream=stream,
         queue_changes=queue_changes,
     )
 
