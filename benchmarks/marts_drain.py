@@ -275,8 +275,8 @@ def ledger_full_compute(*, batch_size: int, lanes: int, missing_only: bool = Fal
 
 
 def ledger_change_and_refresh(*, changed: int, lanes: int, profile: bool = False) -> tuple[float, int]:
-    """K random wallets get one new /v2/activity TRADE row each (a copy of their newest, one
-    minute ago, under a fresh key); time the ledger refresh that recomputes them."""
+    """K random wallets that have a ledger get one new /v2/activity TRADE row each (a copy of
+    their newest, one minute ago, under a fresh key); time the ledger refresh that recomputes them."""
     from django.db import connection
 
     from marts.ledger_services import LEDGER_BATCH_SIZE, ledgers_refresh
@@ -292,7 +292,9 @@ def ledger_change_and_refresh(*, changed: int, lanes: int, profile: bool = False
                    now() - interval '1 minute', now()
             FROM (SELECT DISTINCT ON (payload->>'proxy_wallet') id, payload FROM ingest_landing
                   WHERE source = 'data_api' AND stream = 'activity'
-                    AND payload->>'proxy_wallet' IN (SELECT address FROM wallet ORDER BY random() LIMIT %s)
+                    AND payload->>'proxy_wallet' IN (
+                        SELECT w.address FROM wallet w JOIN wallet_ledger_summary s ON s.wallet_id = w.id
+                        ORDER BY random() LIMIT %s)
                   ORDER BY payload->>'proxy_wallet', id DESC) AS l
             CROSS JOIN (SELECT gen_random_uuid()::text AS salt) AS r
             """,
@@ -501,6 +503,8 @@ def main() -> None:
                         help="cProfile the drain and time each SQL statement (one lane)")
     parser.add_argument("--ledger", action="store_true",
                         help="also seed ~10 activity rows per wallet and time the wallet ledger's refresh")
+    parser.add_argument("--no-ledger-fill", action="store_true",
+                        help="with --reuse: leave the wallets of a kept database that have no ledger without one")
     parser.add_argument("--ledger-lanes", type=int, default=2,
                         help="ledger batches in flight at once in the one worker (COMPUTE_DRAIN_LANES)")
     args = parser.parse_args()
@@ -556,8 +560,13 @@ def main() -> None:
                       f"one batch after another): {full_seconds[wallets]:.1f}s "
                       f"({full_count / full_seconds[wallets]:,.0f} wallets/s)", flush=True)
             else:
-                print(f"W={wallets:>9,}: reusing {name} (no seeding, no old-approach run)", flush=True)
-            if args.ledger:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT (SELECT count(*) FROM wallet), (SELECT count(*) FROM wallet_compute_state), "
+                                   "(SELECT count(*) FROM wallet_ledger_summary), (SELECT count(*) FROM wallet_ledger_entry)")
+                    held, computed, ledgers, entries = cursor.fetchone()
+                print(f"W={wallets:>9,}: reusing {name} (no seeding, no old-approach run): {held:,} wallets, "
+                      f"{computed:,} with marts, {ledgers:,} with a ledger ({entries:,} ledger entries)", flush=True)
+            if args.ledger and not (reuse and args.no_ledger_fill):
                 # A kept database may lack ledgers (kept from a trades-only run, or stopped while
                 # computing them): those are computed here.
                 ledger_seconds, ledger_count = ledger_full_compute(
