@@ -26,10 +26,16 @@ from ingest.models import IngestRun, Market, OffchainEvent, OffchainFeed, RunSta
 
 logger = logging.getLogger(__name__)
 
-# Capitalised words that say nothing about which market a headline is about.
+# Capitalised words that say nothing about which market a headline is about. Month and weekday
+# names are capitalised too, and dates are in most market questions ("… by December 31?"): one
+# headline naming a month was linked to every market ending that month (27 for one Fed headline
+# on the signals emulator), which made every market's news look frequent.
 _STOP_TERMS = frozenset(
     "will the a an and or of in on at to for by with is be as new after before who what when how does did "
-    "yes no up down above below over under than more less this that its it's".split()
+    "yes no up down above below over under than more less this that its it's "
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec "
+    "monday tuesday wednesday thursday friday saturday sunday today tomorrow yesterday".split()
 )
 _TERM = re.compile(r"[A-Za-z][A-Za-z0-9$.&'-]{2,}")
 
