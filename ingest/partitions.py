@@ -206,6 +206,7 @@ def landing_retention_apply(*, now: datetime | None = None) -> list[str]:
     from ingest.models import LandingRetention
 
     expired = [p for p in partitions_list(LANDING_PAGE) if p.upper is not None and p.upper <= cutoff]
+    dropping = settings.LANDING_RETENTION_ACTION == "drop"
     for partition in expired:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
@@ -214,15 +215,15 @@ def landing_retention_apply(*, now: datetime | None = None) -> list[str]:
             )
             pages, records, upstream_from, upstream_until = cursor.fetchone()
             cursor.execute(f'ALTER TABLE "{LANDING_PAGE.table}" DETACH PARTITION "{partition.name}"')
-            if settings.LANDING_RETENTION_ACTION == "drop":
+            if dropping:
                 cursor.execute(f'DROP TABLE "{partition.name}"')
             LandingRetention.objects.create(
-                partition=partition.name, action="dropped" if settings.LANDING_RETENTION_ACTION == "drop" else "detached",
+                partition=partition.name, action="dropped" if dropping else "detached",
                 received_from=partition.lower, received_until=partition.upper, upstream_from=upstream_from,
                 upstream_until=upstream_until, pages=pages, records=records,
             )
         logger.info("landing pages received before %s: partition %s %s", partition.upper.date(), partition.name,
-                    "dropped" if settings.LANDING_RETENTION_ACTION == "drop" else "detached (export it, then drop it)")
+                    "dropped" if dropping else "detached (export it, then drop it)")
     return [partition.name for partition in expired]
 
 

@@ -461,6 +461,13 @@ def landing_streams() -> list[tuple[str, str]]:
         return [(source, stream) for source, stream in cursor.fetchall()]
 
 
+def _trade_key_second(key: str) -> datetime | None:
+    """The trade second a fill key starts with ("1796184630-…"), or None for any other key."""
+    if len(key) > 11 and key[:10].isdigit() and key[10] == "-":
+        return datetime.fromtimestamp(int(key[:10]), tz=UTC)
+    return None
+
+
 def landing_records_matching(*, records: QuerySet[LandingRecord], term: str) -> QuerySet[LandingRecord]:
     """Landing rows with this idempotency key (exact), in any stream.
 
@@ -471,13 +478,12 @@ def landing_records_matching(*, records: QuerySet[LandingRecord], term: str) -> 
     if not value:
         return records
     # A trade record's key starts with its trade's second: the upstream_time index finds it.
-    second = int(value[:10]) if len(value) > 11 and value[:10].isdigit() and value[10] == "-" else None
+    moment = _trade_key_second(value)
     by_stream = Q()
     for source, stream in landing_streams():
         if source != TRADE_LANDING_SOURCE or stream not in TRADE_LANDING_STREAMS:
             by_stream |= Q(source=source, stream=stream, idempotency_key=value)
-        elif second is not None:
-            moment = datetime.fromtimestamp(second, tz=UTC)
+        elif moment is not None:
             by_stream |= Q(source=source, stream=stream, upstream_time__gte=moment,
                            upstream_time__lt=moment + timedelta(seconds=1), idempotency_key=value)
     return records.filter(by_stream) if by_stream else records.none()
@@ -490,9 +496,9 @@ def landing_pages_matching(*, pages: QuerySet[LandingPage], term: str) -> QueryS
     found by index, then opened to see which of them holds the key.
     """
     value = term.strip()
-    if not (len(value) > 11 and value[:10].isdigit() and value[10] == "-"):
+    moment = _trade_key_second(value)
+    if moment is None:
         return pages.none()
-    moment = datetime.fromtimestamp(int(value[:10]), tz=UTC)
     candidates = pages.filter(upstream_from__lte=moment, upstream_until__gte=moment).values_list("id", "body")
     holding = [page_id for page_id, body in candidates if any(key == value for key, _ in landing_page_records(body))]
     return pages.filter(id__in=holding)

@@ -170,15 +170,15 @@ def _cursor_walk(
         except (*TRANSIENT_ERRORS, MalformedBody) as exc:
             outcome.stop_reason, outcome.error = "upstream_error", f"{type(exc).__name__}: {exc}"
             return outcome
+        # Whether this page ends the walk is known before it is written: the floor (set from the
+        # first page's newest row when there is no mark) and the upstream's has_more/next_cursor.
         seconds = _row_seconds(rows)
         floor = state.floor
         if floor is None and state.head is None and floor_below_head is not None and seconds:
             floor = max(seconds) - floor_below_head
-        walk_goes_on = (
-            pagination.has_more and pagination.next_cursor and outcome.pages + 1 < max_pages
-            and not (floor is not None and seconds and min(seconds) < floor)
-        )
-        if walk_goes_on:
+        reached_floor = floor is not None and bool(seconds) and min(seconds) < floor
+        ended = not pagination.has_more or not pagination.next_cursor
+        if not ended and not reached_floor and outcome.pages + 1 < max_pages:
             next_params = {**state.filters, "cursor": pagination.next_cursor}
             ahead = (next_params, reader.submit(_page_read, client, path, next_params, prepare_page))
         counter = OccurrenceCounter.from_state(state.occurrences)
@@ -198,12 +198,9 @@ def _cursor_walk(
             outcome.oldest_seen = oldest if outcome.oldest_seen is None else min(outcome.oldest_seen, oldest)
             outcome.newest_seen = newest if outcome.newest_seen is None else max(outcome.newest_seen, newest)
             if state.head is None:
-                state.head = newest
-                if state.floor is None and floor_below_head is not None:
-                    state.floor = newest - floor_below_head
+                state.head, state.floor = newest, floor
         state.pages += 1
-        reached_floor = state.floor is not None and seconds and min(seconds) < state.floor
-        if not pagination.has_more or not pagination.next_cursor:
+        if ended:
             outcome.reached = outcome.ended = True
             return outcome
         if reached_floor:
