@@ -45,8 +45,11 @@ held at settlement) / shares it bought (a market maker sells what it buys: it ho
   ≥ 80 % pair up whatever they cost (it holds both sides). A random trader who once bought both
   outcomes of a market is not one.
 - event_trader: information edge `processing_edge` or `mild_edge` (after the FDR control).
-- lucky: trading PnL above max(50 USDC, 5 % of what it bought) while one position brings > 60 % of
-  the gains or confidence < 0.5. The floor keeps a PnL hovering around zero from flipping it.
+- lucky: realised PnL (sells and settlements) above max(50 USDC, 5 % of what it bought) while one
+  position brings > 60 % of the gains or confidence < 0.5. The floor keeps a PnL hovering around
+  zero from flipping it; an open position's mark is left out because a paper gain is not yet luck
+  (marked PnL moves with every price tick, and made the label follow the market: measured on the
+  emulator, most lucky ↔ noise changes were re-marks of open positions).
 - quant: ≥ 100 trades over ≥ 20 markets, L ≥ 0.5 and positive PnL (broad, repeatable).
 - noise: everything else (random traders land here).
 
@@ -102,6 +105,7 @@ class ScoreInputs:
     resolved_positions: int
     winning_positions: int
     trading_pnl: Decimal
+    realized_pnl: Decimal
     bought_usdc: Decimal
     buy_volume: Decimal
     sell_volume: Decimal
@@ -292,7 +296,7 @@ def _strategy(inputs: ScoreInputs, *, confidence: float, lower: float) -> str:
     if inputs.info_edge_label in {"processing_edge", "mild_edge"}:
         return "event_trader"
     lucky_floor = max(LUCKY_MIN_PNL, inputs.bought_usdc * LUCKY_MIN_PNL_SHARE)
-    if inputs.trading_pnl > lucky_floor and (confidence < 0.5 or inputs.top_gain_share > Decimal("0.6")):
+    if inputs.realized_pnl > lucky_floor and (confidence < 0.5 or inputs.top_gain_share > Decimal("0.6")):
         return "lucky"
     if inputs.total_trades >= 100 and inputs.markets_traded >= 20 and lower >= 0.5 and inputs.trading_pnl > 0:
         return "quant"
@@ -336,7 +340,7 @@ def strategy_margins(inputs: ScoreInputs, *, confidence: float, lower: float) ->
     else:
         margins["event_trader"] = min(0.0, -_at_least(inputs.info_edge_q, EDGE_MILD_Q))
     lucky_floor = float(max(LUCKY_MIN_PNL, inputs.bought_usdc * LUCKY_MIN_PNL_SHARE))
-    margins["lucky"] = min(_at_least(pnl, lucky_floor), max(_at_most(confidence, 0.5),
+    margins["lucky"] = min(_at_least(float(inputs.realized_pnl), lucky_floor), max(_at_most(confidence, 0.5),
                                                             _at_least(float(inputs.top_gain_share), 0.6)))
     margins["quant"] = min(_at_least(inputs.total_trades, 100), _at_least(inputs.markets_traded, 20),
                            _at_least(lower, 0.5), 1.0 if pnl > 0 else -1.0)

@@ -124,12 +124,23 @@ PREVIOUS_COLUMNS = [
 
 
 def _previous_snapshots(*, wallet_ids: list[int]) -> dict[int, dict]:
-    names = PREVIOUS_COLUMNS
+    """The stored snapshot of each wallet, with when it was last computed and the wallet's
+    `history_backfilled_at`: when its history before Arbitra first saw it was in (None: not yet)."""
+    names = [*PREVIOUS_COLUMNS, "last_analyzed_at", "history_backfilled_at"]
+    columns = ", ".join(f"s.{name}" for name in PREVIOUS_COLUMNS)
     rows = fast_rows(
-        f"SELECT {', '.join(names)} FROM wallet_snapshot WHERE wallet_id = ANY(%s::bigint[])",  # noqa: S608
+        f"SELECT {columns}, s.last_analyzed_at, w.history_backfilled_at FROM wallet_snapshot s "  # noqa: S608
+        "JOIN wallet w ON w.id = s.wallet_id WHERE s.wallet_id = ANY(%s::bigint[])",
         [int_array(wallet_ids)],
     )
     return {row[0]: dict(zip(names, row, strict=True)) for row in rows}
+
+
+def _label_from_partial_history(old: dict) -> bool:
+    """Whether the stored label was computed before the wallet's history was in: the change its
+    arrival brings is the record completing, not the wallet changing what it does."""
+    backfilled_at, computed_at = old.get("history_backfilled_at"), old.get("last_analyzed_at")
+    return backfilled_at is not None and computed_at is not None and computed_at < backfilled_at
 
 
 def label_settle(
@@ -271,6 +282,7 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
             resolved_positions=resolved,
             winning_positions=winning,
             trading_pnl=mart.trading_pnl,
+            realized_pnl=mart.realized_pnl,
             bought_usdc=mart.bought_usdc,
             buy_volume=sum((p.bought_usdc for p in mart.positions), ZERO),
             sell_volume=sum((p.sold_usdc for p in mart.positions), ZERO),
@@ -399,7 +411,13 @@ def _change_events(*, mart: WalletMart, old: dict | None, values: dict, now: dat
             f"风险等级 {old['risk_level']} → {values['risk_level']}。" + ("建议降低仓位。" if up else ""),
             f"risk:{stamp}",
         ))
-    if old["strategy_type"] != values["strategy_type"]:
+    # A wallet's first label (leaving `unknown`, no evidence yet) is not a reclassification, nor is
+    # the change that its backfilled history brings: both are on the wallet and in its score
+    # history, but a follower is told only when one label computed on the wallet's whole record
+    # replaces another (issue 13: a third of the emulator's strategy_change events were first
+    # labels, more came with the new wallets' histories).
+    if (old["strategy_type"] != values["strategy_type"] and old["strategy_type"] != "unknown"
+            and not _label_from_partial_history(old)):
         worse = values["strategy_type"] in {"lucky", "noise"}
         events.append(FeedRow(
             w, FeedEventType.STRATEGY_CHANGE, now,

@@ -36,21 +36,27 @@ def test_potential_reached_is_stamped_with_the_trade_that_crossed_the_threshold_
     assert event.suggestion and event.suggestion_zh
 
 
-def test_a_strategy_change_carries_before_after_and_a_reason():
+def test_a_strategy_change_carries_before_after_and_a_reason_and_a_first_label_is_not_one():
     now = timezone.now().replace(microsecond=0)
-    _m, (yes, _no) = market_make(latest_prices=["0.5", "0.5"])
+    _m, (yes, _no) = market_make(latest_prices=["0.2", "0.8"])
     wallet = wallet_make()
     for minute in range(4):
-        fill_make(wallet=wallet, token=yes, side="BUY", size=10, price="0.5", at=now - timedelta(hours=5, minutes=minute))
+        fill_make(wallet=wallet, token=yes, side="BUY", size=1000, price="0.2", at=now - timedelta(hours=5, minutes=minute))
     wallet_batch_compute(wallet_ids=[wallet.pk], now=now)
     assert WalletSnapshot.objects.get(wallet=wallet).strategy_type == "unknown"
-    fill_make(wallet=wallet, token=yes, side="SELL", size=10, price="0.4", at=now - timedelta(hours=1))
+    # The fifth trade gives the wallet its first label: shown on it, not pushed as a reclassification.
+    fill_make(wallet=wallet, token=yes, side="BUY", size=1000, price="0.2", at=now - timedelta(hours=2))
     wallet_batch_compute(wallet_ids=[wallet.pk], now=now + timedelta(minutes=1))
-    event = FeedEvent.objects.get(wallet=wallet, event_type="strategy_change")
-    after = WalletSnapshot.objects.get(wallet=wallet).strategy_type
-    assert event.payload == {"before": "unknown", "after": after, "reason_code": "strategy_reclassified"}
-    assert event.event_time == now + timedelta(minutes=1)
+    assert WalletSnapshot.objects.get(wallet=wallet).strategy_type == "noise"
+    assert not FeedEvent.objects.filter(wallet=wallet, event_type="strategy_change").exists()
+    # Selling 1,000 shares bought at 0.2 for 0.5 realises 300 USDC, six times the lucky floor: a clear win.
+    fill_make(wallet=wallet, token=yes, side="SELL", size=1000, price="0.5", at=now - timedelta(hours=1))
     wallet_batch_compute(wallet_ids=[wallet.pk], now=now + timedelta(minutes=2))
+    event = FeedEvent.objects.get(wallet=wallet, event_type="strategy_change")
+    assert WalletSnapshot.objects.get(wallet=wallet).strategy_type == "lucky"
+    assert event.payload == {"before": "noise", "after": "lucky", "reason_code": "strategy_reclassified"}
+    assert event.event_time == now + timedelta(minutes=2)
+    wallet_batch_compute(wallet_ids=[wallet.pk], now=now + timedelta(minutes=3))
     assert FeedEvent.objects.filter(wallet=wallet, event_type="strategy_change").count() == 1
 
 
@@ -84,3 +90,26 @@ def test_event_ids_are_unique_across_kinds(settings):
     events = list(FeedEvent.objects.filter(wallet=wallet))
     assert {e.event_type for e in events} == {"anomaly", "risk_level_change", "strategy_change"}
     assert len({e.pk for e in events}) == len(events) == 3
+
+
+def test_the_label_change_a_backfilled_history_brings_is_not_announced():
+    now = timezone.now().replace(microsecond=0)
+    _m, (yes, _no) = market_make(latest_prices=["0.2", "0.8"])
+    wallet = wallet_make()
+    for minute in range(5):
+        fill_make(wallet=wallet, token=yes, side="BUY", size=1000, price="0.2", at=now - timedelta(hours=1, minutes=minute))
+    wallet_batch_compute(wallet_ids=[wallet.pk], now=now)
+    assert WalletSnapshot.objects.get(wallet=wallet).strategy_type == "noise"
+    # The history fetch brings an older winning sale; the wallet is marked backfilled after that computation.
+    fill_make(wallet=wallet, token=yes, side="BUY", size=1000, price="0.1", at=now - timedelta(days=20))
+    fill_make(wallet=wallet, token=yes, side="SELL", size=1000, price="0.6", at=now - timedelta(days=19))
+    type(wallet).objects.filter(pk=wallet.pk).update(history_backfilled_at=now + timedelta(seconds=30))
+    wallet_batch_compute(wallet_ids=[wallet.pk], now=now + timedelta(minutes=1))
+    assert WalletSnapshot.objects.get(wallet=wallet).strategy_type == "lucky"
+    assert not FeedEvent.objects.filter(wallet=wallet, event_type="strategy_change").exists()
+    # From then on its label stands on the whole record: a later change is announced.
+    fill_make(wallet=wallet, token=yes, side="SELL", size=5000, price="0.01", at=now + timedelta(minutes=2))
+    wallet_batch_compute(wallet_ids=[wallet.pk], now=now + timedelta(hours=3))
+    assert WalletSnapshot.objects.get(wallet=wallet).strategy_type == "noise"
+    event = FeedEvent.objects.get(wallet=wallet, event_type="strategy_change")
+    assert (event.payload["before"], event.payload["after"]) == ("lucky", "noise")

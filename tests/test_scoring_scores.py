@@ -19,7 +19,8 @@ D = Decimal
 def _inputs(**overrides) -> ScoreInputs:
     base = {
         "total_trades": 0, "markets_traded": 0, "resolved_positions": 0, "winning_positions": 0,
-        "trading_pnl": D(0), "bought_usdc": D(0), "buy_volume": D(0), "sell_volume": D(0), "volume_30d": D(0),
+        "trading_pnl": D(0), "realized_pnl": D(0), "bought_usdc": D(0), "buy_volume": D(0), "sell_volume": D(0),
+        "volume_30d": D(0),
         "trades_7d": 0, "trades_30d": 0, "pnl_7d": D(0), "pnl_30d": D(0), "max_drawdown_7d": D(0),
         "stability_score": D(50), "open_concentration": D(0), "top_gain_share": D(0), "info_edge_label": "no_edge",
     }
@@ -35,7 +36,8 @@ def test_wilson_lower_bound_is_small_for_small_samples():
 def test_three_lucky_trades_rank_below_a_broad_profitable_record():
     lucky = score_compute(_inputs(
         total_trades=5, markets_traded=3, resolved_positions=3, winning_positions=3, trading_pnl=D(5000),
-        bought_usdc=D(1000), buy_volume=D(1000), volume_30d=D(1000), stability_score=D(80), top_gain_share=D("0.9"),
+        realized_pnl=D(5000), bought_usdc=D(1000), buy_volume=D(1000), volume_30d=D(1000), stability_score=D(80),
+        top_gain_share=D("0.9"),
     ))
     skilled = score_compute(_inputs(
         total_trades=600, markets_traded=150, resolved_positions=300, winning_positions=210, trading_pnl=D(12500),
@@ -52,6 +54,17 @@ def test_three_lucky_trades_rank_below_a_broad_profitable_record():
     assert skilled.pool_tier == "star"
     assert skilled.risk_level == "low"
     assert skilled.suggested_position == "5-10%"
+
+
+def test_a_paper_gain_is_not_luck_until_it_is_realised():
+    wallet = {"total_trades": 8, "markets_traded": 2, "bought_usdc": D(1000), "buy_volume": D(1000),
+              "volume_30d": D(1000), "top_gain_share": D(1)}
+    # Open positions marked 4,000 up: the mark moves with the market, the label does not follow it.
+    assert score_compute(_inputs(**wallet, trading_pnl=D(4000), realized_pnl=D(0))).strategy_type == "noise"
+    # The same gain sold or settled is realised: now it is luck (one position, little evidence).
+    assert score_compute(_inputs(**wallet, trading_pnl=D(4000), realized_pnl=D(4000))).strategy_type == "lucky"
+    # A realised gain below the floor (max(50, 5 % of what it bought)) is not.
+    assert score_compute(_inputs(**wallet, trading_pnl=D(4000), realized_pnl=D(49))).strategy_type == "noise"
 
 
 def test_no_evidence_scores_the_prior_and_is_unknown():
