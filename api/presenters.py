@@ -150,7 +150,8 @@ EXPLANATIONS = {
         "cash_pnl": "Cash basis: realised and settled PnL after fees, plus maker rebates and rewards as income.",
         "rewards": "Liquidity rewards paid to the wallet.",
         "reconciliation": "Arbitra's Polymarket-basis realised PnL and position sizes against Polymarket's own "
-        "/v2/positions: reconciled within 1 % or 0.01 USDC, drift, or unknown.",
+        "/v2/positions, and its after-fee realised PnL, fees, maker rebates and rewards against Polymarket's "
+        "profile card (/v2/user-stats, `totals`): reconciled within 1 % or 0.01 USDC, drift, or unknown.",
     },
     "layer2": {
         "smart_score": "0-100. Win rate (Wilson lower bound), shrunk ROI, information edge and stability, "
@@ -182,7 +183,8 @@ LAYER1_FROM_SNAPSHOT = (
 def layer1_facts(snapshot: WalletSnapshot) -> dict:
     """The profile's layer-1 facts: the snapshot's, with the wallet ledger's where it has one
     (`fees_paid`, `maker_rebates`, `rewards` and `cash_pnl` from the ledger rows, and the
-    reconciliation with Polymarket's own positions). `realized_pnl` stays Polymarket's basis.
+    reconciliation with Polymarket's own positions, with `totals` against its profile card,
+    /v2/user-stats, as a key beside the contract's). `realized_pnl` stays Polymarket's basis.
     Numbers are numbers: a wallet without a ledger yet shows 0 and status `unknown`."""
     from marts.models import WalletLedgerSummary
 
@@ -190,15 +192,29 @@ def layer1_facts(snapshot: WalletSnapshot) -> dict:
     ledger = WalletLedgerSummary.objects.filter(wallet_id=snapshot.wallet_id).first()
     zero = Decimal(0)
     facts.update(cash_pnl=zero, rewards=zero,
-                 reconciliation={"status": "unknown", "difference": zero, "checked_at": None})
+                 reconciliation={"status": "unknown", "difference": zero, "checked_at": None,
+                                 "totals": _totals_reconciliation(None)})
     if ledger is not None:
         facts.update(
             fees_paid=ledger.fees_paid, maker_rebates=ledger.maker_rebates, rewards=ledger.rewards,
             cash_pnl=ledger.cash_pnl,
             reconciliation={"status": ledger.reconciliation_status, "difference": ledger.reconciliation_difference,
-                            "checked_at": ledger.reconciliation_checked_at},
+                            "checked_at": ledger.reconciliation_checked_at,
+                            "totals": _totals_reconciliation(ledger)},
         )
     return facts
+
+
+def _totals_reconciliation(ledger) -> dict:
+    """The ledger's totals against Polymarket's profile card: ours − theirs, numbers always."""
+    if ledger is None:
+        zero = Decimal(0)
+        return {"status": "unavailable", "realized_pnl_difference": zero, "fees_difference": zero,
+                "maker_rebates_difference": zero, "rewards_difference": zero, "observed_at": None}
+    return {"status": ledger.totals_status, "realized_pnl_difference": ledger.totals_realized_difference,
+            "fees_difference": ledger.totals_fees_difference,
+            "maker_rebates_difference": ledger.totals_maker_rebates_difference,
+            "rewards_difference": ledger.totals_rewards_difference, "observed_at": ledger.totals_observed_at}
 
 
 def _number(value) -> float | None:
@@ -291,11 +307,17 @@ def _ledger_explained(facts: dict, ledger, sources) -> dict:
         "reconciliation": (
             f" Compared over {ledger.reconciliation_positions} of Polymarket's positions: realised PnL differs by "
             f"{float(ledger.reconciliation_difference):g} USDC, sizes by "
-            f"{float(ledger.reconciliation_size_difference):g} shares.",
+            f"{float(ledger.reconciliation_size_difference):g} shares. Against Polymarket's profile card "
+            f"(/v2/user-stats): {ledger.totals_status}, after-fee realised PnL differs by "
+            f"{float(ledger.totals_realized_difference):g}, fees by {float(ledger.totals_fees_difference):g}, maker "
+            f"rebates by {float(ledger.totals_maker_rebates_difference):g}, rewards by "
+            f"{float(ledger.totals_rewards_difference):g} USDC.",
             {"positions_compared": ledger.reconciliation_positions,
              "difference": float(ledger.reconciliation_difference),
              "size_difference": float(ledger.reconciliation_size_difference),
-             "checked_at": facts["reconciliation"]["checked_at"]},
+             "checked_at": facts["reconciliation"]["checked_at"],
+             "totals": {name: value if name in ("status", "observed_at") else float(value)
+                        for name, value in facts["reconciliation"]["totals"].items()}},
         ),
     }
 

@@ -187,10 +187,22 @@ class FeedEventSerializer(serializers.Serializer):
         return payload
 
 
+class TotalsReconciliationSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(["reconciled", "drift", "unavailable"])
+    realized_pnl_difference = NumberField(
+        help_text="Arbitra's after-fee realised PnL minus the realised PnL of Polymarket's profile card, USDC")
+    fees_difference = NumberField(help_text="fees charged per the ledger minus the card's, USDC")
+    maker_rebates_difference = NumberField()
+    rewards_difference = NumberField()
+    observed_at = serializers.DateTimeField(allow_null=True, help_text="the card's observation time")
+
+
 class ReconciliationSerializer(serializers.Serializer):
     status = serializers.ChoiceField(["reconciled", "drift", "unknown"])
     difference = NumberField(help_text="Arbitra's Polymarket-basis realised PnL minus Polymarket's, USDC")
     checked_at = serializers.DateTimeField(allow_null=True)
+    totals = TotalsReconciliationSerializer(help_text="against Polymarket's profile card (/v2/user-stats); a "
+                                            "totals drift makes `status` drift")
 
 
 class LayerOneFactsSerializer(serializers.Serializer):

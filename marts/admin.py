@@ -70,9 +70,10 @@ class WalletLedgerSummaryAdmin(ReadOnly):
     """The wallet ledger's totals and its reconciliation with Polymarket; a drift stays visible."""
 
     list_display = ("wallet_id", "reconciliation_status", "reconciliation_difference", "reconciliation_size_difference",
-                    "reconciliation_checked_at", "realized_pnl", "cash_pnl", "fees_paid", "maker_rebates", "rewards",
-                    "unknown_cost_positions", "entries")
-    list_filter = ("reconciliation_status",)
+                    "reconciliation_checked_at", "totals_status", "totals_realized_difference", "totals_fees_difference",
+                    "totals_maker_rebates_difference", "totals_rewards_difference", "realized_pnl", "cash_pnl",
+                    "fees_paid", "maker_rebates", "rewards", "unknown_cost_positions", "entries")
+    list_filter = ("reconciliation_status", "totals_status")
     search_fields = ("wallet__address",)
     ordering = ("-reconciliation_checked_at",)
 

@@ -159,6 +159,17 @@ class LedgerPosition:
         return self.status in ("won", "lost", "void", "partial")
 
 
+class LedgerTotals(NamedTuple):
+    """A wallet's totals as Polymarket's profile card (`/v2/user-stats`) counts them: realised
+    PnL of sells, merges and redemptions after fees (the cash basis without income or
+    settlement), fees charged, maker rebates and rewards."""
+
+    realized_after_fees: Decimal
+    fees_paid: Decimal
+    maker_rebates: Decimal
+    rewards: Decimal
+
+
 @dataclass
 class WalletLedger:
     entries: list[LedgerEntry] = field(default_factory=list)
@@ -174,6 +185,9 @@ class WalletLedger:
     # reconciliation with Polymarket's positions snapshot of that moment compares.
     snapshot: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
     snapshot_unknown_cost: bool = False
+    # The totals after the movements up to `totals_at` (None when none was asked for): what a
+    # reconciliation with Polymarket's card of that moment compares.
+    totals: LedgerTotals | None = None
     settlement_pnl: Decimal = ZERO
     unrealized_pnl: Decimal = ZERO
     cash_pnl: Decimal = ZERO  # cash basis: realised + settled after fees, plus rebates and rewards
@@ -203,13 +217,15 @@ def _upstream_order(activities: Sequence[ParsedActivity]) -> list[ParsedActivity
 def wallet_ledger_compute(
     *, activities: Sequence[ParsedActivity], markets: dict[str, MarketTerms],
     token_markets: dict[str, tuple[str, int]] | None = None, snapshot_at: datetime | None = None,
+    totals_at: datetime | None = None,
 ) -> WalletLedger:
     """The ledger, positions and both PnL bases of one wallet.
 
     `activities` in landing order; `markets` by condition id (tokens, payouts, event);
     `token_markets` maps a token to (condition id, outcome index) where the rows do not say;
     `snapshot_at`: also keep the books as they stood after the movements up to that time
-    (`WalletLedger.snapshot`), in the same pass.
+    (`WalletLedger.snapshot`), in the same pass; `totals_at`: likewise the totals
+    (`WalletLedger.totals`).
     """
     token_markets = dict(token_markets or {})
     for terms in markets.values():
@@ -234,15 +250,21 @@ def wallet_ledger_compute(
     conversions = _conversion_groups(ordered)
     no_averages: dict[str, tuple[Decimal, Decimal]] = {}
     snapshot_taken = False
+    totals_taken = totals_at is None
     for sequence, activity in enumerate(ordered):
         if snapshot_at is not None and not snapshot_taken and activity.occurred_at > snapshot_at:
             _snapshot_take(ledger, books)
             snapshot_taken = True
+        if not totals_taken and activity.occurred_at > totals_at:
+            ledger.totals = _totals_of(ledger, books)
+            totals_taken = True
         legs = _apply(activity, sequence=sequence, book=book, books=books, markets=markets, events=events,
                       conversions=conversions, no_averages=no_averages, ledger=ledger)
         ledger.entries.extend(legs)
     if not snapshot_taken:
         _snapshot_take(ledger, books)
+    if not totals_taken:
+        ledger.totals = _totals_of(ledger, books)
     _positions_close(ledger, books=books, markets=markets)
     return ledger
 
@@ -250,6 +272,11 @@ def wallet_ledger_compute(
 def _snapshot_take(ledger: WalletLedger, books: dict[str, Book]) -> None:
     ledger.snapshot = {token: (b.shares, b.realized_pnl) for token, b in books.items()}
     ledger.snapshot_unknown_cost = any(not b.cost_basis_known for b in books.values())
+
+
+def _totals_of(ledger: WalletLedger, books: dict[str, Book]) -> LedgerTotals:
+    return LedgerTotals(realized_after_fees=sum((b.cash_realized_pnl for b in books.values()), ZERO),
+                        fees_paid=ledger.fees_paid, maker_rebates=ledger.maker_rebates, rewards=ledger.rewards)
 
 
 def _entry(activity: ParsedActivity, *, sequence: int, leg: int, kind: str, token: str | None, shares: Decimal,

@@ -12,7 +12,14 @@ import orjson
 from django.db import connection
 from psycopg.types.json import set_json_loads
 
-from ingest.sources.data_api.parsing import ParsedActivity, PositionFigures, parse_activity_v2, parse_position_figures
+from ingest.sources.data_api.parsing import (
+    ParsedActivity,
+    ParsedUserStats,
+    PositionFigures,
+    parse_activity_v2,
+    parse_position_figures,
+    parse_user_stats_v2,
+)
 from ingest.sources.values import MalformedRow
 from marts.bulk import fast_cursor, fast_rows, int_array
 from marts.ledger import MarketTerms
@@ -21,6 +28,7 @@ SOURCE = "data_api"
 ACTIVITY = "activity"
 POSITIONS = "positions"
 RESOLUTIONS = "resolutions"
+USER_STATS = "user_stats"
 
 
 # One index seek per wallet and stream on ingest_landing_account_wallet (stream, proxy_wallet, id):
@@ -31,13 +39,17 @@ RESOLUTIONS = "resolutions"
 # default share of the table. The rows are put in order here, not by an ORDER BY: sorting a
 # batch's payloads in PostgreSQL spilled to disk (work_mem) and took a parallel plan to merge.
 # The wallet is read off the decoded payload, not selected: `->>` on a json column parses the
-# whole text again, once per row.
+# whole text again, once per row. Profile cards have an index of their own
+# (ingest_landing_user_stats_wallet, marts 0006).
 ACCOUNT_ROWS_SQL = f"""
     SELECT stream, id, idempotency_key, payload FROM ingest_landing
     WHERE source = '{SOURCE}' AND stream = '{ACTIVITY}' AND payload->>'proxy_wallet' = ANY(%s::text[])
     UNION ALL
     SELECT stream, id, idempotency_key, payload FROM ingest_landing
     WHERE source = '{SOURCE}' AND stream = '{POSITIONS}' AND payload->>'proxy_wallet' = ANY(%s::text[])
+    UNION ALL
+    SELECT stream, id, idempotency_key, payload FROM ingest_landing
+    WHERE source = '{SOURCE}' AND stream = '{USER_STATS}' AND payload->>'proxy_wallet' = ANY(%s::text[])
 """  # noqa: S608 - module constants, no input
 
 
@@ -47,6 +59,7 @@ class AccountRows:
     activity_through: int
     positions: list[PositionFigures]  # Polymarket's latest row per token
     unreadable: int  # landed rows the parsers refuse now (kept in the landing table as received)
+    user_stats: ParsedUserStats | None = None  # Polymarket's newest landed profile card
 
 
 def wallet_addresses(*, wallet_ids: list[int]) -> dict[int, str]:
@@ -60,19 +73,23 @@ def account_rows_for(*, addresses: list[str]) -> dict[str, AccountRows]:
     result = {address: AccountRows([], 0, [], 0) for address in addresses}
     if not addresses:
         return result
-    rows = _landed_rows(ACCOUNT_ROWS_SQL, ["{" + ",".join(addresses) + "}"] * 2)
+    rows = _landed_rows(ACCOUNT_ROWS_SQL, ["{" + ",".join(addresses) + "}"] * 3)
     rows.sort(key=_landing_id)  # landing order (within each wallet and stream, what counts)
     # Polymarket's newest landed row per token (landing order: a later one replaces it); only
     # those are parsed.
     newest_positions: dict[tuple[str, object], dict] = {}
+    newest_cards: dict[str, dict] = {}
     for stream, landing_id, key, payload in rows:
         # A row matched its wallet's `payload->>'proxy_wallet'`: the payload is an object naming it.
         address = payload.get("proxy_wallet")
         account = result.get(address)
         if account is None:
             continue
-        if stream != ACTIVITY:
+        if stream == POSITIONS:
             newest_positions[(address, payload.get("token_id"))] = payload
+            continue
+        if stream == USER_STATS:
+            newest_cards[address] = payload
             continue
         try:
             activity = parse_activity_v2(payload)
@@ -91,6 +108,11 @@ def account_rows_for(*, addresses: list[str]) -> dict[str, AccountRows]:
             account.positions.append(parse_position_figures(payload))
         except MalformedRow:
             account.unreadable += 1
+    for address, payload in newest_cards.items():
+        try:
+            result[address].user_stats = parse_user_stats_v2(payload)
+        except MalformedRow:
+            result[address].unreadable += 1
     return result
 
 

@@ -1,8 +1,9 @@
 """Writes of the wallet ledger: recompute the ledger of changed wallets from their landed
-`/v2/activity` rows, reconcile it with their landed `/v2/positions`, replace their rows.
+`/v2/activity` rows, reconcile it with their landed `/v2/positions` and `/v2/user-stats` (the
+profile card's totals), replace their rows.
 
-Which wallets changed is read off the landing table itself: rows of the activity and positions
-streams landed after the ledger's cursor name their wallet; resolution rows name a market, whose
+Which wallets changed is read off the landing table itself: rows of the activity, positions and
+user-stats streams landed after the ledger's cursor name their wallet; resolution rows name a market, whose
 holders (idle ones included) are recomputed so their positions settle. The cursor only moves
 forward and the work follows what landed, never the number of wallets. A recomputation replaces a
 wallet's rows as a set (delete, then COPY), so running it twice changes nothing.
@@ -23,7 +24,7 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from ingest.sources.data_api.parsing import ParsedPosition, PositionFigures
+from ingest.sources.data_api.parsing import ParsedPosition, ParsedUserStats, PositionFigures
 from marts import ledger_selectors as selectors
 from marts.bulk import copy_rows, fast_rows, int_array, staged_upsert, stored_money
 from marts.ledger import (
@@ -32,7 +33,7 @@ from marts.ledger import (
     WalletLedger,
     wallet_ledger_compute,
 )
-from marts.models import LedgerCursor, ReconciliationStatus, WalletLedgerSummary
+from marts.models import LedgerCursor, ReconciliationStatus, TotalsStatus, WalletLedgerSummary
 from marts.services import _cyclic_gc_paused
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ ZERO = Decimal(0)
 # Polymarket's figure and ours agree within 1 % or one cent, whichever is larger.
 RECONCILE_RELATIVE = Decimal("0.01")
 RECONCILE_ABSOLUTE = Decimal("0.01")
-CURSOR_STREAMS = (selectors.ACTIVITY, selectors.POSITIONS, selectors.RESOLUTIONS)
+CURSOR_STREAMS = (selectors.ACTIVITY, selectors.POSITIONS, selectors.RESOLUTIONS, selectors.USER_STATS)
 # Wallets recomputed per transaction by a refresh.
 LEDGER_BATCH_SIZE = 500
 
@@ -64,7 +65,8 @@ SUMMARY_COLUMNS = [
     "unknown_usdc", "unknown_types", "realized_pnl", "settlement_pnl", "unrealized_pnl", "cash_pnl",
     "resolved_positions", "winning_positions", "unknown_cost_positions", "win_rate", "roi", "invested", "known_cost_pnl",
     "reconciliation_status", "reconciliation_difference", "reconciliation_size_difference",
-    "reconciliation_positions", "reconciliation_checked_at",
+    "reconciliation_positions", "reconciliation_checked_at", "totals_status", "totals_realized_difference",
+    "totals_fees_difference", "totals_maker_rebates_difference", "totals_rewards_difference", "totals_observed_at",
 ]
 
 
@@ -112,6 +114,43 @@ def reconciliation_of(*, ledger: WalletLedger, polymarket: Sequence[ParsedPositi
     else:
         status = ReconciliationStatus.DRIFT
     return Reconciliation(status, difference, size_difference, len(theirs))
+
+
+@dataclass(frozen=True)
+class TotalsReconciliation:
+    """Our totals − those of Polymarket's profile card, as of the card's observation time."""
+
+    status: str
+    realized_difference: Decimal = ZERO  # after-fee realised − market + LP + combo realised
+    fees_difference: Decimal = ZERO  # fees charged − the card's charges (`fees` is ≤ 0)
+    maker_rebates_difference: Decimal = ZERO
+    rewards_difference: Decimal = ZERO
+    observed_at: datetime | None = None
+
+
+TOTALS_UNAVAILABLE = TotalsReconciliation(TotalsStatus.UNAVAILABLE)
+
+
+def totals_reconciliation_of(*, ledger: WalletLedger, user_stats: ParsedUserStats | None) -> TotalsReconciliation:
+    """Compare the ledger's totals as of the card's time (`ledger.totals`, computed with
+    `totals_at`) with Polymarket's profile card: realised PnL on the card's basis (after fees,
+    market + LP + combo), fees charged, maker rebates, rewards — each within 1 % or 0.01 USDC.
+    No card (the wallet is unknown to Polymarket: `data: null`) or a card without a PnL
+    observation yet is `unavailable`, never drift."""
+    card = user_stats.totals if user_stats is not None else None
+    ours = ledger.totals
+    if card is None or ours is None:
+        return TOTALS_UNAVAILABLE
+    pairs = ((ours.realized_after_fees, card.trading_realized), (ours.fees_paid, -card.fees),
+             (ours.maker_rebates, card.maker_rebate), (ours.rewards, card.reward_income))
+    status = TotalsStatus.RECONCILED if all(_within(mine, theirs) for mine, theirs in pairs) else TotalsStatus.DRIFT
+    realized, fees, rebates, rewards = (mine - theirs for mine, theirs in pairs)
+    return TotalsReconciliation(status, realized, fees, rebates, rewards, card.observed_at)
+
+
+def reconciliation_status_with_totals(positions_status: str, totals: TotalsReconciliation) -> str:
+    """A totals drift is a drift whatever the positions say; otherwise the positions decide."""
+    return ReconciliationStatus.DRIFT if totals.status == TotalsStatus.DRIFT else positions_status
 
 
 def _with_tokens_seen(markets: dict[str, MarketTerms], activities) -> dict[str, MarketTerms]:
@@ -185,12 +224,15 @@ def _wallet_ledgers_compute(*, wallet_ids: list[int], now: datetime | None) -> d
     s = stored_money
     for wallet_id, address in addresses.items():
         account = accounts[address]
+        card = account.user_stats.totals if account.user_stats is not None else None
         ledger = wallet_ledger_compute(activities=account.activities,
                                        markets=_with_tokens_seen(_markets_of(account, markets, events),
                                                                  account.activities),
-                                       snapshot_at=_snapshot_time(account))
+                                       snapshot_at=_snapshot_time(account),
+                                       totals_at=card.observed_at if card is not None else None)
         ledgers[wallet_id] = ledger
         check = reconciliation_of(ledger=ledger, polymarket=account.positions)
+        totals = totals_reconciliation_of(ledger=ledger, user_stats=account.user_stats)
         for e in ledger.entries:
             entries.append((wallet_id, e.sequence, e.leg, e.occurred_at, e.activity_type[:40], e.kind, e.source_key,
                             e.condition_id or "", e.token_id or "", s(e.shares), s(e.cash), s(e.fee),
@@ -209,8 +251,10 @@ def _wallet_ledgers_compute(*, wallet_ids: list[int], now: datetime | None) -> d
             s(ledger.rewards), s(ledger.unknown_usdc), json.dumps(ledger.unknown_types), s(ledger.realized_pnl),
             s(ledger.settlement_pnl), s(ledger.unrealized_pnl), s(ledger.cash_pnl), ledger.resolved_positions,
             ledger.winning_positions, ledger.unknown_cost_positions, s(CONTEXT.plus(ledger.win_rate)),
-            s(CONTEXT.plus(ledger.roi)), s(ledger.invested), s(ledger.known_cost_pnl), check.status,
-            s(check.difference), s(check.size_difference), check.positions, now,
+            s(CONTEXT.plus(ledger.roi)), s(ledger.invested), s(ledger.known_cost_pnl),
+            reconciliation_status_with_totals(check.status, totals), s(check.difference), s(check.size_difference),
+            check.positions, now, totals.status, s(totals.realized_difference), s(totals.fees_difference),
+            s(totals.maker_rebates_difference), s(totals.rewards_difference), totals.observed_at,
         ))
     with transaction.atomic(), connection.cursor() as cursor:
         scope = int_array(addresses)

@@ -273,6 +273,14 @@ class ReconciliationStatus(models.TextChoices):
     UNKNOWN = "unknown"  # no Polymarket positions landed yet, or a cost basis we cannot know
 
 
+class TotalsStatus(models.TextChoices):
+    """The ledger's totals against Polymarket's profile card (/v2/user-stats)."""
+
+    RECONCILED = "reconciled"  # every total within 1 % or 0.01 USDC
+    DRIFT = "drift"
+    UNAVAILABLE = "unavailable"  # no card landed: unknown wallet (`data: null`) or no PnL published yet
+
+
 class WalletLedgerSummary(models.Model):
     """A wallet's ledger totals on both bases and their reconciliation with Polymarket."""
 
@@ -308,6 +316,16 @@ class WalletLedgerSummary(models.Model):
     history_refetch_requested_at = models.DateTimeField(
         null=True, blank=True, help_text="when a drift or an unknown cost basis asked for the activity from start=1"
     )
+    # Against Polymarket's profile card (/v2/user-stats): ours − theirs, each total. A totals drift
+    # makes `reconciliation_status` drift too; an unavailable card leaves it to the positions.
+    totals_status = models.CharField(max_length=11, choices=TotalsStatus.choices, default=TotalsStatus.UNAVAILABLE)
+    totals_realized_difference = models.DecimalField(
+        **MONEY, default=ZERO, help_text="after-fee realised PnL − the card's market + LP + combo realised"
+    )
+    totals_fees_difference = models.DecimalField(**MONEY, default=ZERO, help_text="fees charged − the card's fees")
+    totals_maker_rebates_difference = models.DecimalField(**MONEY, default=ZERO)
+    totals_rewards_difference = models.DecimalField(**MONEY, default=ZERO)
+    totals_observed_at = models.DateTimeField(null=True, blank=True, help_text="the card's observation time")
 
     class Meta:
         db_table = "wallet_ledger_summary"

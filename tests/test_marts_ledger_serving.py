@@ -38,7 +38,10 @@ def test_a_wallet_without_a_ledger_shows_zero_income_and_an_unknown_reconciliati
     world = api_world_seed()
     facts = _facts(client, world.star.id)
     assert facts["cash_pnl"] == 0.0 and facts["rewards"] == 0.0
+    totals = facts["reconciliation"].pop("totals")
     assert facts["reconciliation"] == {"status": "unknown", "difference": 0.0, "checked_at": None}
+    assert totals == {"status": "unavailable", "realized_pnl_difference": 0.0, "fees_difference": 0.0,
+                      "maker_rebates_difference": 0.0, "rewards_difference": 0.0, "observed_at": None}
     assert isinstance(facts["fees_paid"], float) and isinstance(facts["maker_rebates"], float)
 
 
@@ -57,6 +60,7 @@ def test_the_profile_serves_the_ledgers_fees_income_cash_pnl_and_reconciliation(
     assert facts["realized_pnl"] == 18000.0, "realized_pnl stays the snapshot's Polymarket-basis figure"
     assert facts["reconciliation"]["status"] == "drift" and facts["reconciliation"]["difference"] == -166.66785
     assert facts["reconciliation"]["checked_at"].startswith(checked.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert facts["reconciliation"]["totals"]["status"] == "unavailable", "no profile card landed"
 
 
 def test_metrics_report_wallet_ledgers_by_status_and_the_share_reconciled():

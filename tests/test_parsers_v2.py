@@ -32,6 +32,7 @@ from ingest.sources.data_api.parsing import (
     parse_trade_v2,
     parse_upstream_error,
     parse_upstream_status,
+    parse_user_stats_v2,
 )
 from ingest.sources.gamma.parsing import parse_gamma_market
 from ingest.sources.values import MalformedBody, MalformedRow, parse_condition_id, parse_token_id
@@ -1030,6 +1031,17 @@ def test_it_takes_the_version_case_and_spacing_as_noise():
     assert parse_gamma_market(a_protocol_v2_market_row(version=" V2 ")).protocol_version == "v2"
 
 
+def test_the_recorded_user_stats_card_parses_with_every_total_reconciliation_compares():
+    card = load_fixture("v2/py-sdk/user-stats.json")
+    stats = parse_user_stats_v2(card)
+    totals = stats.totals
+    assert stats.wallet == card["proxy_wallet"] and stats.join_date.timestamp() == card["join_date"]
+    assert totals.trading_realized == Decimal(str(card["all_time_pnl"]["realized_pnl"]))
+    assert (totals.fees, totals.fees_paid, totals.maker_rebate, totals.reward_income) == tuple(
+        Decimal(str(card["all_time_pnl"][name])) for name in ("fees", "fees_paid", "maker_rebate", "reward_income"))
+    assert parse_user_stats_v2({**card, "all_time_pnl": None}).totals is None
+
+
 # --------------------------------------------------------------------------------------------------
 # Every recorded v2 file is read above
 # --------------------------------------------------------------------------------------------------
@@ -1054,9 +1066,10 @@ READ_ABOVE = {
     "py-sdk/positions.json",
     "py-sdk/resolutions.json",
     "py-sdk/trades.json",
+    "py-sdk/user-stats.json",
 }
-# Endpoints no Arbitra source reads (holders, per-wallet PnL series and stats, portfolio value).
-NOT_READ_BY_ANY_SOURCE = {"py-sdk/holders.json", "py-sdk/user-pnl.json", "py-sdk/user-stats.json", "py-sdk/value.json"}
+# Endpoints no Arbitra source reads (holders, per-wallet PnL series, portfolio value).
+NOT_READ_BY_ANY_SOURCE = {"py-sdk/holders.json", "py-sdk/user-pnl.json", "py-sdk/value.json"}
 
 
 def test_every_recorded_v2_file_is_read_by_a_test_here_or_by_no_source_at_all():
@@ -1096,6 +1109,7 @@ WEIRD_VALUES: list[Any] = [
             + load_fixture("v2/py-sdk/resolutions.json")[:1],
         ),
         (parse_gamma_market, lambda: [a_protocol_v2_market_row(), btc_15m_market_row()]),
+        (parse_user_stats_v2, lambda: [load_fixture("v2/py-sdk/user-stats.json")]),
     ],
 )
 def test_a_hostile_value_in_any_field_is_a_malformed_row_or_a_row(parser, base_rows):

@@ -93,6 +93,9 @@ class Holding:
     cost: Decimal = ZERO
     fees: Decimal = ZERO
     realized: Decimal = ZERO
+    # Fees the realized PnL paid: entry fees released by sells, merges and redemptions, and the
+    # fees of the sells themselves (/v2/user-stats realises after fees; /v2/positions before).
+    fees_realized: Decimal = ZERO
     total_bought: Decimal = ZERO
     # Cost basis of every share given up so far (the base of percent_realized_pnl).
     disposed_cost: Decimal = ZERO
@@ -109,8 +112,11 @@ class Holding:
         self.total_bought += shares
         self.last_event_at = at
 
-    def dispose(self, shares: Decimal, unit_price: Decimal, at: int) -> tuple[Decimal, Decimal]:
-        """Give up shares at a price: realizes price - average cost; returns (cost, fees) released."""
+    def dispose(self, shares: Decimal, unit_price: Decimal, at: int, *, fees_move: bool = False,
+                ) -> tuple[Decimal, Decimal]:
+        """Give up shares at a price: realizes price - average cost; returns (cost, fees) released.
+        The released entry fees are paid by the realized PnL, unless `fees_move` (a conversion
+        carries them to the shares it creates)."""
         shares = min(shares, self.size)
         if shares <= 0:
             return ZERO, ZERO
@@ -119,6 +125,8 @@ class Holding:
         fees_out = self.fees * share_of_holding
         self.realized += shares * unit_price - cost_out
         self.disposed_cost += cost_out
+        if not fees_move:
+            self.fees_realized += fees_out
         self.size -= shares
         self.cost -= cost_out
         self.fees -= fees_out
@@ -209,6 +217,7 @@ def build_ledger(world: World, wallet: int, now: float) -> WalletLedger:
                 moves.append(Movement(ts, seq + 1, "SPLIT", market_index, None, "", split, ZERO, split,
                                       "0x" + hex_digest(world.seed, "split", row_id, nbytes=32), visible_at, row_id))
             held.dispose(size, price, ts)
+            held.fees_realized += fee
             cash = micro(size * price - fee)
         moves.append(Movement(ts, seq + 4, "TRADE", market_index, outcome, SIDE_NAMES[side], size, price, cash,
                               tx_hash, visible_at, row_id))
@@ -275,7 +284,7 @@ def _maybe_convert(world: World, ledger: WalletLedger, row_id: int, ts: int, mar
     if shares < MICRO:
         return
     # The No shares leave at their own cost (nothing realized); the cost follows into the Yes shares.
-    cost_out, fees_out = no_shares.dispose(shares, no_shares.avg_price, ts)
+    cost_out, fees_out = no_shares.dispose(shares, no_shares.avg_price, ts, fees_move=True)
     count = Decimal(len(others))
     for other in others:
         ledger.holding(other, 0).acquire(shares, cost_out / shares / count, fees_out / count, ts)

@@ -614,10 +614,13 @@ def render_user_stats(world: World, wallet_index: int, ledger: Any, now: float) 
 
     Polymarket documents it as the profile card: `trades` counts distinct markets traded,
     `biggest_win` the best single resolved position's win (0 below $1), `all_time_pnl` the
-    newest cumulative /v2/user-pnl point. Its market figures here are the sums of this wallet's
-    /v2/positions (pre-fee realised and unrealised PnL, the same holdings); income comes from
-    its activity rows; fees are the taker fees charged (`fees` negative, `fees_paid` = refunds −
-    charges). The compositions follow the identities the recorded sample satisfies:
+    newest cumulative /v2/user-pnl point. Its market figures are this wallet's /v2/positions
+    after fees: realised = Σ realized_pnl − the fees that realised PnL paid (entry fees released
+    by sells, merges and redemptions, and the sells' own fees), unrealised = Σ unrealized_pnl −
+    Σ entry_fees_usdc — as the recorded sample's `trade_pnl = position_pnl − fees_paid` (trading
+    before fees) requires; income comes from its activity rows; fees are the taker fees charged
+    (`fees` negative, `fees_paid` = refunds − charges). The compositions follow the identities
+    the recorded sample satisfies:
     realized_pnl = market + lp + combo, wallet_income = rebates + rewards + yield + referral,
     sponsored_income = rewards + yield + referral, position_pnl = realized + unrealized,
     settled_pnl = realized + wallet_income, economic_pnl = settled + unrealized, trade_pnl =
@@ -632,8 +635,8 @@ def render_user_stats(world: World, wallet_index: int, ledger: Any, now: float) 
     for (market_index, outcome), held in ledger.holdings.items():
         if held.total_bought <= 0:
             continue
-        realized += held.realized
-        unrealized += held.size * current_price(world, market_index, outcome, now) - held.cost
+        realized += held.realized - held.fees_realized
+        unrealized += held.size * current_price(world, market_index, outcome, now) - held.cost - held.fees
         if world.market_states[market_index].resolved_at is not None and held.size <= 0:
             biggest_win = max(biggest_win, held.realized)
     income: dict[str, Decimal] = {"MAKER_REBATE": ZERO, "REWARD": ZERO, "YIELD": ZERO}

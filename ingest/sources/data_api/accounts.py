@@ -6,6 +6,9 @@
   received: the raw material of the wallet ledger.
 - `/v2/positions?user=…` — Polymarket's own view of a wallet's positions (avg_price,
   realized_pnl, …), landed as received: the independent figure PnL is reconciled against.
+- `/v2/user-stats?user=…` — Polymarket's profile card of a wallet (realised PnL after fees,
+  fees, rebates, rewards), its `data` object landed as received: the ledger's totals are
+  reconciled against it. `data: null` (a wallet Polymarket does not know) lands nothing.
 - `/v2/resolutions?condition=…` (≤ 20 a request) — payouts per share for markets that have
   positions and are closed but not yet resolved; markets often close well before UMA resolves
   them, so they are asked again every run until they resolve.
@@ -34,10 +37,11 @@ from ingest.sources.data_api.parsing import (
     parse_page,
     parse_position_v2,
     parse_resolution_v2,
+    parse_user_stats_v2,
 )
 from ingest.sources.data_api.walk import TRANSIENT_ERRORS, wallet_stream_walk
 from ingest.sources.data_api.writing import fill_row_identity
-from ingest.sources.values import MalformedBody
+from ingest.sources.values import MalformedBody, show
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ SOURCE = "data_api"
 ACTIVITY_STREAM = "activity"
 POSITIONS_STREAM = "positions"
 RESOLUTIONS_STREAM = "resolutions"
+USER_STATS_STREAM = "user_stats"
 CONDITIONS_PER_REQUEST = 20
 
 
@@ -141,6 +146,46 @@ def positions_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
                                                                               fetched_at=fetched_at),
         start_from_cursor=False,
     )
+
+
+def user_stats_land(*, run: IngestRun | None, body: object) -> PageResult:
+    """Land a `/v2/user-stats` body's `data` object as received (keyed by its content: a card
+    lands again only when a value of it changed); a malformed card is a dead letter, a body of
+    another shape `MalformedBody`, `data: null` nothing at all."""
+    from ingest.frame import payload_key
+
+    if not isinstance(body, dict) or "data" not in body:
+        raise MalformedBody(f"user-stats: no data member: {show(body)}")
+    card = body["data"]
+    if card is None:
+        return PageResult(fetched=0)
+    parsed, rejects, skipped = rows_split([card], parse=parse_user_stats_v2)
+    records = [(payload_key(row), row, stats.totals.observed_at if stats.totals is not None else None)
+               for stats, row in parsed]
+    return _records_land(run=run, stream=USER_STATS_STREAM, fetched=1, records=records, rejects=rejects,
+                         skipped=skipped)
+
+
+def user_stats_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
+    """Read Polymarket's profile card of the due wallets (least recently read first) and land it."""
+    wallets = _wallets_due(USER_STATS_STREAM, settings.INGEST_ACTIVITY_WALLETS_PER_RUN)
+    total = PageResult()
+    unavailable = 0
+    errors: list[str] = []
+    for wallet in wallets:
+        attempted_at = timezone.now()
+        try:
+            result = user_stats_land(run=run, body=client.get_json("/v2/user-stats", params={"user": wallet.address}))
+        except (UpstreamRejected, *TRANSIENT_ERRORS, MalformedBody) as exc:
+            errors.append(str(exc))
+            break  # the upstream is in trouble: the next run carries on from this wallet
+        unavailable += result.fetched == 0
+        total.add(result)
+        WalletCursor.objects.update_or_create(wallet=wallet, stream=USER_STATS_STREAM,
+                                              defaults={"attempted_at": attempted_at, "completed_at": timezone.now()})
+    stats = {**total.counts(), "wallets": len(wallets), "unavailable": unavailable, "http": client.stats}
+    return JobOutcome(status=RunStatus.PARTIAL if errors else RunStatus.SUCCEEDED, stats=stats,
+                      error=errors[-1] if errors else "")
 
 
 # --- resolutions ----------------------------------------------------------------------------------

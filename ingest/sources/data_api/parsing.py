@@ -995,6 +995,108 @@ def parse_resolution_v2(row: dict[str, Any]) -> ParsedResolution:
 
 
 # --------------------------------------------------------------------------------------------------
+# /v2/user-stats
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UserStatsTotals:
+    """`all_time_pnl` of a `/v2/user-stats` card: the newest cumulative `/v2/user-pnl` point.
+
+    `realized_*` are net of fees: the recorded card satisfies ``trade_pnl = position_pnl −
+    fees_paid`` (trading before fees = positions' PnL with the net fees put back) and
+    ``economic_pnl = realized + income + unrealized`` with no fee term, which holds only if the
+    realised figures already paid them. `fees` is the charges (≤ 0), `fees_paid` refunds −
+    charges (Polymarket's documentation of the card)."""
+
+    observed_at: datetime
+    realized_market_pnl: Decimal
+    realized_lp_pnl: Decimal
+    realized_combo_pnl: Decimal
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal | None
+    fees: Decimal
+    fees_paid: Decimal
+    fees_refunded: Decimal | None
+    maker_rebate: Decimal
+    taker_rebate: Decimal | None
+    reward_income: Decimal
+    yield_income: Decimal | None
+    trade_count: int | None
+
+    @property
+    def trading_realized(self) -> Decimal:
+        """Realised PnL of market, LP and combo positions together (what the ledger realises)."""
+        return self.realized_market_pnl + self.realized_lp_pnl + self.realized_combo_pnl
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedUserStats:
+    """A `/v2/user-stats` `data` object (Polymarket's profile card of one wallet). `totals` is
+    None when the wallet exists but no PnL observation is published yet (`all_time_pnl: null`);
+    a wallet Polymarket does not know is `data: null` and never reaches the parser."""
+
+    wallet: str
+    trades: int | None
+    biggest_win: Decimal | None
+    join_date: datetime | None
+    totals: UserStatsTotals | None
+
+
+def _required_amount(card: dict[str, Any], name: str) -> Decimal:
+    return _present(optional_decimal(card.get(name), field=f"all_time_pnl.{name}"), field=f"all_time_pnl.{name}")
+
+
+def _optional_amount(card: dict[str, Any], name: str) -> Decimal | None:
+    return optional_decimal(card.get(name), field=f"all_time_pnl.{name}")
+
+
+def parse_user_stats_v2(row: dict[str, Any]) -> ParsedUserStats:
+    """A `/v2/user-stats` `data` object → `ParsedUserStats`, or `MalformedRow` naming the field.
+
+    Strict on what reconciliation compares (the realised parts, fees, maker rebates, rewards and
+    the observation time): a card missing one of them is a dead letter, not a zero."""
+    if not isinstance(row, dict):
+        raise MalformedRow(f"row: not an object: {show(row)}")
+    get = row.get
+    wallet = parse_hex_id(get("proxy_wallet"), field="proxy_wallet", pattern=WALLET_PATTERN,
+                          expected="0x + 40 hex digits")
+    card = get("all_time_pnl")
+    totals = None
+    if card is not None:
+        if not isinstance(card, dict):
+            raise MalformedRow(f"all_time_pnl: not an object: {show(card)}")
+        observed = card.get("timestamp")
+        if observed in (None, ""):
+            raise MalformedRow("all_time_pnl.timestamp: missing")
+        totals = UserStatsTotals(
+            observed_at=datetime_from_unix_seconds(unix_seconds(observed, field="all_time_pnl.timestamp")),
+            realized_market_pnl=_required_amount(card, "realized_market_pnl"),
+            realized_lp_pnl=_required_amount(card, "realized_lp_pnl"),
+            realized_combo_pnl=_required_amount(card, "realized_combo_pnl"),
+            realized_pnl=_required_amount(card, "realized_pnl"),
+            unrealized_pnl=_optional_amount(card, "unrealized_pnl"),
+            fees=_required_amount(card, "fees"),
+            fees_paid=_required_amount(card, "fees_paid"),
+            fees_refunded=_optional_amount(card, "fees_refunded"),
+            maker_rebate=_required_amount(card, "maker_rebate"),
+            taker_rebate=_optional_amount(card, "taker_rebate"),
+            reward_income=_required_amount(card, "reward_income"),
+            yield_income=_optional_amount(card, "yield_income"),
+            trade_count=optional_whole_number(card.get("trade_count"), field="all_time_pnl.trade_count"),
+        )
+    join_date = get("join_date")
+    return ParsedUserStats(
+        wallet=wallet,
+        trades=optional_whole_number(get("trades"), field="trades"),
+        biggest_win=_not_negative(get("biggest_win"), field="biggest_win"),
+        join_date=None if join_date in (None, "")
+        else datetime_from_unix_seconds(unix_seconds(join_date, field="join_date")),
+        totals=totals,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
 # Bodies: the page envelope, error bodies, /v2/status
 # --------------------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from ingest.sources.data_api.writing import dead_letter_retry
 
 SOURCE = Source(
     name="data_api",
-    description="Polymarket Data API v2: trades, activity, positions, resolutions",
+    description="Polymarket Data API v2: trades, activity, positions, user stats, resolutions",
     client=data_api_client,
     hosts=data_api_hosts,
     jobs=(
@@ -25,6 +25,9 @@ SOURCE = Source(
         Job("activity", accounts.activity_ingest, "every wallet's activity (trades with fees, splits, merges, …)",
             every_seconds=lambda: settings.INGEST_ACTIVITY_INTERVAL_SECONDS),
         Job("positions", accounts.positions_ingest, "Polymarket's own positions of each wallet",
+            every_seconds=lambda: settings.INGEST_POSITIONS_INTERVAL_SECONDS),
+        # Read with the positions: both are what the ledger is reconciled against.
+        Job("user_stats", accounts.user_stats_ingest, "Polymarket's profile card (PnL totals) of each wallet",
             every_seconds=lambda: settings.INGEST_POSITIONS_INTERVAL_SECONDS),
         Job("resolutions", accounts.resolutions_ingest, "payouts of closed markets until they resolve",
             every_seconds=lambda: settings.INGEST_RESOLUTIONS_INTERVAL_SECONDS),
