@@ -44,6 +44,7 @@ from ingest.selectors import (
     ingest_overview,
     ingest_run_totals,
     ingest_stream_status,
+    rows_outside_partitions,
     upstream_serving_status,
 )
 
@@ -233,8 +234,16 @@ def _ingest_families(*, backend_up: MetricFamily) -> list[MetricFamily]:
         "moves them in; alert when non-zero for over an hour).",
     )
     outside.add(fills_outside_partitions())
+    parked = MetricFamily(
+        "arbitra_rows_outside_partitions",
+        "gauge",
+        "Rows parked in a monthly-partitioned table's default partition, per table (fills, landed pages, ledger "
+        "entries): partitions_maintain moves them into their month within the hour.",
+    )
+    for table, rows in rows_outside_partitions().items():
+        parked.add(rows, table=table)
     return [lag, last_success, runs, running, inserted, duplicates, retries, letters, gaps, exhausted, serving,
-            serving_measured, queue, outside]
+            serving_measured, queue, outside, parked]
 
 
 # Families the layers above ingest contribute (marts: ledger reconciliation), registered from

@@ -14,7 +14,8 @@ composite key refuses exactly what the key alone refused.
 
 `ingest_landing_page` (the landed trade pages) is partitioned by month on `received_at`: retention
 (LANDING_RETENTION_DAYS, default 180) detaches and drops or keeps aside whole months of raw
-records, never a row at a time.
+records, never a row at a time. The marts layer registers `wallet_ledger_entry` (by `occurred_at`,
+marts.partitions) for the same maintenance.
 
 `table_partition_online` converts a table that still is a single one without holding a lock
 longer than the final swap: a trigger mirrors every write into the new partitioned table while
@@ -88,7 +89,19 @@ LANDING_PAGE = PartitionedTable(
     ),
 )
 
-PARTITIONED_TABLES: tuple[PartitionedTable, ...] = (TRADE_FILL, LANDING_PAGE)
+# Tables of the layers above ingest (marts: the wallet ledger) join from their AppConfig.ready:
+# maintenance lives here, but ingest never imports those layers.
+_registered: list[PartitionedTable] = []
+
+
+def partitioned_table_register(spec: PartitionedTable) -> None:
+    if spec not in _registered:
+        _registered.append(spec)
+
+
+def partitioned_tables() -> tuple[PartitionedTable, ...]:
+    """Every table kept in monthly partitions: ingest's own, then the registered ones."""
+    return (TRADE_FILL, LANDING_PAGE, *_registered)
 
 
 def month_start(moment: datetime) -> datetime:
@@ -159,7 +172,7 @@ def partitions_maintain(*, now: datetime | None = None) -> dict[str, list[str]]:
     under `retention_removed` the landing partitions retention took away)."""
     now = now or timezone.now()
     created: dict[str, list[str]] = {}
-    for spec in PARTITIONED_TABLES:
+    for spec in partitioned_tables():
         if not is_partitioned(spec):
             continue
         existing = {p.lower for p in partitions_list(spec) if p.lower is not None}
@@ -321,7 +334,7 @@ def table_partition_online(
     with transaction.atomic():
         _execute(f'DROP TABLE IF EXISTS "{new}"')
         _execute(
-            f'CREATE TABLE "{new}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING IDENTITY) '
+            f'CREATE TABLE "{new}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS) '
             f"PARTITION BY RANGE ({spec.column})"
         )
         _execute(f'ALTER TABLE "{new}" ADD CONSTRAINT "{new}_pkey" PRIMARY KEY ({", ".join(spec.primary_key)})')
@@ -404,7 +417,7 @@ def table_unpartition(spec: PartitionedTable) -> bool:
         return False
     table, plain = spec.table, f"{spec.table}__plain"
     with transaction.atomic():
-        _execute(f'CREATE TABLE "{plain}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING IDENTITY)')
+        _execute(f'CREATE TABLE "{plain}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS)')
         _execute(f'INSERT INTO "{plain}" OVERRIDING SYSTEM VALUE SELECT * FROM "{table}"')  # noqa: S608
         highest = _execute(f'SELECT coalesce(max(id), 0) FROM "{plain}"')[0][0]  # noqa: S608
         _execute(f'DROP TABLE "{table}" CASCADE')

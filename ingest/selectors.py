@@ -35,7 +35,7 @@ from ingest.models import (
     TradeFill,
     Wallet,
 )
-from ingest.partitions import TRADE_FILL, default_partition_rows
+from ingest.partitions import TRADE_FILL, default_partition_rows, partitioned_tables
 from ingest.registry import INGEST_JOBS
 
 logger = logging.getLogger(__name__)
@@ -305,6 +305,12 @@ def fills_outside_partitions() -> int:
     them in within the hour). A read of the fact table: for the health page and /metrics, never
     for a serving endpoint."""
     return default_partition_rows(TRADE_FILL)
+
+
+def rows_outside_partitions() -> dict[str, int]:
+    """Per partitioned table, the rows parked in its default partition (maintenance moves them
+    into their month within the hour; non-zero for longer means maintenance is not running)."""
+    return {spec.table: default_partition_rows(spec) for spec in partitioned_tables()}
 
 
 def ingest_gaps_open() -> QuerySet[IngestGap]:

@@ -16,3 +16,8 @@ class MartsConfig(AppConfig):
         from marts.services import mart_batch_consumer_register
 
         mart_batch_consumer_register(ledger_marks_for_batch)
+        # The ledger's entries join the monthly partition maintenance (ingest.partitions).
+        from ingest.partitions import partitioned_table_register
+        from marts.partitions import LEDGER_ENTRY
+
+        partitioned_table_register(LEDGER_ENTRY)

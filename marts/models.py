@@ -221,7 +221,8 @@ class WalletLedgerEntry(models.Model):
     class Meta:
         db_table = "wallet_ledger_entry"
         constraints = [
-            models.UniqueConstraint(fields=["wallet", "sequence", "leg"], name="wallet_ledger_entry_key"),
+            # With the time: the table is partitioned by month on occurred_at (marts.partitions).
+            models.UniqueConstraint(fields=["wallet", "sequence", "leg", "occurred_at"], name="wallet_ledger_entry_key"),
         ]
 
     def __str__(self) -> str:

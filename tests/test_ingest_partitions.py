@@ -1,14 +1,17 @@
-"""Monthly partitions of trade_fill (issue 16): the layout migrations build, the maintenance that
-creates partitions ahead and empties the default partition, the online conversion of a table
-holding rows while it is written, and partition pruning of the hot queries."""
+"""Monthly partitions of trade_fill, the landed pages and the wallet ledger's entries (issue 16): the
+layout migrations build, the maintenance that creates partitions ahead and empties the default
+partition, the online conversion of a table holding rows while it is written, partition pruning
+of the hot queries, and the landing's retention."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import psycopg
 import pytest
+from django import db as django_db
 from django.db import connection
 
 from ingest.models import TradeFill
@@ -189,14 +192,14 @@ def _as_numeric(value):
 # --- the hot queries read only the partitions they need --------------------------------------------
 
 
-def _captured(call) -> list[tuple[str, object]]:
-    """The statements on trade_fill that `call` runs, with their parameters."""
+def _captured(call, *, table: str = "trade_fill") -> list[tuple[str, object]]:
+    """The statements on `table` that `call` runs, with their parameters."""
     seen: list[tuple[str, object]] = []
     original = psycopg.Cursor.execute
 
     def recording(self, query, params=None, **kwargs):
         text = query if isinstance(query, str) else query.as_string(self)
-        if "trade_fill" in text and not text.lstrip().upper().startswith("EXPLAIN"):
+        if table in text and not text.lstrip().upper().startswith("EXPLAIN"):
             seen.append((text, params))
         return original(self, query, params, **kwargs)
 
@@ -205,11 +208,11 @@ def _captured(call) -> list[tuple[str, object]]:
         call()
     finally:
         psycopg.Cursor.execute = original
-    assert seen, "the call ran no statement on trade_fill"
+    assert seen, f"the call ran no statement on {table}"
     return seen
 
 
-def _plan_relations(sql: str, params, *, index_only: bool = False) -> tuple[set[str], set[str]]:
+def _plan_relations(sql: str, params, *, index_only: bool = False, table: str = "trade_fill") -> tuple[set[str], set[str]]:
     """(partitions the plan reads, node types reading them)."""
     raw = connection.connection
     with raw.cursor() as cursor:
@@ -224,7 +227,7 @@ def _plan_relations(sql: str, params, *, index_only: bool = False) -> tuple[set[
     nodes: set[str] = set()
 
     def walk(node: dict) -> None:
-        if node.get("Relation Name", "").startswith("trade_fill"):
+        if node.get("Relation Name", "").startswith(table):
             relations.add(node["Relation Name"])
             nodes.add(node["Node Type"])
         for child in node.get("Plans", []):
@@ -363,3 +366,105 @@ def test_a_replay_from_the_landing_refuses_a_window_whose_records_retention_remo
     run = replay_window(target="trades", since=datetime(2025, 9, 1, tzinfo=UTC), until=datetime(2025, 9, 2, tzinfo=UTC),
                         from_landing=True)
     assert run.status == "succeeded"
+
+
+# --- the wallet ledger's entries: partitions by the month a movement occurred -----------------------
+
+
+def _entry_make(wallet, *, sequence: int, at: datetime, leg: int = 0):
+    from marts.models import WalletLedgerEntry
+
+    return WalletLedgerEntry.objects.create(
+        wallet=wallet, sequence=sequence, leg=leg, occurred_at=at, activity_type="TRADE", kind="trade",
+        source_key=f"k{sequence}.{leg}", token_id="1", shares=Decimal(1), cash=Decimal("-0.5"),
+    )
+
+
+@pytest.mark.django_db
+def test_ledger_entries_are_kept_in_the_month_they_occurred_and_a_parked_old_month_is_moved_in():
+    from ingest.selectors import rows_outside_partitions
+    from marts.partitions import LEDGER_ENTRY
+
+    assert is_partitioned(LEDGER_ENTRY)
+    partitions_maintain(now=NOW)
+    wallet = wallet_make()
+    current = _entry_make(wallet, sequence=1, at=NOW)
+    old = _entry_make(wallet, sequence=0, at=datetime(2021, 3, 4, tzinfo=UTC))  # a history fetch from start=1
+    assert rows_outside_partitions()["wallet_ledger_entry"] == 1
+    partitions_maintain(now=NOW)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, tableoid::regclass::text FROM wallet_ledger_entry ORDER BY id")
+        where = dict(cursor.fetchall())
+    assert where == {current.pk: "wallet_ledger_entry_y2026m12", old.pk: "wallet_ledger_entry_y2021m03"}
+    assert rows_outside_partitions() == {"trade_fill": 0, "ingest_landing_page": 0, "wallet_ledger_entry": 0}
+    with pytest.raises(django_db.IntegrityError), django_db.transaction.atomic():
+        _entry_make(wallet, sequence=1, at=NOW)  # the same leg again
+
+
+@pytest.mark.django_db
+def test_a_wallet_ledger_rewrite_reads_every_partition_by_its_index():
+    from marts.ledger_services import ENTRY_COLUMNS, ENTRY_KEY, _rows_replace
+    from marts.models import WalletLedgerEntry
+
+    wallet = wallet_make()
+    month = _month(2024, 1)
+    sequence = 0
+    while month <= _month(2026, 12):
+        _entry_make(wallet, sequence=sequence, at=month + timedelta(days=3))
+        sequence += 1
+        month = month_after(month)
+    partitions_maintain(now=NOW)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE wallet_ledger_entry")
+
+    stored = list(WalletLedgerEntry.objects.filter(wallet=wallet).order_by("sequence").values_list(*ENTRY_COLUMNS))
+
+    def rewrite() -> None:  # the stored rows read back, the one gone deleted by its key
+        with connection.cursor() as cursor:
+            _rows_replace(cursor, table="wallet_ledger_entry", columns=ENTRY_COLUMNS, key_types=ENTRY_KEY,
+                          scope=f"{{{wallet.pk}}}", rows=stored[1:])
+
+    statements = [(sql, params) for sql, params in _captured(rewrite, table="wallet_ledger_entry")
+                  if sql.lstrip().upper().startswith(("SELECT", "DELETE"))]
+    assert len(statements) == 2
+    for sql, params in statements:
+        relations, nodes = _plan_relations(sql, params, index_only=True, table="wallet_ledger_entry")
+        assert len(relations) >= 36, sql
+        assert "Seq Scan" not in nodes, (sql, nodes)
+    assert WalletLedgerEntry.objects.filter(wallet=wallet).count() == sequence - 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_ledger_holding_entries_is_partitioned_by_the_migration_and_back():
+    from django.core.management import call_command
+
+    from marts.models import WalletLedgerEntry
+    from marts.partitions import LEDGER_ENTRY
+
+    call_command("migrate", "marts", "0006", verbosity=0)
+    try:
+        assert not is_partitioned(LEDGER_ENTRY)
+        wallet = wallet_make()
+        with connection.cursor() as cursor:
+            for sequence, at in enumerate([datetime(2025, 7, 1, tzinfo=UTC), NOW, NOW + timedelta(days=40)]):
+                cursor.execute(
+                    "INSERT INTO wallet_ledger_entry (wallet_id, sequence, leg, occurred_at, activity_type, kind, "
+                    "source_key, condition_id, token_id, shares, cash, fee, note) "
+                    "VALUES (%s, %s, 0, %s, 'TRADE', 'trade', %s, '', '1', 1, -0.5, 0, '')",
+                    [wallet.pk, sequence, at, f"k{sequence}"],
+                )
+            cursor.execute("SELECT id, sequence, occurred_at FROM wallet_ledger_entry ORDER BY id")
+            before = cursor.fetchall()
+    finally:
+        call_command("migrate", "marts", verbosity=0)
+    assert is_partitioned(LEDGER_ENTRY)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, sequence, occurred_at FROM wallet_ledger_entry ORDER BY id")
+        assert cursor.fetchall() == before
+        cursor.execute("SELECT DISTINCT tableoid::regclass::text FROM wallet_ledger_entry")
+        months = {row[0] for row in cursor.fetchall()}
+    assert "wallet_ledger_entry_y2025m07" in months and "wallet_ledger_entry_default" not in months
+    # The identity continues after the highest id, and the checks of the plain table came along.
+    assert _entry_make(wallet, sequence=9, at=NOW).pk > before[-1][0]
+    with pytest.raises(django_db.IntegrityError), django_db.transaction.atomic():
+        WalletLedgerEntry.objects.filter(wallet=wallet, sequence=9).update(sequence=-1)
