@@ -6,12 +6,15 @@ facts upsert → changed-wallet push, beside a raw COPY of the same rows in the 
 Rows come from the emulator's generator, rendered as /v2/trades serves them (the 19 snake_case
 keys, the bare feed's sentinels) inside the v2 envelope. Before the clock starts, each page is
 written once to a scratch file as the body the emulator would serve (1,000 rows: the live job's
-page size); the timed part is what the live job does with a body it fetched: decode it, read the
-envelope, then trade_page_v2_ingest (parse, number identical fills, key, land, upsert, and push
-the changed wallets to Redis after the commit). Workers stream their pages from the file, so memory
-stays flat. The same bodies are then decoded, parsed and written with a plain COPY into a copy of
-the fill table: the floor any ingest path could reach on this machine. Runs in a database of its
-own (`<DATABASE_URL db>_bench_ingest`), created and dropped here; uses REDIS_URL.
+page size); the timed part is what the live job does with a body it fetched, through the live
+job's own cursor walk: decode it, read the envelope, trade_page_v2_prepare on the walk's reader
+thread (parse, number identical fills, key, build the stage rows and the landing body) while the
+page before is written, then trade_page_v2_ingest (land, upsert, and push the changed wallets to
+Redis after the commit). With --workers, each process runs trade_page_v2_ingest on its share of
+the pages, all in one thread. Workers stream their pages from the file, so memory stays flat.
+The same bodies are then decoded, parsed and written with a plain COPY into a copy of the fill
+table: the floor any ingest path could reach on this machine. Runs in a database of its own
+(`<DATABASE_URL db>_bench_ingest`), created and dropped here; uses REDIS_URL.
 
 Targets (issue 11): ≥ 0.6× raw COPY and peak RSS ≤ 300 MB per process on the 2-core machine.
 """
@@ -93,7 +96,7 @@ def main() -> None:
     from ingest.http import json_body_decode
     from ingest.sources.data_api.parsing import OccurrenceCounter, parse_page
     from ingest.sources.data_api.walk import WalkState, cursor_walk
-    from ingest.sources.data_api.writing import trade_page_v2_ingest, trade_page_v2_parse
+    from ingest.sources.data_api.writing import trade_page_v2_ingest, trade_page_v2_prepare
 
     # Enough virtual history at a raised rate to publish the requested number of fills.
     config = EmulatorConfig(seed=99, scenario="steady,multi_fill", clock="manual", history_seconds=0,
@@ -163,7 +166,7 @@ def main() -> None:
         outcome = cursor_walk(
             client=BodiesServed(), path="/v2/trades", state=WalkState(filters={}),
             write_page=lambda rows, counter: trade_page_v2_ingest(run=None, rows=rows, counter=counter),
-            prepare_page=trade_page_v2_parse, save_state=lambda state: None, max_pages=10**9,
+            prepare_page=trade_page_v2_prepare, save_state=lambda state: None, max_pages=10**9,
             first_limit=args.page_size,
         )
         if not outcome.ended:

@@ -313,14 +313,36 @@ def landing_write(
 LANDING_PAGE_COMPRESSION_LEVEL = 1
 
 
+def landing_page_body(records: Iterable[tuple[str, str, Any]]) -> bytes:
+    """A landed page's body: its records (idempotency_key, payload as JSON text, …) as one
+    `[[key, payload], …]` JSON document, compressed."""
+    document = "[" + ",".join(f"[{orjson.dumps(key).decode()},{payload}]" for key, payload, _ in records) + "]"
+    return zlib.compress(document.encode(), LANDING_PAGE_COMPRESSION_LEVEL)
+
+
+def landing_page_body_of(records: list[tuple[str, Any, Any]]) -> bytes:
+    """landing_page_body of (idempotency_key, payload as decoded, …) records, the same bytes: the
+    document in one orjson call (a quarter less than a call per record and a join), unless a
+    payload holds what orjson refuses (see payload_text)."""
+    try:
+        document = orjson.dumps([[key, payload] for key, payload, _ in records])
+    except orjson.JSONEncodeError:
+        return landing_page_body((key, payload_text(payload), None) for key, payload, _ in records)
+    return zlib.compress(document, LANDING_PAGE_COMPRESSION_LEVEL)
+
+
 def landing_page_write(
-    cursor, *, run: IngestRun | None, source: str, stream: str, records: list[tuple[str, str, datetime]]
+    cursor, *, run: IngestRun | None, source: str, stream: str, records: list[tuple[str, Any, datetime]],
+    body: bytes | None = None,
 ) -> int:
     """records: (idempotency_key, payload as received as JSON text, upstream time), in serving
-    order; they land together as one LandingPage row. Returns how many records landed."""
+    order; they land together as one LandingPage row. `body`: the records' body when the caller
+    built it already (landing_page_body or landing_page_body_of, off the writing thread, say);
+    then only the records' keys and times are read. Returns how many records landed."""
     if not records:
         return 0
-    document = "[" + ",".join(f"[{orjson.dumps(key).decode()},{payload}]" for key, payload, _ in records) + "]"
+    if body is None:
+        body = landing_page_body(records)
     times = [moment for _, _, moment in records]
     cursor.execute(
         """
@@ -328,8 +350,7 @@ def landing_page_write(
                                          run_id, body)
         VALUES (%s, %s, %s, %s, %s, now(), %s, %s)
         """,
-        [source, stream, len(records), min(times), max(times), run.pk if run else None,
-         zlib.compress(document.encode(), LANDING_PAGE_COMPRESSION_LEVEL)],
+        [source, stream, len(records), min(times), max(times), run.pk if run else None, body],
         prepare=True,
     )
     return len(records)

@@ -54,6 +54,19 @@ def test_a_page_read_again_stores_and_lands_nothing_twice():
     assert LandingPage.objects.count() == 1, "a page that stored nothing lands nothing"
 
 
+def test_free_text_with_copy_format_characters_is_stored_as_sent():
+    # The page reaches PostgreSQL as COPY text built by us: tab, newline, carriage return and
+    # backslash mean something there, and a text reading \N is not a NULL.
+    row = dict(load_fixture("insiderwatch/trades.json")[0])
+    row.update(title="Rain?\tYes\nor no\r\\N", pseudonym="\\N", name="back\\slash\t")
+
+    trade_page_ingest(run=None, rows=[row], queue_changes=False)
+
+    fill = TradeFill.objects.select_related("market", "wallet").get()
+    assert fill.market.question == "Rain?\tYes\nor no\r\\N"
+    assert (fill.wallet.pseudonym, fill.wallet.name) == ("\\N", "back\\slash\t")
+
+
 def test_the_user_scoped_copy_of_a_global_fill_enriches_it_and_lands_as_the_record_that_did():
     global_row = next(row for row in load_fixture("insiderwatch/trades.json") if row["transactionHash"] == SHARED_FILL_TX)
     owner_row = next(row for row in trade_rows_of("insiderwatch/activity.json") if row["transactionHash"] == SHARED_FILL_TX)

@@ -152,6 +152,24 @@ def test_identical_fills_of_one_transaction_are_two_fills_even_across_a_page_bou
     assert TradeFill.objects.count() == 4
 
 
+def test_identical_fills_split_by_page_boundaries_of_one_walk_are_numbered_on_as_the_pages_are_read_ahead(upstream):
+    # Each page is numbered on the reader thread while the page before is written: the counter it
+    # starts from must be the one the page before ended with, on every page of the walk.
+    twin = trade_row(HEAD - 5, tx=7)
+    upstream.script(
+        status(5),
+        page([trade_row(HEAD, tx=6), dict(twin)], next_cursor="c1"),
+        page([dict(twin)], next_cursor="c2"),
+        page([dict(twin), trade_row(HEAD - 100, tx=8)], next_cursor=None),
+    )
+    run = ingest_job_execute(job_name="data_api.trades")
+
+    assert run.status == RunStatus.SUCCEEDED
+    twins = TradeFill.objects.filter(transaction_hash=twin["transaction_hash"]).order_by("occurrence")
+    assert [fill.occurrence for fill in twins] == [0, 1, 2]
+    assert run.stats_json["inserted"] == TradeFill.objects.count() == 5
+
+
 def test_the_overlap_covers_the_served_lag_plus_the_age_of_its_snapshot(upstream):
     upstream.script(status(5), page([trade_row(HEAD, tx=1)], next_cursor=None))
     ingest_job_execute(job_name="data_api.trades")

@@ -77,6 +77,9 @@ class WalkOutcome:
 
 # Gets the page's rows — or what the walk's `prepare_page` made of them on the reader thread.
 PageWriter = Callable[[Any, OccurrenceCounter], PageResult]
+# Gets a page's rows and the walk's occurrence counter as it stands at the page's first row, and
+# numbers the rows with it (see cursor_walk): runs on the reader thread, never touches the database.
+PagePreparer = Callable[[list[Any], OccurrenceCounter], Any]
 
 
 def _row_seconds(rows: list[Any]) -> list[int]:
@@ -89,13 +92,18 @@ def _row_seconds(rows: list[Any]) -> list[int]:
 
 
 def _page_read(
-    client: SourceClient, path: str, params: dict[str, Any], prepare_page: Callable[[list[Any]], Any]
-) -> tuple[list[Any], Any, str, Any]:
-    """One page: its rows, its pagination, the upstream's trace id of the response, and what
-    `prepare_page` makes of the rows."""
+    client: SourceClient, path: str, params: dict[str, Any], prepare_page: PagePreparer | None,
+    occurrences: dict | None,
+) -> tuple[list[Any], Any, str, Any, OccurrenceCounter | None]:
+    """One page: its rows, its pagination, the upstream's trace id of the response, what
+    `prepare_page` makes of the rows (the rows themselves without one), and the counter it
+    numbered them with — started from `occurrences`, so at the page's last row now."""
     body = client.get_json(path, params=params)
     rows, pagination = parse_page(body)
-    return rows, pagination, client.last_trace_id, prepare_page(rows)
+    if prepare_page is None:
+        return rows, pagination, client.last_trace_id, rows, None
+    counter = OccurrenceCounter.from_state(occurrences)
+    return rows, pagination, client.last_trace_id, prepare_page(rows, counter), counter
 
 
 def cursor_walk(
@@ -108,7 +116,7 @@ def cursor_walk(
     max_pages: int,
     first_limit: int,
     floor_below_head: int | None = None,
-    prepare_page: Callable[[list[Any]], Any] = lambda rows: rows,
+    prepare_page: PagePreparer | None = None,
 ) -> WalkOutcome:
     """Page `path` from `state` (head or stored cursor) until the floor or the end, writing each
     page as it comes and saving the walk state after it.
@@ -121,8 +129,15 @@ def cursor_walk(
     ahead changes nothing of what is stored or when the state moves — a page read ahead is
     written, and its cursor saved, only after the page before it committed; one read ahead of a
     page whose write failed is dropped, and the next run reads it again from the saved state.
-    `prepare_page` (parsing a page's rows, say) runs on the reader thread too, and `write_page`
-    gets what it returns; it must not touch the database.
+
+    Without `prepare_page`, `write_page` gets the rows and the occurrence counter at the page's
+    first row, and numbers them itself. With one, everything of a page that needs no database is
+    done on the reader thread while the page before it is written: `prepare_page` gets the rows
+    and the counter at the page's first row (continued from the page before's last, which is
+    known once that page is prepared, before it is written) and numbers the rows with it;
+    `write_page` then gets what it returns and the counter at the page's last row, which it must
+    not advance. Numbering ahead numbers nothing for good: the counter's state is saved with the
+    cursor only after the page's commit, as before, and a dropped read ahead drops its numbers.
     """
     reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="page-read-ahead")
     try:
@@ -142,7 +157,7 @@ def _cursor_walk(
 ) -> WalkOutcome:
     outcome = WalkOutcome()
     limit = max(1, min(first_limit, MAX_FIRST_PAGE_LIMIT))
-    ahead: tuple[dict[str, Any], Future] | None = None
+    ahead: tuple[dict[str, Any], Future] | None = None  # the next page's params and its read
     while True:
         if outcome.pages >= max_pages:
             outcome.stop_reason = "page_cap"
@@ -154,9 +169,11 @@ def _cursor_walk(
             params["limit"] = limit
         try:
             if ahead is not None and ahead[0] == params:
-                rows, pagination, trace_id, prepared = ahead[1].result()
+                rows, pagination, trace_id, prepared, numbered = ahead[1].result()
             else:
-                rows, pagination, trace_id, prepared = _page_read(client, path, params, prepare_page)
+                rows, pagination, trace_id, prepared, numbered = _page_read(
+                    client, path, params, prepare_page, state.occurrences
+                )
             ahead = None
         except UpstreamRejected as exc:
             if state.cursor and _names_parameter(exc, "cursor"):
@@ -168,6 +185,8 @@ def _cursor_walk(
             outcome.stop_reason, outcome.error = "upstream_error", f"{type(exc).__name__}: {exc}"
             return outcome
         except (*TRANSIENT_ERRORS, MalformedBody) as exc:
+            # MalformedBody also when prepare_page met rows out of serving order: nothing of the
+            # page was numbered for good; it is read again.
             outcome.stop_reason, outcome.error = "upstream_error", f"{type(exc).__name__}: {exc}"
             return outcome
         # Whether this page ends the walk is known before it is written: the floor (set from the
@@ -180,8 +199,9 @@ def _cursor_walk(
         ended = not pagination.has_more or not pagination.next_cursor
         if not ended and not reached_floor and outcome.pages + 1 < max_pages:
             next_params = {**state.filters, "cursor": pagination.next_cursor}
-            ahead = (next_params, reader.submit(_page_read, client, path, next_params, prepare_page))
-        counter = OccurrenceCounter.from_state(state.occurrences)
+            ahead = (next_params, reader.submit(_page_read, client, path, next_params, prepare_page,
+                                                numbered.state() if numbered is not None else None))
+        counter = numbered if numbered is not None else OccurrenceCounter.from_state(state.occurrences)
         trace = upstream_trace_id.set(trace_id)
         try:
             page = write_page(prepared, counter)

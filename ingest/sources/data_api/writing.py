@@ -10,6 +10,7 @@ roll back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from ingest.frame import (
     PageResult,
     bulk_cursor,
     dead_letters_write,
+    landing_page_body_of,
     landing_page_write,
     page_write,
     payload_key,
@@ -86,65 +88,55 @@ def fill_row_identity(row: Any) -> str:
     return payload_key(["fill", *[str(value).strip().lower() if value is not None else None for value in values]])
 
 
+# COPY's text format gives four characters a meaning (ingest_fill_stage rows are COPY text).
+_COPY_TEXT_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
+def _copy_text(value: str | None) -> str:
+    r"""A text value as a field of COPY's text format: \N for NULL, its special characters escaped."""
+    if value is None:
+        return "\\N"
+    if _COPY_TEXT_SPECIAL.search(value) is None:  # nearly every value: nothing to escape
+        return value
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+class _CopyFields(dict):
+    """Values → COPY text fields, each value formatted once: a page's fills repeat their market's
+    title and slugs, their wallet's profile, their second (a dict lookup costs less than a call)."""
+
+    def __init__(self, format_value: Callable[[Any], str]) -> None:
+        super().__init__()
+        self._format = format_value
+
+    def __missing__(self, value: Any) -> str:
+        field = self[value] = self._format(value)
+        return field
+
+
 @dataclass(frozen=True)
-class ParsedTradePage:
-    """A v2 page's rows parsed but not yet numbered (numbering needs the walk's serving order),
-    so a walk can parse the next page on its reader thread while it writes this one."""
+class FillBatch:
+    """Parsed fills made ready to write: all of a page's work that needs no database, so that a
+    walk does it on its reader thread while PostgreSQL writes the page before (fill_batch_prepare).
 
-    fetched: int
-    parsed: list[tuple[ParsedFill, Any]]
-    rejects: list[tuple[Any, str]]
-    skipped: int
-
-
-def trade_page_v2_parse(rows: Sequence[Any]) -> ParsedTradePage:
-    parsed, rejects, skipped = rows_split(rows, parse=parse_trade_v2, skip=(NotATrade,))
-    return ParsedTradePage(fetched=len(rows), parsed=parsed, rejects=rejects, skipped=skipped)
-
-
-def trade_page_v2_ingest(
-    *,
-    run: IngestRun | None,
-    rows: Sequence[Any] | ParsedTradePage,
-    counter: OccurrenceCounter,
-    stream: str = "trades",
-    window: tuple[datetime, datetime] | None = None,
-    dry_run: bool = False,
-    queue_changes: bool = True,
-) -> PageResult:
-    """One page of a v2 walk (its rows, or those rows parsed by trade_page_v2_parse): parse,
-    number identical fills in serving order, write.
-
-    Numbering sees every parsed row of the page — also those outside a replay window and those
-    already stored — so the nth identical fill of a transaction gets the same key on every read.
+    `fills` has one fill per key, in key order: two workers upserting overlapping pages lock rows
+    in the same order and cannot deadlock. `landing` holds the page's records in serving order —
+    the order the upstream gave is part of what it said — and `landing_body` all of them as the
+    landed page's body, which is what lands whenever every fill is stored or enriched (a page
+    with stored duplicates lands only the rest, built then).
     """
-    page = rows if isinstance(rows, ParsedTradePage) else trade_page_v2_parse(rows)
-    parsed = [(counter.number(fill), row) for fill, row in page.parsed]
-    rejects, skipped = page.rejects, page.skipped
-    if window is not None:
-        inside = [(fill, row) for fill, row in parsed if window[0] <= fill.traded_at < window[1]]
-        skipped += len(parsed) - len(inside)
-        parsed = inside
-    if dry_run:
-        return fills_preview(fetched=page.fetched, parsed=parsed, rejects=rejects, skipped=skipped)
-    return trade_fills_write(
-        run=run, fetched=page.fetched, parsed=parsed, rejects=rejects, skipped=skipped, stream=stream,
-        queue_changes=queue_changes,
-    )
+
+    parsed_count: int
+    fills: list[ParsedFill]
+    stage_copy: bytes  # `fills` as ingest_fill_stage rows in COPY text (_STAGE_COLUMNS)
+    landing: list[tuple[str, Any, datetime]]  # (fill key, record as received, trade time)
+    landing_body: bytes
+    newest_time: datetime | None
+    oldest_time: datetime | None
 
 
-def trade_fills_write(
-    *,
-    run: IngestRun | None,
-    fetched: int,
-    parsed: list[tuple[ParsedFill, Any]],
-    rejects: list[tuple[Any, str]],
-    skipped: int = 0,
-    source: str = "data_api",
-    stream: str = "trades",
-    queue_changes: bool = True,
-) -> PageResult:
-    """Write parsed fills (and dead-letter the rejects) as one page transaction."""
+def fill_batch_prepare(parsed: list[tuple[ParsedFill, Any]]) -> FillBatch:
+    """(numbered fill, record as received) pairs in serving order → a FillBatch."""
     # The same fill twice in one page must not make the multi-row INSERT touch one key twice:
     # a v1 record landed twice, or a v2 fill met on two reads of one walk. Genuine identical
     # fills of one transaction carry different occurrence numbers, so different keys.
@@ -155,17 +147,115 @@ def trade_fills_write(
         if existing is None or (existing[0].outcome_index is None and fill.outcome_index is not None):
             unique[fill.idempotency_key] = (fill, payload)
     fills = [unique[key][0] for key in sorted(unique)]
+    landing = [(key, payload, fill.traded_at) for key, (fill, payload) in unique.items()]
+    times = [fill.traded_at for fill in fills]
+    return FillBatch(
+        parsed_count=len(parsed), fills=fills, stage_copy=_stage_copy_text(fills), landing=landing,
+        landing_body=landing_page_body_of(landing) if landing else b"",
+        newest_time=max(times, default=None), oldest_time=min(times, default=None),
+    )
+
+
+def _stage_copy_text(fills: list[ParsedFill]) -> bytes:
+    """ingest_fill_stage rows in COPY text, built here rather than by psycopg's row writer (which
+    needs the connection, so the writing thread, and costs twice as much). Ids, keys and side are
+    validated hex, digits and BUY/SELL by the parser, so only free text is escaped. Missing image
+    and slugs are '' as the page's market and wallet rows take them."""
+    text = _CopyFields(_copy_text)
+    moment = _CopyFields(datetime.isoformat)
+    index = _CopyFields(lambda value: "\\N" if value is None else str(value))
+    lines = [
+        f"{fill.idempotency_key}\t{fill.transaction_hash}\t{fill.asset}\t{fill.condition_id}\t{fill.wallet}\t"
+        f"{fill.side}\t{fill.size}\t{fill.price}\t{fill.usdc_size}\t{moment[fill.traded_at]}\t"
+        f"{text[fill.outcome]}\t{index[fill.outcome_index]}\t{text[fill.pseudonym]}\t{text[fill.name]}\t"
+        f"{text[(fill.profile_image or '')[:500]]}\t{text[fill.title]}\t{text[(fill.market_slug or '')[:300]]}\t"
+        f"{text[(fill.event_slug or '')[:300]]}\t{fill.occurrence}\n"
+        for fill in fills
+    ]
+    return "".join(lines).encode()
+
+
+@dataclass(frozen=True)
+class PreparedTradePage:
+    """A v2 page's rows parsed, numbered in serving order and made ready to write
+    (trade_page_v2_prepare), so a walk prepares the next page on its reader thread while it
+    writes this one. `parsed` and `batch` hold the fills inside `window` only."""
+
+    fetched: int
+    parsed: list[tuple[ParsedFill, Any]]
+    rejects: list[tuple[Any, str]]
+    skipped: int
+    window: tuple[datetime, datetime] | None
+    batch: FillBatch
+
+
+def trade_page_v2_prepare(
+    rows: Sequence[Any], counter: OccurrenceCounter, *, window: tuple[datetime, datetime] | None = None
+) -> PreparedTradePage:
+    """Parse a v2 page, number its identical fills in serving order with `counter` (the walk's, at
+    the page's first row), and prepare the write of those inside `window` (a walk's prepare_page).
+
+    Numbering sees every parsed row of the page — also those outside a replay window and those
+    already stored — so the nth identical fill of a transaction gets the same key on every read.
+    """
+    parsed, rejects, skipped = rows_split(rows, parse=parse_trade_v2, skip=(NotATrade,))
+    parsed = [(counter.number(fill), row) for fill, row in parsed]
+    if window is not None:
+        inside = [(fill, row) for fill, row in parsed if window[0] <= fill.traded_at < window[1]]
+        skipped += len(parsed) - len(inside)
+        parsed = inside
+    return PreparedTradePage(fetched=len(rows), parsed=parsed, rejects=rejects, skipped=skipped, window=window,
+                             batch=fill_batch_prepare(parsed))
+
+
+def trade_page_v2_ingest(
+    *,
+    run: IngestRun | None,
+    rows: Sequence[Any] | PreparedTradePage,
+    counter: OccurrenceCounter,
+    stream: str = "trades",
+    window: tuple[datetime, datetime] | None = None,
+    dry_run: bool = False,
+    queue_changes: bool = True,
+) -> PageResult:
+    """One page of a v2 walk: its rows (parsed, numbered with `counter` and prepared here), or a
+    page trade_page_v2_prepare made of them with the same `window` (then `counter` is already at
+    the page's last row and is left alone); then written as one transaction.
+    """
+    page = rows if isinstance(rows, PreparedTradePage) else trade_page_v2_prepare(rows, counter, window=window)
+    if page.window != window:
+        # A prepared page holds only its own window's fills: any other would write the wrong ones.
+        raise ValueError(f"page prepared for window {page.window}, written for {window}")
+    if dry_run:
+        return fills_preview(fetched=page.fetched, parsed=page.parsed, rejects=page.rejects, skipped=page.skipped)
+    return trade_fills_write(
+        run=run, fetched=page.fetched, parsed=page.batch, rejects=page.rejects, skipped=page.skipped, stream=stream,
+        queue_changes=queue_changes,
+    )
+
+
+def trade_fills_write(
+    *,
+    run: IngestRun | None,
+    fetched: int,
+    parsed: list[tuple[ParsedFill, Any]] | FillBatch,
+    rejects: list[tuple[Any, str]],
+    skipped: int = 0,
+    source: str = "data_api",
+    stream: str = "trades",
+    queue_changes: bool = True,
+) -> PageResult:
+    """Write parsed fills — (fill, record) pairs in serving order, or the FillBatch that
+    fill_batch_prepare made of them — and dead-letter the rejects, as one page transaction."""
+    batch = parsed if isinstance(parsed, FillBatch) else fill_batch_prepare(parsed)
 
     def write() -> PageResult:
-        result = PageResult(fetched=fetched, skipped=skipped, duplicates=len(parsed) - len(unique))
+        result = PageResult(fetched=fetched, skipped=skipped, duplicates=batch.parsed_count - len(batch.fills))
         result.dead_lettered = dead_letters_write(
             run=run, source=source, stream=stream, rejects=rejects, identity=fill_row_identity
         )
-        if fills:
-            # Landed in serving order: the order the upstream gave is part of what it said.
-            serving_order = [unique[key] for key in dict.fromkeys(fill.idempotency_key for fill, _ in parsed)]
-            _fills_write(cursor_fills=fills, serving_order=serving_order, run=run, source=source, stream=stream,
-                         result=result)
+        if batch.fills:
+            _fills_write(batch=batch, run=run, source=source, stream=stream, result=result)
         return result
 
     result = page_write(write, queue_changes=queue_changes)
@@ -279,117 +369,111 @@ def _wallets_touch(cursor, *, new_wallets: list[str]) -> None:
     )
 
 
-def _fills_write(
-    *, cursor_fills: list[ParsedFill], serving_order: list[tuple[ParsedFill, Any]], run: IngestRun | None,
-    source: str, stream: str, result: PageResult,
-) -> None:
-    fills = cursor_fills
-    with bulk_cursor() as cursor:
+def _fills_write(*, batch: FillBatch, run: IngestRun | None, source: str, stream: str, result: PageResult) -> None:
+    with bulk_cursor() as cursor, bulk_cursor() as new_wallet_rows, bulk_cursor() as fill_rows:
         # Every statement below is prepared once per connection (prepare=True): Django leaves
         # psycopg's automatic preparation off, and planning these statements again on every page
         # is a fixed cost that a 500-row page (the upstream's limit) feels. An ANALYZE of the
         # tables they read invalidates the cached plans, so plans follow the tables' growth.
         cursor.execute(_STAGE_TABLE_DDL, prepare=True)
         with cursor.copy(f"COPY ingest_fill_stage ({_STAGE_COLUMNS}) FROM STDIN") as copy:
-            for fill in fills:
-                copy.write_row((
-                    fill.idempotency_key, fill.transaction_hash, fill.asset, fill.condition_id,
-                    fill.wallet, fill.side, fill.size, fill.price, fill.usdc_size, fill.traded_at, fill.outcome,
-                    fill.outcome_index, fill.pseudonym, fill.name, (fill.profile_image or "")[:500], fill.title,
-                    (fill.market_slug or "")[:300], (fill.event_slug or "")[:300], fill.occurrence,
-                ))
-        # Markets first seen in a trade get a pending row at once (fills need it), carrying the
-        # title and slug the trade itself reported — real upstream text, never a placeholder —
-        # until the Gamma job fetches their metadata.
-        cursor.execute(
-            """
-            INSERT INTO market (condition_id, gamma_id, question, slug, description, category, tags, event_slug,
-                                event_title, outcomes, outcome_prices, volume, liquidity, active, closed, archived,
-                                uma_resolution_status, is_void, metadata_status, created_at, updated_at)
-            SELECT condition_id, '', coalesce(title, ''), coalesce(slug, ''), '', '', '[]', coalesce(event_slug, ''),
-                   '', '[]', '[]', 0, 0, true, false, false, '', false, 'pending', now(), now()
-            FROM (SELECT DISTINCT ON (condition_id) condition_id, title, slug, event_slug
-                  FROM ingest_fill_stage ORDER BY condition_id) AS page_market
-            WHERE NOT EXISTS (SELECT FROM market known WHERE known.condition_id = page_market.condition_id)
-            ON CONFLICT (condition_id) DO NOTHING
-            """,
-            prepare=True,
-        )
-        # User-scoped rows reveal which outcome a token is; the global feed blanks it.
-        cursor.execute(
-            """
-            INSERT INTO outcome_token (token_id, market_id, outcome_index, outcome)
-            SELECT DISTINCT ON (s.token) s.token, m.id, s.outcome_index, coalesce(s.outcome, '')
-            FROM ingest_fill_stage s JOIN market m ON m.condition_id = s.condition_id
-            WHERE s.outcome_index IS NOT NULL ORDER BY s.token
-            ON CONFLICT DO NOTHING
-            """,
-            prepare=True,
-        )
-        # Wallets first seen on this page get their row now (fills need its id). Known wallets are
-        # not touched here: updating them takes row locks, and a concurrent page sharing wallets
-        # would wait on those locks until this transaction commits (see _wallets_touch below).
-        # They are filtered out by a plain read first: an INSERT's conflict check on a row that a
-        # concurrent page is updating would wait for that page's commit.
-        cursor.execute(
-            f"""
-            INSERT INTO wallet (address, pseudonym, name, profile_image, tracked, first_trade_at, last_trade_at,
-                                created_at, updated_at)
-            {_STAGE_WALLETS.format(where="WHERE NOT EXISTS (SELECT FROM wallet known WHERE known.address = wallet)")}
-            ON CONFLICT (address) DO NOTHING
-            RETURNING address
-            """,
-            prepare=True,
-        )
-        new_wallets = [row[0] for row in cursor.fetchall()]
-        # A fill first seen on the global feed (outcome blanked) learns its outcome from a later
-        # user-scoped read or from the token map; it is never inserted twice. The raw records land
-        # with the fills they stored or enriched, in one LandingPage row: a duplicate (page
-        # overlap, lookback, redelivery) changes nothing and lands nothing, so the landing holds
-        # each upstream record once without a unique index of its own.
-        #
-        # New fills are inserted (DO NOTHING on the key); stored ones that did not know their
-        # outcome learn it in a sibling UPDATE. Both see the statement's snapshot, so the UPDATE
-        # never touches a row the INSERT has just written. (RETURNING xmax to tell inserts from
-        # updates is not available on a partitioned table.)
-        cursor.execute(
-            """
-            WITH page AS (
-                SELECT s.k, s.h, s.token, s.side, s.size, s.price, s.usdc, s.ts, s.occ,
-                       m.id AS market_id, w.id AS wallet_id,
-                       coalesce(nullif(s.outcome, ''), t.outcome, '') AS outcome,
-                       coalesce(s.outcome_index, t.outcome_index) AS outcome_index
-                FROM ingest_fill_stage s
-                JOIN market m ON m.condition_id = s.condition_id
-                JOIN wallet w ON w.address = s.wallet
-                LEFT JOIN outcome_token t ON t.token_id = s.token
-            ), written AS (
-                INSERT INTO trade_fill AS f (idempotency_key, source, transaction_hash, token_id, market_id, wallet_id,
-                                             side, size, price, usdc_size, traded_at, outcome, outcome_index,
-                                             occurrence, ingested_at)
-                SELECT k, %(source)s, h, token, market_id, wallet_id, side, size, price, usdc, ts, outcome,
-                       outcome_index, occ, now()
-                FROM page ORDER BY k
-                ON CONFLICT (idempotency_key, traded_at) DO NOTHING
-                RETURNING idempotency_key, wallet_id, market_id
-            ), enriched AS (
-                UPDATE trade_fill AS f
-                SET outcome_index = page.outcome_index,
-                    outcome = CASE WHEN page.outcome <> '' THEN page.outcome ELSE f.outcome END
-                FROM page
-                WHERE f.idempotency_key = page.k AND f.traded_at = page.ts
-                  AND f.outcome_index IS NULL AND page.outcome_index IS NOT NULL
-                RETURNING f.idempotency_key
+            copy.write(batch.stage_copy)
+        # The four statements below go to the server in one pipeline, answered in one round trip
+        # (each round trip would wait, too, for the walk's reader thread to hand back the GIL).
+        with connection.connection.pipeline():
+            # Markets first seen in a trade get a pending row at once (fills need it), carrying the
+            # title and slug the trade itself reported — real upstream text, never a placeholder —
+            # until the Gamma job fetches their metadata.
+            cursor.execute(
+                """
+                INSERT INTO market (condition_id, gamma_id, question, slug, description, category, tags, event_slug,
+                                    event_title, outcomes, outcome_prices, volume, liquidity, active, closed, archived,
+                                    uma_resolution_status, is_void, metadata_status, created_at, updated_at)
+                SELECT condition_id, '', coalesce(title, ''), coalesce(slug, ''), '', '', '[]', coalesce(event_slug, ''),
+                       '', '[]', '[]', 0, 0, true, false, false, '', false, 'pending', now(), now()
+                FROM (SELECT DISTINCT ON (condition_id) condition_id, title, slug, event_slug
+                      FROM ingest_fill_stage ORDER BY condition_id) AS page_market
+                WHERE NOT EXISTS (SELECT FROM market known WHERE known.condition_id = page_market.condition_id)
+                ON CONFLICT (condition_id) DO NOTHING
+                """,
+                prepare=True,
             )
-            SELECT true, idempotency_key, wallet_id, market_id FROM written
-            UNION ALL
-            SELECT false, idempotency_key, NULL, NULL FROM enriched
-            """,
-            {"source": source},
-            prepare=True,
-        )
+            # User-scoped rows reveal which outcome a token is; the global feed blanks it.
+            cursor.execute(
+                """
+                INSERT INTO outcome_token (token_id, market_id, outcome_index, outcome)
+                SELECT DISTINCT ON (s.token) s.token, m.id, s.outcome_index, coalesce(s.outcome, '')
+                FROM ingest_fill_stage s JOIN market m ON m.condition_id = s.condition_id
+                WHERE s.outcome_index IS NOT NULL ORDER BY s.token
+                ON CONFLICT DO NOTHING
+                """,
+                prepare=True,
+            )
+            # Wallets first seen on this page get their row now (fills need its id). Known wallets are
+            # not touched here: updating them takes row locks, and a concurrent page sharing wallets
+            # would wait on those locks until this transaction commits (see _wallets_touch below).
+            # They are filtered out by a plain read first: an INSERT's conflict check on a row that a
+            # concurrent page is updating would wait for that page's commit.
+            new_wallet_rows.execute(
+                f"""
+                INSERT INTO wallet (address, pseudonym, name, profile_image, tracked, first_trade_at, last_trade_at,
+                                    created_at, updated_at)
+                {_STAGE_WALLETS.format(where="WHERE NOT EXISTS (SELECT FROM wallet known WHERE known.address = wallet)")}
+                ON CONFLICT (address) DO NOTHING
+                RETURNING address
+                """,
+                prepare=True,
+            )
+            # A fill first seen on the global feed (outcome blanked) learns its outcome from a later
+            # user-scoped read or from the token map; it is never inserted twice. The raw records land
+            # with the fills they stored or enriched, in one LandingPage row: a duplicate (page
+            # overlap, lookback, redelivery) changes nothing and lands nothing, so the landing holds
+            # each upstream record once without a unique index of its own.
+            #
+            # New fills are inserted (DO NOTHING on the key); stored ones that did not know their
+            # outcome learn it in a sibling UPDATE. Both see the statement's snapshot, so the UPDATE
+            # never touches a row the INSERT has just written. (RETURNING xmax to tell inserts from
+            # updates is not available on a partitioned table.)
+            fill_rows.execute(
+                """
+                WITH page AS (
+                    SELECT s.k, s.h, s.token, s.side, s.size, s.price, s.usdc, s.ts, s.occ,
+                           m.id AS market_id, w.id AS wallet_id,
+                           coalesce(nullif(s.outcome, ''), t.outcome, '') AS outcome,
+                           coalesce(s.outcome_index, t.outcome_index) AS outcome_index
+                    FROM ingest_fill_stage s
+                    JOIN market m ON m.condition_id = s.condition_id
+                    JOIN wallet w ON w.address = s.wallet
+                    LEFT JOIN outcome_token t ON t.token_id = s.token
+                ), written AS (
+                    INSERT INTO trade_fill AS f (idempotency_key, source, transaction_hash, token_id, market_id, wallet_id,
+                                                 side, size, price, usdc_size, traded_at, outcome, outcome_index,
+                                                 occurrence, ingested_at)
+                    SELECT k, %(source)s, h, token, market_id, wallet_id, side, size, price, usdc, ts, outcome,
+                           outcome_index, occ, now()
+                    FROM page ORDER BY k
+                    ON CONFLICT (idempotency_key, traded_at) DO NOTHING
+                    RETURNING idempotency_key, wallet_id, market_id
+                ), enriched AS (
+                    UPDATE trade_fill AS f
+                    SET outcome_index = page.outcome_index,
+                        outcome = CASE WHEN page.outcome <> '' THEN page.outcome ELSE f.outcome END
+                    FROM page
+                    WHERE f.idempotency_key = page.k AND f.traded_at = page.ts
+                      AND f.outcome_index IS NULL AND page.outcome_index IS NOT NULL
+                    RETURNING f.idempotency_key
+                )
+                SELECT true, idempotency_key, wallet_id, market_id FROM written
+                UNION ALL
+                SELECT false, idempotency_key, NULL, NULL FROM enriched
+                """,
+                {"source": source},
+                prepare=True,
+            )
+            new_wallets = [row[0] for row in new_wallet_rows.fetchall()]
+            written = fill_rows.fetchall()
         stored: set[str] = set()
-        for inserted, key, wallet_id, market_id in cursor.fetchall():
+        for inserted, key, wallet_id, market_id in written:
             stored.add(key)
             if inserted:
                 result.inserted += 1
@@ -397,17 +481,19 @@ def _fills_write(
                 result.changed_market_ids.add(market_id)
             else:
                 result.enriched += 1
-        landing_page_write(
-            cursor, run=run, source=source, stream=stream,
-            records=[(fill.idempotency_key, payload_text(payload), fill.traded_at)
-                     for fill, payload in serving_order if fill.idempotency_key in stored],
-        )
-        _wallets_touch(cursor, new_wallets=new_wallets)
+        with connection.connection.pipeline():
+            if len(stored) == len(batch.landing):
+                landing_page_write(cursor, run=run, source=source, stream=stream, records=batch.landing,
+                                   body=batch.landing_body)
+            else:
+                landing_page_write(cursor, run=run, source=source, stream=stream, records=[
+                    (key, payload_text(payload), moment) for key, payload, moment in batch.landing if key in stored
+                ])
+            _wallets_touch(cursor, new_wallets=new_wallets)
     # Rows already stored count as duplicates, including those that only learnt their outcome.
-    result.duplicates += len(fills) - result.inserted
-    times = [fill.traded_at for fill in fills]
-    result.newest_time = max(times)
-    result.oldest_time = min(times)
+    result.duplicates += len(batch.fills) - result.inserted
+    result.newest_time = batch.newest_time
+    result.oldest_time = batch.oldest_time
 
 
 
