@@ -11,7 +11,9 @@ the machine's speed weighs on both alike; the warm ratio uses the medians. Each 
 with every --lanes value (COMPUTE_DRAIN_LANES: batches in flight at once in the one worker; 1 =
 one batch after another). Prints changed wallets/s, t(W_max)/t(W_min) per lane count and state,
 and the old approach's time for comparison. Each scratch database is dropped at the end (unless
---keep; --reuse starts from a kept one and skips seeding and the old approach).
+--keep; --reuse starts from a kept one and skips seeding and the old approach, computing the marts
+and ledgers of any wallet a stopped run left without them). Only a fully populated database is
+measured: every wallet has its marts (and with --ledger its ledger), or the run stops.
 
 With --ledger the same run also measures the wallet ledger: every fill also lands as its
 `/v2/activity` TRADE row (~10 ledger rows per wallet) plus one `/v2/positions` row per held token,
@@ -228,15 +230,19 @@ def seed(*, wallets: int, ledger: bool) -> float:
     return time.monotonic() - started
 
 
-def full_recompute(*, batch_size: int) -> tuple[float, int]:
-    """The old approach: every wallet recomputed from every fill. Also the initial population."""
+def full_recompute(*, batch_size: int, missing_only: bool = False) -> tuple[float, int]:
+    """The old approach: every wallet recomputed from every fill. Also the initial population
+    (with `missing_only`: the wallets a kept database has no marts for)."""
     from django.db import connection
 
     from marts.services import wallet_batch_compute
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM wallet ORDER BY id")
+        cursor.execute("SELECT id FROM wallet w WHERE NOT %s OR NOT EXISTS "
+                       "(SELECT 1 FROM wallet_compute_state s WHERE s.wallet_id = w.id) ORDER BY id", [missing_only])
         ids = [row[0] for row in cursor.fetchall()]
+    if not ids:
+        return 0.0, 0
     started = time.monotonic()
     for start in range(0, len(ids), batch_size):
         wallet_batch_compute(wallet_ids=ids[start : start + batch_size])
@@ -245,6 +251,28 @@ def full_recompute(*, batch_size: int) -> tuple[float, int]:
         # Statistics of freshly filled marts, as autovacuum would have them in production.
         cursor.execute("VACUUM ANALYZE")
     return seconds, len(ids)
+
+
+def population_counts() -> tuple[int, int, int, int]:
+    """(wallets, wallets with marts, wallets with a ledger, ledger entries)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT (SELECT count(*) FROM wallet), (SELECT count(*) FROM wallet_compute_state), "
+                       "(SELECT count(*) FROM wallet_ledger_summary), (SELECT count(*) FROM wallet_ledger_entry)")
+        return cursor.fetchone()
+
+
+def population_require(*, wallets: int, ledger: bool) -> None:
+    """Measure only a fully populated database: every wallet has its marts (and with `ledger`
+    its ledger) — a drain over a half-computed one reads and writes less than a real one."""
+    held, computed, ledgers, entries = population_counts()
+    complete = held == wallets and computed == held and (not ledger or ledgers == held)
+    print(f"W={wallets:>9,}: {'fully populated' if complete else 'PARTLY populated'}: {held:,} wallets, "
+          f"{computed:,} with marts, {ledgers:,} with a ledger ({entries:,} ledger entries)", flush=True)
+    if not complete:
+        raise SystemExit(f"W={wallets:,}: refusing to measure a partly populated database "
+                         "(--reuse without --no-ledger-fill completes it)")
 
 
 def ledger_full_compute(*, batch_size: int, lanes: int, missing_only: bool = False) -> tuple[float, int]:
@@ -504,7 +532,8 @@ def main() -> None:
     parser.add_argument("--ledger", action="store_true",
                         help="also seed ~10 activity rows per wallet and time the wallet ledger's refresh")
     parser.add_argument("--no-ledger-fill", action="store_true",
-                        help="with --reuse: leave the wallets of a kept database that have no ledger without one")
+                        help="with --reuse: leave the wallets of a kept database that have no ledger without one "
+                             "(the run then stops before measuring: only a fully populated database is measured)")
     parser.add_argument("--ledger-lanes", type=int, default=2,
                         help="ledger batches in flight at once in the one worker (COMPUTE_DRAIN_LANES)")
     args = parser.parse_args()
@@ -560,12 +589,14 @@ def main() -> None:
                       f"one batch after another): {full_seconds[wallets]:.1f}s "
                       f"({full_count / full_seconds[wallets]:,.0f} wallets/s)", flush=True)
             else:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT (SELECT count(*) FROM wallet), (SELECT count(*) FROM wallet_compute_state), "
-                                   "(SELECT count(*) FROM wallet_ledger_summary), (SELECT count(*) FROM wallet_ledger_entry)")
-                    held, computed, ledgers, entries = cursor.fetchone()
+                held, computed, ledgers, entries = population_counts()
                 print(f"W={wallets:>9,}: reusing {name} (no seeding, no old-approach run): {held:,} wallets, "
                       f"{computed:,} with marts, {ledgers:,} with a ledger ({entries:,} ledger entries)", flush=True)
+                if computed < held:
+                    # A kept database stopped while computing its marts: finished here, not measured half-made.
+                    missing_seconds, missing = full_recompute(batch_size=args.full_batch_size, missing_only=True)
+                    print(f"W={wallets:>9,}: marts computed for the {missing:,} wallets without them: "
+                          f"{missing_seconds:.1f}s", flush=True)
             if args.ledger and not (reuse and args.no_ledger_fill):
                 # A kept database may lack ledgers (kept from a trades-only run, or stopped while
                 # computing them): those are computed here.
@@ -575,6 +606,7 @@ def main() -> None:
                     print(f"W={wallets:>9,}: every wallet's ledger computed once ({ledger_count:,} wallets"
                           f"{' without one' if reuse else ''}, {lanes_label(args.ledger_lanes)}): {ledger_seconds:.1f}s "
                           f"({ledger_count / ledger_seconds:,.0f} wallets/s)", flush=True)
+            population_require(wallets=wallets, ledger=args.ledger)
             timings[("as loaded", lane_counts[0])][wallets] = drain_reported(
                 args, wallets=wallets, lanes=lane_counts[0], state="page cache as loaded"
             )

@@ -16,7 +16,7 @@ from ingest.sources.data_api.parsing import (
     ParsedActivity,
     ParsedUserStats,
     PositionFigures,
-    parse_activity_v2,
+    parse_activity_figures,
     parse_position_figures,
     parse_user_stats_v2,
 )
@@ -92,14 +92,11 @@ def account_rows_for(*, addresses: list[str]) -> dict[str, AccountRows]:
             newest_cards[address] = payload
             continue
         try:
-            activity = parse_activity_v2(payload)
+            # Under the key it landed with: the ledger entry names the landed row.
+            activity = parse_activity_figures(payload, idempotency_key=key)
         except MalformedRow:
             account.unreadable += 1
             continue
-        # Under the key it landed with: the ledger entry names the landed row. The parsed row is
-        # ours alone, so the key is set in place (dataclasses.replace re-runs __init__: a fifth
-        # of the parse).
-        object.__setattr__(activity, "idempotency_key", key)
         account.activities.append(activity)
         account.activity_through = max(account.activity_through, landing_id)
     for (address, _token), payload in newest_positions.items():

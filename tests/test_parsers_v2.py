@@ -24,6 +24,7 @@ from ingest.sources.data_api.parsing import (
     Pagination,
     UpstreamErrorBody,
     fill_idempotency_key,
+    parse_activity_figures,
     parse_activity_v2,
     parse_page,
     parse_position_v2,
@@ -434,6 +435,37 @@ def test_a_sell_pays_its_fee_out_of_the_notional():
     fees = [parse_activity_v2(row).fee_usdc for row in sells]
 
     assert sorted(fees) == [Decimal("0.000000"), Decimal("0.167510"), Decimal("0.181090")]
+
+
+@pytest.mark.parametrize("path", ["insiderwatch/activity.json", "polymarket-smart-money/activity.json",
+                                  "polymarket-smart-money/activity_all.json", "v2/py-sdk/activity.json"])
+def test_the_ledgers_figures_parse_reads_what_the_full_parse_reads_and_refuses_what_it_refuses(path):
+    """`parse_activity_figures` (the ledger's re-read of landed rows) against `parse_activity_v2`:
+    the same figures under the landed key, and a hostile value in a field it reads refused alike."""
+    ledger_fields = ("activity_type", "occurred_at", "transaction_hash", "condition_id", "token_id", "side", "size",
+                     "usdc_size", "price", "outcome_index", "fee_usdc", "is_trade")
+    fill_fields = ("transaction_hash", "asset", "condition_id", "side", "size", "price", "usdc_size", "traded_at",
+                   "outcome_index")
+    read = {"type", "timestamp", "transaction_hash", "condition_id", "token_id", "side", "size", "usdc_size", "price",
+            "outcome_index"}
+    for row in (as_v2(row) for row in load_fixture(path)):
+        full, figures = parse_activity_v2(row), parse_activity_figures(row, idempotency_key="landed-key")
+        assert figures.idempotency_key == "landed-key"
+        assert [getattr(figures, name) for name in ledger_fields] == [getattr(full, name) for name in ledger_fields]
+        if full.fill is not None:
+            assert figures.fill.idempotency_key == "landed-key"
+            assert [getattr(figures.fill, name) for name in fill_fields] == [getattr(full.fill, name)
+                                                                            for name in fill_fields]
+        for key in read & set(row):
+            for value in WEIRD_VALUES:
+                hostile = dict(row, **{key: value})
+                outcomes = []
+                for parse in (parse_activity_v2, lambda r: parse_activity_figures(r, idempotency_key="k")):
+                    try:
+                        outcomes.append(parse(hostile).fill is not None)
+                    except MalformedRow:
+                        outcomes.append("malformed")
+                assert outcomes[0] == outcomes[1], (path, key, value, outcomes)
 
 
 @pytest.mark.parametrize(

@@ -623,6 +623,18 @@ def _v2_profile_image(row: dict[str, Any]) -> str | None:
     )
 
 
+def _activity_type_of(row: object) -> str:
+    """An activity row's `type` as sent (any non-empty string), or `MalformedRow`."""
+    if not isinstance(row, dict):
+        raise MalformedRow(f"row: not an object: {show(row)}")
+    activity_type = row.get("type")
+    if type(activity_type) is not str:
+        raise MalformedRow("type: missing" if activity_type is None else f"type: not a string: {show(activity_type)}")
+    if not activity_type.strip():
+        raise MalformedRow("type: empty")
+    return activity_type
+
+
 def parse_activity_v2(row: dict[str, Any]) -> ParsedActivity:
     """One `/v2/activity` row of any type → a `ParsedActivity` (occurrence 0), or `MalformedRow`.
 
@@ -630,14 +642,8 @@ def parse_activity_v2(row: dict[str, Any]) -> ParsedActivity:
     other rows need only a type, a wallet and a time, and say "none" with "" / null / 999 (the
     REWARD and rebate rows have no condition, token, side or outcome; REDEEM rows have price 0).
     """
-    if not isinstance(row, dict):
-        raise MalformedRow(f"row: not an object: {show(row)}")
+    activity_type = _activity_type_of(row)
     get = row.get
-    activity_type = get("type")
-    if type(activity_type) is not str:
-        raise MalformedRow("type: missing" if activity_type is None else f"type: not a string: {show(activity_type)}")
-    if not activity_type.strip():
-        raise MalformedRow("type: empty")
 
     if activity_type.upper() == "TRADE":
         if get("usdc_size") is None:
@@ -699,6 +705,68 @@ def parse_activity_v2(row: dict[str, Any]) -> ParsedActivity:
         fill=None,
     )
     return dataclasses.replace(activity, idempotency_key=activity._content_key(0))
+
+
+def parse_activity_figures(row: dict[str, Any], *, idempotency_key: str) -> ParsedActivity:
+    """A landed `/v2/activity` row's figures — what a ledger applies: type, time, transaction,
+    market, token, side, amounts, outcome index — validated as `parse_activity_v2` validates
+    them, under the key the row landed with; or `MalformedRow`.
+
+    The ledger re-reads every landed row of a wallet it recomputes: the identity hash (the row
+    already has its key), the text fields (title, slug, names, image) and the checks of the
+    wallet it was selected by were two fifths of the parse. Those fields are None here.
+    """
+    activity_type = _activity_type_of(row)
+    get = row.get
+    wallet = get("proxy_wallet")
+    if activity_type.upper() != "TRADE":
+        return ParsedActivity(
+            idempotency_key=idempotency_key, activity_type=activity_type, wallet=wallet,
+            occurred_at=datetime_from_unix_seconds(unix_seconds(get("timestamp"), field="timestamp")),
+            transaction_hash=_optional_transaction_hash(get("transaction_hash")),
+            condition_id=optional_condition_id(get("condition_id"), field="condition_id"),
+            token_id=optional_token_id(get("token_id"), field="token_id"),
+            side=None if (side := optional_text(get("side"), field="side")) is None else side.upper(),
+            size=optional_decimal(get("size"), field="size"),
+            usdc_size=optional_decimal(get("usdc_size"), field="usdc_size"),
+            price=optional_decimal(get("price"), field="price"),
+            outcome=None, outcome_index=parse_outcome_index(get("outcome_index"), field="outcome_index"), title=None,
+            market_slug=None, event_slug=None, name=None, pseudonym=None, profile_image=None, fill=None,
+        )
+    raw_usdc_size = get("usdc_size")
+    if raw_usdc_size is None:
+        raise MalformedRow("usdc_size: missing")
+    transaction_hash = parse_hex_id(get("transaction_hash"), field="transaction_hash", pattern=TX_HASH_PATTERN,
+                                    expected="0x + 64 hex digits")
+    asset = parse_token_id(get("token_id"), field="token_id")
+    condition_id = parse_condition_id(get("condition_id"), field="condition_id")
+    raw_side = get("side")
+    side = raw_side.upper() if type(raw_side) is str else None
+    if side not in _SIDES:
+        raise MalformedRow("side: missing" if raw_side is None else f"side: not BUY or SELL: {show(raw_side)}")
+    size = to_decimal(get("size"), field="size")
+    if size <= ZERO:
+        raise MalformedRow(f"size: not positive: {show(get('size'))}")
+    price = to_decimal(get("price"), field="price")
+    if not ZERO <= price <= ONE:
+        raise MalformedRow(f"price: outside [0, 1]: {show(get('price'))}")
+    usdc_size = to_decimal(raw_usdc_size, field="usdc_size")
+    if usdc_size < ZERO:
+        raise MalformedRow(f"usdc_size: negative: {show(raw_usdc_size)}")
+    traded_at = datetime_from_unix_seconds(unix_seconds(get("timestamp"), field="timestamp"))
+    outcome_index = parse_outcome_index(get("outcome_index"), field="outcome_index")
+    fill = _new_parsed_fill(
+        idempotency_key=idempotency_key, transaction_hash=transaction_hash, asset=asset, condition_id=condition_id,
+        wallet=wallet, side=side, size=size, price=price, usdc_size=usdc_size, traded_at=traded_at, outcome=None,
+        outcome_index=outcome_index, title=None, market_slug=None, event_slug=None, pseudonym=None, name=None,
+        profile_image=None, is_activity=True, occurrence=0,
+    )
+    return ParsedActivity(
+        idempotency_key=idempotency_key, activity_type=activity_type, wallet=wallet, occurred_at=traded_at,
+        transaction_hash=transaction_hash, condition_id=condition_id, token_id=asset, side=side, size=size,
+        usdc_size=usdc_size, price=price, outcome=None, outcome_index=outcome_index, title=None, market_slug=None,
+        event_slug=None, name=None, pseudonym=None, profile_image=None, fill=fill,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
