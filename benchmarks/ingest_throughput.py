@@ -37,10 +37,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _bench_database_url() -> tuple[str, str, str]:
+def _bench_database_url(existing: str | None = None) -> tuple[str, str, str]:
     base = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     parts = urlsplit(base)
-    name = (parts.path.lstrip("/") or "postgres") + "_bench_ingest"
+    name = existing or (parts.path.lstrip("/") or "postgres") + "_bench_ingest"
     admin = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, "")), admin, name
 
@@ -72,14 +72,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="ingest processes sharing the pages, as ingest worker slots would (default 1)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--database", help="ingest into this existing database instead (benchmarks/scale.py seeds "
+                        "them): its rows stay, only the raw COPY's scratch table is made and dropped")
     args = parser.parse_args()
 
-    bench_url, admin_url, bench_name = _bench_database_url()
+    bench_url, admin_url, bench_name = _bench_database_url(args.database)
     import psycopg
 
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
-        admin.execute(f'CREATE DATABASE "{bench_name}"')
+    if not args.database:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
+            admin.execute(f'CREATE DATABASE "{bench_name}"')
     os.environ["DATABASE_URL"] = bench_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arbitra.settings")
     import django
@@ -212,6 +215,7 @@ def main() -> None:
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     )
     with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS trade_fill_copy")
         cursor.execute("CREATE TABLE trade_fill_copy (LIKE trade_fill INCLUDING DEFAULTS INCLUDING INDEXES)")
         cursor.execute("SELECT condition_id, id FROM market")
         market_ids = dict(cursor.fetchall())
@@ -269,8 +273,11 @@ def main() -> None:
           "benchmark's in-memory generator, which a real worker does not hold)")
     print(f"targets     : ≥ 0.6× raw COPY → {'met' if ratio >= 0.6 else 'NOT met'}; "
           f"peak RSS ≤ 300 MB → {'met' if ingest_peak_mb <= 300 else 'NOT met'}")
+    if args.database:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE trade_fill_copy")
     connection.close()
-    if not args.keep:
+    if not args.keep and not args.database:
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
 
