@@ -44,7 +44,9 @@ held at settlement) / shares it bought (a market maker sells what it buys: it ho
   of the shares it bought pair up across both outcomes of a market for less than 1 in total, or
   ≥ 80 % pair up whatever they cost (it holds both sides). A random trader who once bought both
   outcomes of a market is not one.
-- event_trader: information edge `processing_edge` or `mild_edge` (after the FDR control).
+- event_trader: information edge `processing_edge` or `mild_edge` (after the FDR control across
+  every tested wallet: before the first pass of scoring.fdr, the edge a batch's own q gives is
+  shown but labels nothing and scores as unknown).
 - lucky: realised PnL (sells and settlements) above max(50 USDC, 5 % of what it bought) while one
   position brings > 60 % of the gains or confidence < 0.5. The floor keeps a PnL hovering around
   zero from flipping it; an open position's mark is left out because a paper gain is not yet luck

@@ -253,6 +253,11 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
     ledgers = ledger_score_inputs_for(wallet_ids=wallet_ids)
     if tested_before == 0:
         # No pass yet (a new installation): control the FDR across this batch's tested wallets.
+        # Such a q is shown as the wallet's edge level but does not yet label or score it: a batch
+        # holds a few dozen wallets, and its own q clears the edge thresholds by a clear margin
+        # where the population's would not (measured on the 4-hour emulator run: 116 of 180
+        # strategy_change events were event_trader labels from batch q reverting to noise within
+        # 20 minutes, once the first pass over every tested wallet had run).
         batch_q = benjamini_hochberg({w: test.p for w, test in tests.items() if test.tested})
     snapshot_rows: list[dict] = []
     history_rows: list[tuple] = []
@@ -269,6 +274,7 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
             if test.tested:
                 q_value = batch_q[mart.wallet_id] if tested_before == 0 else q_estimate(test.p, tested=tested_before, knots=knots)
         edge_label = edge_level(test=test, q=q_value, rules=erules)
+        judged_label, judged_q = (edge_label, q_value) if tested_before > 0 else ("insufficient_data", 1.0)
         book = book_features(mart.positions)
         w24, w7, w30 = mart.windows["24h"], mart.windows["7d"], mart.windows["30d"]
         ledger = ledgers.get(mart.wallet_id)
@@ -295,7 +301,7 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
             stability_score=mart.stability_score,
             open_concentration=mart.open_concentration,
             top_gain_share=mart.top_gain_share,
-            info_edge_label=edge_label,
+            info_edge_label=judged_label,
             two_sided_share=book.two_sided_share,
             paired_share=book.paired_share,
             pair_cost=book.pair_cost,
@@ -304,7 +310,7 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
             sold_share=book.sold_share,
             roi_pnl=None if ledger is None else ledger.known_cost_pnl,
             roi_capital=None if ledger is None else ledger.invested,
-            info_edge_q=q_value,
+            info_edge_q=judged_q,
         ))
         computed = {"strategy_type": score.strategy_type, "pool_tier": score.pool_tier, "risk_level": score.risk_level}
         initial = {"strategy_type": "unknown", "pool_tier": None, "risk_level": None}

@@ -100,6 +100,12 @@ def test_an_insider_ten_minutes_before_each_news_has_a_processing_edge_and_rando
     assert edge.info_edge_mean_minutes == pytest.approx(-10.0)
     assert edge.info_edge_p < 1e-4 and edge.info_edge_z > 3
     assert edge.info_edge_level == "processing_edge"
+    # Its q comes from this batch alone (no FDR pass over the population yet): shown, but no label.
+    assert edge.strategy_type != "event_trader"
+    edge_fdr_refresh(now=now)  # the pass queues the wallets it relabels; the drain recomputes them
+    wallet_batch_compute(wallet_ids=[insider.pk, random_trader.pk, *[w.pk for w in others]], now=now)
+    edge = WalletSnapshot.objects.get(wallet=insider)
+    assert edge.info_edge_level == "processing_edge"
     assert edge.strategy_type == "event_trader"
 
     randomly = WalletSnapshot.objects.get(wallet=random_trader)
