@@ -74,6 +74,61 @@ def _fill_indexes(connection: psycopg.Connection) -> list[tuple[str, str]]:
     ).fetchall()
 
 
+def fill_load_begin(connection: psycopg.Connection) -> list[tuple[str, str]]:
+    """Make trade_fill ready for a bulk load: the months of the last DAYS days get their
+    partitions first (the default one is a safety net), its secondary indexes and unique key are
+    dropped. Returns the dropped indexes for fill_load_end."""
+    from ingest.partitions import TRADE_FILL, month_after, month_start, partition_create_sql
+
+    indexes = _fill_indexes(connection)
+    for name, _definition in indexes:
+        connection.execute(f'DROP INDEX "{name}"')
+    connection.execute("ALTER TABLE trade_fill DROP CONSTRAINT IF EXISTS trade_fill_idempotency_key_key")
+    month, last = month_start(datetime.now(UTC) - timedelta(days=DAYS + 1)), month_start(datetime.now(UTC))
+    while month <= last:
+        connection.execute(partition_create_sql(TRADE_FILL, month))
+        month = month_after(month)
+    return indexes
+
+
+def fill_load_end(connection: psycopg.Connection, indexes: list[tuple[str, str]]) -> None:
+    """Rebuild what fill_load_begin dropped: one sort per index instead of a random insert per fill."""
+    _timed(
+        connection,
+        "fills unique key",
+        "ALTER TABLE trade_fill ADD CONSTRAINT trade_fill_idempotency_key_key UNIQUE (idempotency_key, traded_at)",
+    )
+    for name, definition in indexes:
+        # A partitioned table's index is listed as "ON ONLY": rebuilt on the table, it covers
+        # every partition again.
+        _timed(connection, f"index {name}", definition.replace(" ON ONLY ", " ON "))
+
+
+def offchain_events_seed(connection: psycopg.Connection, p: dict) -> None:
+    """p["events"] off-chain events over the last p["days"] days, each linked to one of the first
+    p["markets"] markets (a power law: a few markets have most of the news)."""
+    _timed(
+        connection,
+        "off-chain events",
+        """
+        INSERT INTO offchain_event (source, source_event_id, kind, event_time, title, url, summary, payload, created_at)
+        SELECT 'bench-feed', i::text, 'feed', now() - random() * interval '%(days)s days', 'News ' || i, '', '', '{}', now()
+        FROM generate_series(1, %(events)s) AS i
+        """,
+        p,
+    )
+    _timed(
+        connection,
+        "off-chain event links",
+        """
+        INSERT INTO offchain_event_market (event_id, market_id, event_time)
+        SELECT e.id, 1 + floor(%(markets)s * power(random(), 2))::bigint, e.event_time FROM offchain_event e
+        ON CONFLICT DO NOTHING
+        """,
+        p,
+    )
+
+
 def dataset_seed(*, database_url: str, scale: float) -> None:
     wallets = max(1000, int(1_000_000 * scale))
     fills = max(10_000, int(10_000_000 * scale))
@@ -134,17 +189,7 @@ def dataset_seed(*, database_url: str, scale: float) -> None:
             """,
             p,
         )
-        indexes = _fill_indexes(connection)
-        for name, _definition in indexes:
-            connection.execute(f'DROP INDEX "{name}"')
-        connection.execute("ALTER TABLE trade_fill DROP CONSTRAINT IF EXISTS trade_fill_idempotency_key_key")
-        # The months the fills fall in get their partitions first: the default one is a safety net.
-        from ingest.partitions import TRADE_FILL, month_after, month_start, partition_create_sql
-
-        month, last = month_start(datetime.now(UTC) - timedelta(days=DAYS + 1)), month_start(datetime.now(UTC))
-        while month <= last:
-            connection.execute(partition_create_sql(TRADE_FILL, month))
-            month = month_after(month)
+        indexes = fill_load_begin(connection)
         chunk = 1_000_000
         for start in range(1, fills + 1, chunk):
             end = min(fills, start + chunk - 1)
@@ -171,35 +216,8 @@ def dataset_seed(*, database_url: str, scale: float) -> None:
                 """,
                 {**p, "start": start, "end": end},
             )
-        _timed(
-            connection,
-            "fills unique key",
-            "ALTER TABLE trade_fill ADD CONSTRAINT trade_fill_idempotency_key_key UNIQUE (idempotency_key, traded_at)",
-        )
-        for name, definition in indexes:
-            # A partitioned table's index is listed as "ON ONLY": rebuilt on the table, it covers
-            # every partition again.
-            _timed(connection, f"index {name}", definition.replace(" ON ONLY ", " ON "))
-        _timed(
-            connection,
-            "off-chain events",
-            """
-            INSERT INTO offchain_event (source, source_event_id, kind, event_time, title, url, summary, payload, created_at)
-            SELECT 'bench-feed', i::text, 'feed', now() - random() * interval '%(days)s days', 'News ' || i, '', '', '{}', now()
-            FROM generate_series(1, %(events)s) AS i
-            """,
-            p,
-        )
-        _timed(
-            connection,
-            "off-chain event links",
-            """
-            INSERT INTO offchain_event_market (event_id, market_id, event_time)
-            SELECT e.id, 1 + floor(%(markets)s * power(random(), 2))::bigint, e.event_time FROM offchain_event e
-            ON CONFLICT DO NOTHING
-            """,
-            p,
-        )
+        fill_load_end(connection, indexes)
+        offchain_events_seed(connection, p)
         _serving_tables_seed(connection, p)
         connection.execute("SET session_replication_role = DEFAULT")
         for table, column in [("market", "id"), ("wallet", "id")]:
