@@ -39,7 +39,7 @@ from scoring.edge import (
     edge_test,
 )
 from scoring.fdr import benjamini_hochberg, fdr_state_get, q_estimate
-from scoring.formulas import ScoreInputs, advice, book_features, score_compute
+from scoring.formulas import ScoreInputs, advice, book_features, realized_pnl_sigma, score_compute
 from scoring.models import NON_DIRECTIONAL_STRATEGIES, AiReport, FeedEventType, WalletSnapshot
 from scoring.selectors import market_baselines_compute, news_times_for
 from scoring.signals import ai_report_prediction_record, predictions_record
@@ -289,6 +289,7 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
             winning_positions=winning,
             trading_pnl=mart.trading_pnl,
             realized_pnl=mart.realized_pnl,
+            realized_pnl_sigma=realized_pnl_sigma(mart.positions),
             bought_usdc=mart.bought_usdc,
             buy_volume=sum((p.bought_usdc for p in mart.positions), ZERO),
             sell_volume=sum((p.sold_usdc for p in mart.positions), ZERO),

@@ -41,16 +41,17 @@ def test_a_strategy_change_carries_before_after_and_a_reason_and_a_first_label_i
     _m, (yes, _no) = market_make(latest_prices=["0.2", "0.8"])
     wallet = wallet_make()
     for minute in range(4):
-        fill_make(wallet=wallet, token=yes, side="BUY", size=1000, price="0.2", at=now - timedelta(hours=5, minutes=minute))
+        fill_make(wallet=wallet, token=yes, side="BUY", size=1000, price="0.05", at=now - timedelta(hours=5, minutes=minute))
     wallet_batch_compute(wallet_ids=[wallet.pk], now=now)
     assert WalletSnapshot.objects.get(wallet=wallet).strategy_type == "unknown"
     # The fifth trade gives the wallet its first label: shown on it, not pushed as a reclassification.
-    fill_make(wallet=wallet, token=yes, side="BUY", size=1000, price="0.2", at=now - timedelta(hours=2))
+    fill_make(wallet=wallet, token=yes, side="BUY", size=1000, price="0.05", at=now - timedelta(hours=2))
     wallet_batch_compute(wallet_ids=[wallet.pk], now=now + timedelta(minutes=1))
     assert WalletSnapshot.objects.get(wallet=wallet).strategy_type == "noise"
     assert not FeedEvent.objects.filter(wallet=wallet, event_type="strategy_change").exists()
-    # Selling 1,000 shares bought at 0.2 for 0.5 realises 300 USDC, six times the lucky floor: a clear win.
-    fill_make(wallet=wallet, token=yes, side="SELL", size=1000, price="0.5", at=now - timedelta(hours=1))
+    # Selling 1,000 shares bought at 0.05 for 0.75 realises 700 USDC; chance pays 1,000 such shares
+    # within 218 (1,000 * sqrt(0.05 * 0.95)), the lucky floor is two of that, 436: a clear win by 0.6.
+    fill_make(wallet=wallet, token=yes, side="SELL", size=1000, price="0.75", at=now - timedelta(hours=1))
     wallet_batch_compute(wallet_ids=[wallet.pk], now=now + timedelta(minutes=2))
     event = FeedEvent.objects.get(wallet=wallet, event_type="strategy_change")
     assert WalletSnapshot.objects.get(wallet=wallet).strategy_type == "lucky"
@@ -94,15 +95,15 @@ def test_event_ids_are_unique_across_kinds(settings):
 
 def test_the_label_change_a_backfilled_history_brings_is_not_announced():
     now = timezone.now().replace(microsecond=0)
-    _m, (yes, _no) = market_make(latest_prices=["0.2", "0.8"])
+    _m, (yes, no) = market_make(latest_prices=["0.2", "0.8"])
     wallet = wallet_make()
     for minute in range(5):
         fill_make(wallet=wallet, token=yes, side="BUY", size=1000, price="0.2", at=now - timedelta(hours=1, minutes=minute))
     wallet_batch_compute(wallet_ids=[wallet.pk], now=now)
     assert WalletSnapshot.objects.get(wallet=wallet).strategy_type == "noise"
-    # The history fetch brings an older winning sale; the wallet is marked backfilled after that computation.
-    fill_make(wallet=wallet, token=yes, side="BUY", size=1000, price="0.1", at=now - timedelta(days=20))
-    fill_make(wallet=wallet, token=yes, side="SELL", size=1000, price="0.6", at=now - timedelta(days=19))
+    # The history fetch brings an older winning sale of the other outcome; the wallet is marked backfilled after that computation.
+    fill_make(wallet=wallet, token=no, side="BUY", size=1000, price="0.05", at=now - timedelta(days=20))
+    fill_make(wallet=wallet, token=no, side="SELL", size=1000, price="0.75", at=now - timedelta(days=19))
     type(wallet).objects.filter(pk=wallet.pk).update(history_backfilled_at=now + timedelta(seconds=30))
     wallet_batch_compute(wallet_ids=[wallet.pk], now=now + timedelta(minutes=1))
     assert WalletSnapshot.objects.get(wallet=wallet).strategy_type == "lucky"

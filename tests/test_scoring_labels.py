@@ -53,7 +53,7 @@ def _book(paired_share: float, pair_cost: float, *, paired_markets: int = 8) -> 
     zero = Decimal(0)
     return ScoreInputs(
         total_trades=40, markets_traded=8, resolved_positions=0, winning_positions=0, trading_pnl=zero,
-        realized_pnl=zero,
+        realized_pnl=zero, realized_pnl_sigma=0.0,
         bought_usdc=Decimal(1000), buy_volume=Decimal(1000), sell_volume=zero, volume_30d=Decimal(1000), trades_7d=40,
         trades_30d=40, pnl_7d=zero, pnl_30d=zero, max_drawdown_7d=zero, stability_score=Decimal(50),
         open_concentration=Decimal("0.1"), top_gain_share=zero, info_edge_label="no_edge", paired_share=paired_share,

@@ -8,9 +8,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from marts.compute import Position
 from marts.services import wallet_batch_compute
 from marts.testing import compute_redis, fill_make, market_make, wallet_make  # noqa: F401 - compute_redis is a fixture
-from scoring.formulas import ScoreInputs, score_compute, wilson_lower_bound
+from scoring.formulas import ScoreInputs, realized_pnl_sigma, score_compute, wilson_lower_bound
 from scoring.models import WalletScoreHistory, WalletSnapshot
 
 D = Decimal
@@ -19,7 +20,8 @@ D = Decimal
 def _inputs(**overrides) -> ScoreInputs:
     base = {
         "total_trades": 0, "markets_traded": 0, "resolved_positions": 0, "winning_positions": 0,
-        "trading_pnl": D(0), "realized_pnl": D(0), "bought_usdc": D(0), "buy_volume": D(0), "sell_volume": D(0),
+        "trading_pnl": D(0), "realized_pnl": D(0), "realized_pnl_sigma": 0.0, "bought_usdc": D(0), "buy_volume": D(0),
+        "sell_volume": D(0),
         "volume_30d": D(0),
         "trades_7d": 0, "trades_30d": 0, "pnl_7d": D(0), "pnl_30d": D(0), "max_drawdown_7d": D(0),
         "stability_score": D(50), "open_concentration": D(0), "top_gain_share": D(0), "info_edge_label": "no_edge",
@@ -65,6 +67,30 @@ def test_a_paper_gain_is_not_luck_until_it_is_realised():
     assert score_compute(_inputs(**wallet, trading_pnl=D(4000), realized_pnl=D(4000))).strategy_type == "lucky"
     # A realised gain below the floor (max(50, 5 % of what it bought)) is not.
     assert score_compute(_inputs(**wallet, trading_pnl=D(4000), realized_pnl=D(49))).strategy_type == "noise"
+    # Nor one that chance pays often: within two standard deviations of its realised shares' payout.
+    assert score_compute(_inputs(**wallet, trading_pnl=D(300), realized_pnl=D(300),
+                                 realized_pnl_sigma=200.0)).strategy_type == "noise"
+    assert score_compute(_inputs(**wallet, trading_pnl=D(300), realized_pnl=D(300),
+                                 realized_pnl_sigma=100.0)).strategy_type == "lucky"
+
+
+def test_the_chance_term_is_the_payout_spread_of_the_realised_shares_at_their_buy_price():
+    at = timezone.now()
+
+    def position(*, bought: str, usdc: str, sold: str = "0", settled: str = "0") -> Position:
+        return Position(token_id="t", market_id=1, outcome_index=0, first_trade_at=at, last_trade_at=at,
+                        last_price=D("0.5"), bought_shares=D(bought), bought_usdc=D(usdc), sold_shares=D(sold),
+                        settled_shares=D(settled))
+
+    # 1,000 shares bought at 0.2 and settled: 1,000 * sqrt(0.2 * 0.8) = 400.
+    assert realized_pnl_sigma([position(bought="1000", usdc="200", settled="1000")]) == pytest.approx(400)
+    # Two positions add in variance: 300 sold of shares bought at 0.5 (150) beside them: 427.2.
+    both = [position(bought="1000", usdc="200", settled="1000"), position(bought="600", usdc="300", sold="300")]
+    assert realized_pnl_sigma(both) == pytest.approx((400 ** 2 + 150 ** 2) ** 0.5)
+    # Open shares risk nothing yet; shares sold beyond those bought (a split's) count as bought ones.
+    assert realized_pnl_sigma([position(bought="1000", usdc="200")]) == 0.0
+    assert realized_pnl_sigma([position(bought="100", usdc="50", sold="400")]) == pytest.approx(50)
+    assert realized_pnl_sigma([position(bought="0", usdc="0", sold="400")]) == 0.0
 
 
 def test_no_evidence_scores_the_prior_and_is_unknown():
