@@ -100,6 +100,8 @@ def heavy_wallets_seed(*, database_url: str, sizes: list[int]) -> None:
         for wallet_id, fills in enumerate(sizes, start=1):
             # A power law over markets (a few markets hold most of the wallet's trading), buys
             # slightly more often than sells, all traded (and ingested) before the benchmark starts.
+            # make_interval, not interval '%(days)s days': with server-side binding that literal is
+            # '$4 days' (the parameter's number), which PostgreSQL reads as 4 days.
             _timed(
                 connection,
                 f"wallet {wallet_id}: {fills:,} fills",
@@ -116,7 +118,7 @@ def heavy_wallets_seed(*, database_url: str, sizes: list[int]) -> None:
                     (random() < 0.5)::int AS outcome,
                     round((1 + random() * 500)::numeric, 4) AS size,
                     round((0.02 + random() * 0.96)::numeric, 4) AS price,
-                    now() - interval '1 hour' - random() * interval '%(days)s days' AS traded_at,
+                    now() - interval '1 hour' - random() * make_interval(days => %(days)s) AS traded_at,
                     i AS seq) AS g
                 """,
                 {"wallet": wallet_id, "fills": fills, "markets": MARKETS, "days": DAYS},
