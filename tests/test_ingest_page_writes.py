@@ -164,3 +164,29 @@ def test_a_page_chosen_as_a_deadlock_victim_runs_again_and_stores_each_fill_once
     assert (page.inserted, page.duplicates) == (1, 1)
     assert TradeFill.objects.count() == len(landed_trade_records()) == 2
     assert Market.objects.filter(condition_id=fresh["conditionId"]).count() == 1
+
+
+def test_the_newest_fill_time_moves_only_forward_with_the_pages_that_store_fills():
+    from datetime import UTC, datetime
+
+    from ingest.models import IngestCursor
+
+    rows = [row for row in load_fixture("insiderwatch/trades.json") if isinstance(row.get("timestamp"), int)]
+
+    def shifted(seconds: int) -> list[dict]:
+        return [{**row, "timestamp": row["timestamp"] + seconds} for row in rows]
+
+    def newest_recorded() -> datetime:
+        value = IngestCursor.objects.get(source="data_api", stream="newest_fill").cursor_value
+        return datetime.fromisoformat(value)
+
+    def newest_of(page: list[dict]) -> datetime:
+        return datetime.fromtimestamp(max(row["timestamp"] for row in page), tz=UTC)
+
+    assert rows
+    trade_page_ingest(run=None, rows=shifted(1000), queue_changes=False)
+    assert newest_recorded() == newest_of(shifted(1000))
+    trade_page_ingest(run=None, rows=rows, queue_changes=False)  # older fills: the time stays
+    assert newest_recorded() == newest_of(shifted(1000))
+    trade_page_ingest(run=None, rows=shifted(2000), queue_changes=False)
+    assert newest_recorded() == newest_of(shifted(2000))
