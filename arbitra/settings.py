@@ -447,6 +447,10 @@ EDGE_FDR_INTERVAL_SECONDS = read.integer("EDGE_FDR_INTERVAL_SECONDS", 300, minim
 SCORING_HOLD_SECONDS = read.integer("SCORING_HOLD_SECONDS", 7200, minimum=0)
 # ...or at once when it wins by this relative margin on the thresholds of its rule (scoring.formulas).
 SCORING_LABEL_MARGIN = read.number("SCORING_LABEL_MARGIN", 0.5, minimum=0)
+# ...except a label from the edge's FDR control (event_trader), which never settles by margin: it
+# settles once it has held this long — by default two FDR passes, so a pass over the population
+# has confirmed it after the wallet's last change (scoring.services.EDGE_STRATEGIES).
+SCORING_EDGE_HOLD_SECONDS = read.integer("SCORING_EDGE_HOLD_SECONDS", 2 * EDGE_FDR_INTERVAL_SECONDS, minimum=0)
 SIGNALS_FOLLOW_INTERVAL_SECONDS = read.integer("SIGNALS_FOLLOW_INTERVAL_SECONDS", 300, minimum=1)
 # AI reports: an OpenAI-compatible endpoint when both are set, else the honest template writer.
 AI_API_URL = read.string("AI_API_URL", "")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -104,6 +104,15 @@ ORDER BY r
 """
 
 
+# Wallets waiting to become event_trader whose hold has run out (scoring.services.EDGE_STRATEGIES):
+# a wallet that trades no more would otherwise wait for its next fill to settle.
+EDGE_HOLD_DUE_SQL = """
+SELECT wallet_id FROM wallet_snapshot
+WHERE pending_changes -> 'strategy_type' ->> 0 = 'event_trader'
+  AND (pending_changes -> 'strategy_type' ->> 1)::timestamptz <= %(due)s
+"""
+
+
 def edge_fdr_refresh(*, now: datetime | None = None) -> dict[str, float]:
     """The exact BH pass (see the module docstring). Returns counts and the pass's duration."""
     now = now or timezone.now()
@@ -121,12 +130,15 @@ def edge_fdr_refresh(*, now: datetime | None = None) -> dict[str, float]:
         knots = [[float(p), int(r)] for p, r in cursor.fetchall()]
         tested = knots[-1][1] if knots else 0
         relabelled = [wallet_id for wallet_id, level_changed in updated if level_changed]
+        cursor.execute(EDGE_HOLD_DUE_SQL, {"due": now - timedelta(seconds=settings.SCORING_EDGE_HOLD_SECONDS)})
+        hold_due = [row[0] for row in cursor.fetchall()]
         seconds = time.monotonic() - started
         EdgeFdrState.objects.update_or_create(
             pk=1, defaults={"computed_at": now, "tested": tested, "knots": knots, "seconds": seconds,
                             "changed": len(relabelled)},
         )
-    if relabelled:
+    if relabelled or hold_due:
         # Their strategy label and feed depend on the edge label: the drain brings them along.
-        changed_wallets_push(wallet_ids=relabelled)
-    return {"tested": tested, "updated": len(updated), "relabelled": len(relabelled), "seconds": round(seconds, 4)}
+        changed_wallets_push(wallet_ids=sorted({*relabelled, *hold_due}))
+    return {"tested": tested, "updated": len(updated), "relabelled": len(relabelled), "hold_due": len(hold_due),
+            "seconds": round(seconds, 4)}

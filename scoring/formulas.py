@@ -72,6 +72,9 @@ band: (0.3 − |sell/buy − 1|) / 0.3; event_trader: (0.20 − q) / 0.20 on the
 and `noise`, the label of wallets no rule fits, has minus the largest margin of the other rules
 (how far the nearest rule is from fitting). A margin ≥ SCORING_LABEL_MARGIN (0.5: every threshold
 cleared by half its value again) is clear; a label computed next to a threshold waits.
+`event_trader` never settles by margin: its q comes from the FDR control over every tested wallet
+and moves with them, so it settles only once it has held for SCORING_EDGE_HOLD_SECONDS (two FDR
+passes by default).
 
 Tiers, risk and advice
 ----------------------

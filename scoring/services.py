@@ -97,6 +97,13 @@ SCORE_DISPLAY_QUANTUM = Decimal(1)
 # Labels that wait for SCORING_HOLD_SECONDS before they replace the settled one; the strategy label
 # also settles at once when it wins by SCORING_LABEL_MARGIN (scoring.formulas.strategy_margins).
 SETTLED_FIELDS = ("strategy_type", "pool_tier", "risk_level")
+# Strategy labels that come from the edge's FDR control: their q moves with every other wallet's
+# p-value and with the markets' baselines, so a clear margin at one computation is no evidence that
+# they will stand (measured on the 4-hour emulator run: 25 random traders labelled event_trader
+# five minutes in, from a first pass over a population still thin on decisions, all back to noise
+# within five minutes). They settle only after SCORING_EDGE_HOLD_SECONDS (scoring.fdr queues the
+# wallets whose hold has run out).
+EDGE_STRATEGIES = frozenset({"event_trader"})
 
 
 @dataclass
@@ -244,6 +251,7 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
     rules = anomaly_rules()
     erules = edge_rules()
     hold = timedelta(seconds=settings.SCORING_HOLD_SECONDS)
+    edge_hold = timedelta(seconds=settings.SCORING_EDGE_HOLD_SECONDS)
     clear_margin = float(settings.SCORING_LABEL_MARGIN)
     tested_before, knots = fdr_state_get()
     tests = _edge_tests(marts=marts, now=now, rules=erules)
@@ -321,10 +329,13 @@ def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFac
         pending: dict[str, list] = {}
         settled: dict[str, str] = {}
         for name in SETTLED_FIELDS:
+            field_hold, field_margin = hold, None
+            if name == "strategy_type":
+                field_hold, field_margin = (edge_hold, None) if computed[name] in EDGE_STRATEGIES else (hold, clear_margin)
             value, waiting = label_settle(
                 old=None if old is None else old[name], computed=computed[name], pending=pending_old.get(name),
-                now=now, hold=hold, initial=initial[name],
-                margin=score.strategy_margin, clear_margin=clear_margin if name == "strategy_type" else None,
+                now=now, hold=field_hold, initial=initial[name],
+                margin=score.strategy_margin, clear_margin=field_margin,
             )
             settled[name] = value
             if waiting is not None:

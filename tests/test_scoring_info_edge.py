@@ -9,13 +9,14 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from ingest.changes import changed_wallets_pop
 from ingest.models import OffchainEvent, OffchainEventMarket
 from marts.compute import Fill
 from marts.services import wallet_batch_compute
 from marts.testing import compute_redis, fill_make, market_make, wallet_make  # noqa: F401 - compute_redis is a fixture
 from scoring.edge import binomial_two_sided, decisions_group, edge_level_from
 from scoring.fdr import edge_fdr_refresh, q_estimate
-from scoring.models import EdgeFdrState, WalletSnapshot
+from scoring.models import EdgeFdrState, FeedEvent, WalletSnapshot
 from scoring.selectors import info_edge_payload
 from scoring.services import edge_baselines, edge_rules
 
@@ -103,10 +104,22 @@ def test_an_insider_ten_minutes_before_each_news_has_a_processing_edge_and_rando
     # Its q comes from this batch alone (no FDR pass over the population yet): shown, but no label.
     assert edge.strategy_type != "event_trader"
     edge_fdr_refresh(now=now)  # the pass queues the wallets it relabels; the drain recomputes them
-    wallet_batch_compute(wallet_ids=[insider.pk, random_trader.pk, *[w.pk for w in others]], now=now)
+    changed_wallets_pop(batch_size=100)
+    everyone = [insider.pk, random_trader.pk, *[w.pk for w in others]]
+    wallet_batch_compute(wallet_ids=everyone, now=now)
     edge = WalletSnapshot.objects.get(wallet=insider)
     assert edge.info_edge_level == "processing_edge"
-    assert edge.strategy_type == "event_trader"
+    # An edge label never settles by margin: it waits for SCORING_EDGE_HOLD_SECONDS (two passes).
+    hold = timedelta(seconds=settings.SCORING_EDGE_HOLD_SECONDS)
+    assert (edge.strategy_type, edge.pending_changes["strategy_type"][0]) == ("noise", "event_trader")
+    edge_fdr_refresh(now=now + hold / 2)
+    assert insider.pk not in changed_wallets_pop(batch_size=100)  # not due yet
+    # Held through the next pass: the pass queues it although it traded no more, and it settles.
+    edge_fdr_refresh(now=now + hold)
+    assert insider.pk in changed_wallets_pop(batch_size=100)
+    wallet_batch_compute(wallet_ids=everyone, now=now + hold)
+    assert WalletSnapshot.objects.get(wallet=insider).strategy_type == "event_trader"
+    assert FeedEvent.objects.get(wallet=insider, event_type="strategy_change").payload["after"] == "event_trader"
 
     randomly = WalletSnapshot.objects.get(wallet=random_trader)
     assert randomly.info_edge_decisions == 12
