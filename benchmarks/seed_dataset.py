@@ -112,7 +112,8 @@ def offchain_events_seed(connection: psycopg.Connection, p: dict) -> None:
         "off-chain events",
         """
         INSERT INTO offchain_event (source, source_event_id, kind, event_time, title, url, summary, payload, created_at)
-        SELECT 'bench-feed', i::text, 'feed', now() - random() * interval '%(days)s days', 'News ' || i, '', '', '{}', now()
+        SELECT 'bench-feed', i::text, 'feed', now() - random() * make_interval(days => %(days)s), 'News ' || i,
+               '', '', '{}', now()
         FROM generate_series(1, %(events)s) AS i
         """,
         p,
@@ -211,7 +212,7 @@ def dataset_seed(*, database_url: str, scale: float) -> None:
                     (random() < 0.5)::int AS outcome,
                     round((1 + random() * random() * 2000)::numeric, 4) AS size,
                     round((0.01 + random() * 0.98)::numeric, 4) AS price,
-                    now() - random() * interval '%(days)s days' AS traded_at,
+                    now() - random() * make_interval(days => %(days)s) AS traded_at,
                     i AS seq) AS g
                 """,
                 {**p, "start": start, "end": end},
