@@ -33,7 +33,7 @@ import bisect
 import decimal
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
@@ -216,6 +216,47 @@ class WalletMart:
         return self.trading_pnl / self.bought_usdc if self.bought_usdc > 0 else ZERO
 
 
+@dataclass
+class WalletFold:
+    """The walk over a wallet's fills so far: what `_compute` carries from one fill to the next,
+    so that a walk can go on with fills that sort after the last one it saw (`last_fill`).
+
+    `daily` holds what trades bring to each day; settlements are added to a copy by the caller,
+    because their amounts depend on every fill of the position and on the market's resolution.
+    Positions are as the fills leave them, before settlement and marking.
+    """
+
+    positions: dict[str, Position] = field(default_factory=dict)
+    buckets_5m: dict[datetime, Agg] = field(default_factory=lambda: defaultdict(Agg))
+    buckets_1h: dict[datetime, Agg] = field(default_factory=lambda: defaultdict(Agg))
+    daily: dict[date, Daily] = field(default_factory=lambda: defaultdict(Daily))
+    fills: int = 0
+    bought_usdc: Decimal = ZERO
+    fees_paid: Decimal = ZERO
+    volume_total: Decimal = ZERO
+    markets: set[int] = field(default_factory=set)
+    first_trade_at: datetime | None = None
+    last_fill: tuple[datetime, str] | None = None
+    facts_through: datetime | None = None
+
+    def accepts(self, fills: Sequence[Fill]) -> bool:
+        """Do all of `fills` sort after every fill the walk has seen (in the compute's order)?"""
+        if self.last_fill is None or not fills:
+            return True
+        return min((fill.traded_at, fill.idempotency_key) for fill in fills) > self.last_fill
+
+
+class FoldSteps(NamedTuple):
+    """Per new fill (aligned with the fills given to fold_advance): cash, fee and UTC day; and
+    the realisations and information-edge samples those fills brought."""
+
+    cash: list[Decimal]
+    fees: list[Decimal]
+    days: list[date]
+    realisations: list[Realisation]
+    edge_samples: list[EdgeSample]
+
+
 def q(value: Decimal) -> Decimal:
     """Round to the 12 decimals the columns hold, so Python and PostgreSQL agree on every value."""
     return value.quantize(QUANTUM, context=CONTEXT)
@@ -290,23 +331,84 @@ def wallet_mart_compute(
 
 def _compute(*, wallet_id, fills, markets, tokens, last_prices, event_times, now, horizon,
              potential_min_trades, potential_min_realized_pnl) -> WalletMart:
-    positions: dict[str, Position] = {}
-    buckets_5m: dict[datetime, Agg] = defaultdict(Agg)
-    buckets_1h: dict[datetime, Agg] = defaultdict(Agg)
-    daily: dict[date, Daily] = defaultdict(Daily)
-    realisations: list[Realisation] = []
-    cash_per_fill: list[Decimal] = []
-    edge_samples: list[EdgeSample] = []
+    fold = WalletFold()
+    steps = fold_advance(fold, fills, tokens=tokens, event_times=event_times, horizon=horizon)
+    positions, daily, realisations = fold.positions, fold.daily, steps.realisations
+    cash_per_fill, fee_per_fill, day_per_fill = steps.cash, steps.fees, steps.days
     mart = WalletMart(
-        wallet_id=wallet_id, fills=fills, cash=cash_per_fill, buckets_5m=buckets_5m, buckets_1h=buckets_1h,
-        daily=daily, positions=[], realisations=realisations, windows={}, edge_samples=edge_samples,
+        wallet_id=wallet_id, fills=fills, cash=cash_per_fill, buckets_5m=fold.buckets_5m, buckets_1h=fold.buckets_1h,
+        daily=daily, positions=[], realisations=realisations, windows={}, edge_samples=steps.edge_samples,
+        bought_usdc=fold.bought_usdc, fees_paid=fold.fees_paid, volume_total=fold.volume_total,
     )
 
+    _settle_and_mark(mart, positions, markets, tokens, last_prices)
+    mart.positions = sorted(positions.values(), key=lambda p: p.token_id)
+    realisations.sort(key=lambda r: (r.at, r.order_key))
+    for realisation in realisations:
+        if not realisation.is_trade:
+            daily[realisation.at.date()].realized_pnl += realisation.pnl
+
+    mart.total_trades = len(fills)
+    mart.markets_traded = len({fill.market_id for fill in fills})
+    if fills:
+        mart.first_trade_at = fills[0].traded_at
+        mart.last_trade_at = fills[-1].traded_at
+        mart.facts_through = max(fill.ingested_at for fill in fills)
+    mart.windows = {
+        name: _window(fills, cash_per_fill, fee_per_fill, day_per_fill, realisations, now - span)
+        for name, span in WINDOWS.items()
+    }
+    mart.max_drawdown_7d = _max_drawdown(realisations, now - WINDOWS["7d"])
+    mart.stability_score = _stability(daily, (now - WINDOWS["30d"]).date())
+    mart.potential_reached_at = _potential_reached_at(
+        fills, realisations, min_trades=potential_min_trades, min_realized=potential_min_realized_pnl
+    )
+    return mart
+
+
+def wallet_mart_book(fold: WalletFold, *, wallet_id: int, markets: dict[int, MarketFacts],
+                     tokens: dict[str, TokenFacts], last_prices: dict[str, Decimal]) -> WalletMart:
+    """The book of a stored walk, as the full computation leaves it: positions settled and
+    marked, PnL and position totals, the walk's buckets and its days with their settlements.
+
+    Works on copies: `fold` stays as the fills left it, ready for the next ones. Windows and the
+    time-series features (drawdown, stability, potential) are not filled in.
+    """
+    positions = {token: replace(position) for token, position in fold.positions.items()}
+    daily = defaultdict(Daily, {day: replace(d, markets=set(d.markets)) for day, d in fold.daily.items()})
+    mart = WalletMart(
+        wallet_id=wallet_id, fills=[], cash=[], buckets_5m=fold.buckets_5m, buckets_1h=fold.buckets_1h, daily=daily,
+        positions=[], realisations=[], windows={}, edge_samples=[], bought_usdc=fold.bought_usdc,
+        fees_paid=fold.fees_paid, volume_total=fold.volume_total, total_trades=fold.fills,
+        markets_traded=len(fold.markets), first_trade_at=fold.first_trade_at,
+        last_trade_at=None if fold.last_fill is None else fold.last_fill[0], facts_through=fold.facts_through,
+    )
+    with decimal.localcontext(CONTEXT):
+        _settle_and_mark(mart, positions, markets, tokens, last_prices)
+        mart.positions = sorted(positions.values(), key=lambda p: p.token_id)
+        mart.realisations.sort(key=lambda r: (r.at, r.order_key))
+        for realisation in mart.realisations:
+            daily[realisation.at.date()].realized_pnl += realisation.pnl
+    return mart
+
+
+def fold_advance(fold: WalletFold, fills: Sequence[Fill], *, tokens: dict[str, TokenFacts],
+                 event_times: dict[int, list[datetime]], horizon: timedelta) -> FoldSteps:
+    """Walk `fills` (sorted, all after `fold.last_fill`) on from where `fold` stands, in place.
+
+    Call inside CONTEXT (wallet_mart_compute does). The hot loop of the compute path (~10^4
+    fills per batch): attributes are read once into locals and fill_cash / floor_5m / floor_1h
+    are inlined — same operations, same results.
+    """
+    positions, buckets_5m, buckets_1h, daily = fold.positions, fold.buckets_5m, fold.buckets_1h, fold.daily
+    cash_per_fill: list[Decimal] = []
     fee_per_fill: list[Decimal] = []
     day_per_fill: list[date] = []
-    # The hot loop of the compute path (~10^4 fills per batch): attributes are read once into
-    # locals and fill_cash / floor_5m / floor_1h are inlined — same operations, same results.
-    for index, fill in enumerate(fills):
+    realisations: list[Realisation] = []
+    edge_samples: list[EdgeSample] = []
+    bought_usdc, fees_paid, volume_total = fold.bought_usdc, fold.fees_paid, fold.volume_total
+    markets = fold.markets
+    for index, fill in enumerate(fills, start=fold.fills):
         size, traded_at, market_id = fill.size, fill.traded_at, fill.market_id
         is_buy = fill.side == "BUY"
         notional = CONTEXT.multiply(size, fill.price)
@@ -333,7 +435,7 @@ def _compute(*, wallet_id, fills, markets, tokens, last_prices, event_times, now
             position.cost_basis += cash
             position.bought_shares += size
             position.bought_usdc += cash
-            mart.bought_usdc += cash
+            bought_usdc += cash
         else:
             matched = min(size, position.shares)
             if matched > 0:
@@ -366,8 +468,9 @@ def _compute(*, wallet_id, fills, markets, tokens, last_prices, event_times, now
             day.buy_volume += cash
         else:
             day.sell_volume += cash
-        mart.fees_paid += fee
-        mart.volume_total += cash
+        fees_paid += fee
+        volume_total += cash
+        markets.add(market_id)
 
         times = event_times.get(market_id)
         if times:
@@ -376,30 +479,15 @@ def _compute(*, wallet_id, fills, markets, tokens, last_prices, event_times, now
             if at < len(times) and times[at] - traded_at <= horizon:
                 delta = (traded_at - times[at]).total_seconds() / 60.0
                 edge_samples.append(EdgeSample(index, market_id, delta, times[at]))
-
-    _settle_and_mark(mart, positions, markets, tokens, last_prices)
-    mart.positions = sorted(positions.values(), key=lambda p: p.token_id)
-    realisations.sort(key=lambda r: (r.at, r.order_key))
-    for realisation in realisations:
-        if not realisation.is_trade:
-            daily[realisation.at.date()].realized_pnl += realisation.pnl
-
-    mart.total_trades = len(fills)
-    mart.markets_traded = len({fill.market_id for fill in fills})
+    fold.bought_usdc, fold.fees_paid, fold.volume_total = bought_usdc, fees_paid, volume_total
     if fills:
-        mart.first_trade_at = fills[0].traded_at
-        mart.last_trade_at = fills[-1].traded_at
-        mart.facts_through = max(fill.ingested_at for fill in fills)
-    mart.windows = {
-        name: _window(fills, cash_per_fill, fee_per_fill, day_per_fill, realisations, now - span)
-        for name, span in WINDOWS.items()
-    }
-    mart.max_drawdown_7d = _max_drawdown(realisations, now - WINDOWS["7d"])
-    mart.stability_score = _stability(daily, (now - WINDOWS["30d"]).date())
-    mart.potential_reached_at = _potential_reached_at(
-        fills, realisations, min_trades=potential_min_trades, min_realized=potential_min_realized_pnl
-    )
-    return mart
+        fold.fills += len(fills)
+        if fold.first_trade_at is None:
+            fold.first_trade_at = fills[0].traded_at
+        fold.last_fill = (fills[-1].traded_at, fills[-1].idempotency_key)
+        newest = max(fill.ingested_at for fill in fills)
+        fold.facts_through = newest if fold.facts_through is None else max(fold.facts_through, newest)
+    return FoldSteps(cash_per_fill, fee_per_fill, day_per_fill, realisations, edge_samples)
 
 
 def _add_to_agg(agg: Agg, market_id: int, is_buy: bool, size: Decimal, cash: Decimal, fee: Decimal,
@@ -505,14 +593,145 @@ def _potential_reached_at(fills, realisations, *, min_trades: int, min_realized:
 
     Walks fills and settlements in time order, so the answer is the same whenever it is computed.
     """
+    _progress, reached_at = potential_advance(
+        PotentialProgress(), fills=fills, realisations=realisations, after=None, min_trades=min_trades,
+        min_realized=min_realized,
+    )
+    return reached_at
+
+
+class PotentialProgress(NamedTuple):
+    """The walk towards potential_reached_at through a wallet's last fill (and its realisation)."""
+
+    reached_at: datetime | None = None
+    trades: int = 0
+    realized: Decimal = ZERO
+
+
+def potential_advance(progress: PotentialProgress, *, fills, realisations, after: tuple[datetime, str] | None,
+                      min_trades: int, min_realized: Decimal) -> tuple[PotentialProgress, datetime | None]:
+    """Go on from `progress` (which stands at fill `after`, None: before any) with the fills after
+    it, their trade realisations and the wallet's settlements: the progress through the last of
+    `fills`, to store, and potential_reached_at now.
+
+    The timeline is (time, key, fill before its own realisation); settlements after the last fill
+    count for the answer but not for the stored progress, since later fills change their amounts.
+    A moment reached at or before the last fill is final for every later fill that sorts after it.
+    """
+    if progress.reached_at is not None:
+        return progress, progress.reached_at
     timeline: list[tuple[datetime, str, int, Decimal]] = [(f.traded_at, f.idempotency_key, 1, ZERO) for f in fills]
     timeline += [(r.at, r.order_key, 0, r.pnl) for r in realisations]
     timeline.sort(key=lambda item: (item[0], item[1], -item[2]))
-    trades = 0
-    realized = ZERO
-    for at, _key, is_fill, pnl in timeline:
+    start = (after[0], after[1], 0) if after is not None else None
+    through = (fills[-1].traded_at, fills[-1].idempotency_key, 0) if fills else start
+    trades, realized = progress.trades, progress.realized
+    stored = None if through is not None else progress
+    for at, key, is_fill, pnl in timeline:
+        order = (at, key, -is_fill)
+        if start is not None and order <= start:
+            continue  # counted in `progress` already
+        if stored is None and order > through:
+            stored = PotentialProgress(None, trades, realized)
         trades += is_fill
         realized += pnl
         if trades >= min_trades and realized > min_realized:
-            return at
-    return None
+            return (PotentialProgress(at, trades, realized) if stored is None else stored), at
+    return (PotentialProgress(None, trades, realized) if stored is None else stored), None
+
+
+# --- the stored form of a walk (a wallet's compute state) -------------------------------------
+# Money is kept as Decimal's own text, which round-trips exactly (80-digit intermediates included:
+# an average cost is a quotient), times as ISO 8601 with their offset. A state written by another
+# version of the walk is not continued: the caller recomputes from every fill.
+
+FOLD_STATE_VERSION = 1
+_AGG_MONEY = ("buy_volume", "sell_volume", "buy_shares", "sell_shares", "fees", "realized_pnl")
+_AGG_COUNTS = ("trades", "buy_trades", "sell_trades")
+_DAILY_MONEY = ("buy_volume", "sell_volume", "fees", "realized_pnl", "max_trade_usdc")
+_POSITION_MONEY = ("last_price", "shares", "cost_basis", "bought_shares", "bought_usdc", "sold_shares", "sold_usdc",
+                   "fees", "realized_pnl")
+
+
+def _time_text(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _time_parse(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _agg_dump(start: datetime, agg: Agg) -> dict:
+    return {"start": start.isoformat(), **{name: getattr(agg, name) for name in _AGG_COUNTS},
+            **{name: str(getattr(agg, name)) for name in _AGG_MONEY}, "markets": sorted(agg.markets)}
+
+
+def _agg_load(data: dict) -> tuple[datetime, Agg]:
+    agg = Agg(**{name: data[name] for name in _AGG_COUNTS}, **{name: Decimal(data[name]) for name in _AGG_MONEY},
+              markets=set(data["markets"]))
+    return datetime.fromisoformat(data["start"]), agg
+
+
+def fold_state_dump(fold: WalletFold, *, keep_days_from: date) -> dict:
+    """What a later walk needs to go on from `fold` with fills that sort after its last one.
+
+    Of the buckets only the newest 5-minute and hour can still change (later fills land in them
+    or after them); of the days, those from `keep_days_from` on (the oldest day a window or the
+    stability score can still read) and the newest.
+    """
+    newest_day = max(fold.daily) if fold.daily else None
+    days = {day: d for day, d in fold.daily.items() if day >= keep_days_from or day == newest_day}
+    return {
+        "version": FOLD_STATE_VERSION,
+        "fills": fold.fills,
+        "first_trade_at": _time_text(fold.first_trade_at),
+        "last_fill": None if fold.last_fill is None else [fold.last_fill[0].isoformat(), fold.last_fill[1]],
+        "facts_through": _time_text(fold.facts_through),
+        "bought_usdc": str(fold.bought_usdc),
+        "fees_paid": str(fold.fees_paid),
+        "volume_total": str(fold.volume_total),
+        "markets": sorted(fold.markets),
+        "positions": [
+            {"token_id": p.token_id, "market_id": p.market_id, "outcome_index": p.outcome_index,
+             "first_trade_at": p.first_trade_at.isoformat(), "last_trade_at": p.last_trade_at.isoformat(),
+             "trades": p.trades, **{name: str(getattr(p, name)) for name in _POSITION_MONEY}}
+            # In the walk's order (first fill first), not sorted: the PnL totals add positions up
+            # in that order, and a sum of 80-digit quotients depends on it in its last digits.
+            for p in fold.positions.values()
+        ],
+        "bucket_5m": None if not fold.buckets_5m else _agg_dump(*max(fold.buckets_5m.items())),
+        "bucket_1h": None if not fold.buckets_1h else _agg_dump(*max(fold.buckets_1h.items())),
+        "daily": [
+            {"day": day.isoformat(), "trades": d.trades, **{name: str(getattr(d, name)) for name in _DAILY_MONEY},
+             "markets": sorted(d.markets)}
+            for day, d in sorted(days.items())
+        ],
+    }
+
+
+def fold_state_load(data: dict) -> WalletFold | None:
+    """The walk `fold_state_dump` stored, or None for a state of another version."""
+    if data.get("version") != FOLD_STATE_VERSION:
+        return None
+    fold = WalletFold(
+        fills=data["fills"], first_trade_at=_time_parse(data["first_trade_at"]),
+        last_fill=None if data["last_fill"] is None else (datetime.fromisoformat(data["last_fill"][0]), data["last_fill"][1]),
+        facts_through=_time_parse(data["facts_through"]), bought_usdc=Decimal(data["bought_usdc"]),
+        fees_paid=Decimal(data["fees_paid"]), volume_total=Decimal(data["volume_total"]), markets=set(data["markets"]),
+    )
+    for item in data["positions"]:
+        fold.positions[item["token_id"]] = Position(
+            token_id=item["token_id"], market_id=item["market_id"], outcome_index=item["outcome_index"],
+            first_trade_at=datetime.fromisoformat(item["first_trade_at"]),
+            last_trade_at=datetime.fromisoformat(item["last_trade_at"]), trades=item["trades"],
+            **{name: Decimal(item[name]) for name in _POSITION_MONEY},
+        )
+    for key, buckets in (("bucket_5m", fold.buckets_5m), ("bucket_1h", fold.buckets_1h)):
+        if data[key] is not None:
+            start, agg = _agg_load(data[key])
+            buckets[start] = agg
+    for item in data["daily"]:
+        fold.daily[date.fromisoformat(item["day"])] = Daily(
+            trades=item["trades"], **{name: Decimal(item[name]) for name in _DAILY_MONEY}, markets=set(item["markets"])
+        )
+    return fold
