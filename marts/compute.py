@@ -349,7 +349,7 @@ def _compute(*, wallet_id, fills, markets, tokens, last_prices, event_times, now
             daily[realisation.at.date()].realized_pnl += realisation.pnl
 
     mart.total_trades = len(fills)
-    mart.markets_traded = len({fill.market_id for fill in fills})
+    mart.markets_traded = len(fold.markets)  # the walk collected them (a fresh fold: these fills only)
     if fills:
         mart.first_trade_at = fills[0].traded_at
         mart.last_trade_at = fills[-1].traded_at
