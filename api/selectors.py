@@ -136,13 +136,34 @@ def _unfiltered(filters: dict) -> bool:
     return all(value is None or value == "" for value in filters.values())
 
 
+# From this offset a page is read keys first. OFFSET makes PostgreSQL build every skipped row
+# before dropping it, joins (select_related) included: the leaderboard's deepest allowed page
+# (page 50 of 200) took 214 ms p95 at 100k scored wallets against 27 ms at 10k. The keys query
+# walks the ordering over the list's own table; only the page's rows are then joined and read.
+KEYS_FIRST_OFFSET = 1_000
+
+
+def _page_items(queryset: QuerySet, *, offset: int, limit: int) -> list:
+    """The rows at [offset, offset + limit) of an ordered queryset, in its order."""
+    if offset < KEYS_FIRST_OFFSET:
+        return list(queryset[offset : offset + limit])
+    keys = list(queryset.values_list("pk", flat=True)[offset : offset + limit])
+    if len(set(keys)) != len(keys):
+        # A filter joined a to-many relation and repeats rows: reading them by key would merge
+        # the repeats, so this page is read as the plain slice.
+        return list(queryset[offset : offset + limit])
+    rows = {row.pk: row for row in queryset.filter(pk__in=keys).order_by()}
+    # A row deleted between the two reads is left out rather than shifting the page.
+    return [rows[key] for key in keys if key in rows]
+
+
 def page_of(
     queryset: QuerySet, *, page: int, page_size: int, cached_count: bool = False, total: int | None = None
 ) -> Page:
     """One page of the queryset; `total`, when the caller knows it (a maintained counter), saves
     the COUNT."""
     offset = (page - 1) * page_size
-    items = list(queryset[offset : offset + page_size])
+    items = _page_items(queryset, offset=offset, limit=page_size)
     if page == 1 and len(items) < page_size:
         # The whole list fits on the first page: its length is the total, no COUNT needed.
         total = len(items)

@@ -253,3 +253,36 @@ def test_ingest_runs_filter_by_job_and_status_for_staff(client, world, django_us
     runs = _data(client, "/api/v1/ingest/runs?job=gamma.markets")["items"]
     assert [(run["job_name"], run["status"]) for run in runs] == [("ingest.gamma.markets", "failed")]
     assert _data(client, "/api/v1/ingest/runs?status=succeeded")["pagination"]["total"] == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/leaderboard?page_size=1",
+        "/api/v1/leaderboard?page_size=1&sort_by=smart_score&order=asc",
+        "/api/v1/wallets?page_size=1",
+        "/api/v1/wallets?page_size=1&q=0x",
+        "/api/v1/wallets/potential?page_size=1&min_trades=0",
+        "/api/v1/markets?page_size=1",
+        "/api/v1/anomalies?page_size=1",
+    ],
+)
+def test_deep_pages_read_keys_first_give_the_plain_slices_rows(client, world, monkeypatch, path):
+    from api import selectors
+
+    def every_page():
+        pages, page = [], 1
+        while True:
+            data = _data(client, f"{path}&page={page}")
+            if not data["items"]:
+                return pages, data["pagination"]["total"]
+            pages.append(data["items"])
+            page += 1
+
+    monkeypatch.setattr(selectors, "KEYS_FIRST_OFFSET", 10**9)
+    plain, plain_total = every_page()
+    monkeypatch.setattr(selectors, "KEYS_FIRST_OFFSET", 0)
+    keys_first, keys_first_total = every_page()
+    assert len(plain) >= 2, path
+    assert keys_first == plain
+    assert keys_first_total == plain_total
