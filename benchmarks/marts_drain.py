@@ -428,6 +428,17 @@ def relations_prewarm() -> float | None:
     return time.monotonic() - started
 
 
+def edge_days_sealed() -> str:
+    """Seal the edge baselines' ended days, as a running system's seal job has (scoring.baselines):
+    without them every drain batch reads its markets' whole baseline window from the fills."""
+    from scoring.baselines import edge_days_seal
+
+    result = edge_days_seal(time_budget_seconds=24 * 3600)
+    return (f"edge baselines sealed: {result['days_sealed']} days, {result['rows']:,} market days, "
+            f"{result['due_recomputed']:,} due days recomputed in {result['seconds']:.1f}s "
+            f"(the seal job's daily work in steady state is one day of these)")
+
+
 def change_and_drain(*, changed: int, batch_size: int, lanes: int, profile: bool) -> tuple[float, int]:
     from django.db import connection
 
@@ -606,6 +617,7 @@ def main() -> None:
                     print(f"W={wallets:>9,}: every wallet's ledger computed once ({ledger_count:,} wallets"
                           f"{' without one' if reuse else ''}, {lanes_label(args.ledger_lanes)}): {ledger_seconds:.1f}s "
                           f"({ledger_count / ledger_seconds:,.0f} wallets/s)", flush=True)
+            print(f"W={wallets:>9,}: {edge_days_sealed()}", flush=True)
             population_require(wallets=wallets, ledger=args.ledger)
             timings[("as loaded", lane_counts[0])][wallets] = drain_reported(
                 args, wallets=wallets, lanes=lane_counts[0], state="page cache as loaded"

@@ -138,7 +138,7 @@ def measure_in_process(args) -> None:
     import django
 
     django.setup()
-    from benchmarks.marts_drain import change_and_drain
+    from benchmarks.marts_drain import change_and_drain, edge_days_sealed
     from ingest.changes import CHANGED_WALLETS_KEY, redis_client
     from ingest.partitions import partitioned_tables, partitions_list, partitions_maintain
 
@@ -147,6 +147,7 @@ def measure_in_process(args) -> None:
     maintain_seconds = time.perf_counter() - started
     partitions = sum(len(partitions_list(spec)) for spec in partitioned_tables())
 
+    print(edge_days_sealed(), flush=True)
     redis_client().delete(CHANGED_WALLETS_KEY)
     rounds = []
     for _ in range(2):

@@ -349,7 +349,7 @@ def ledger_marks_refresh(*, wallet_ids: list[int], now: datetime | None = None) 
     return len(moved)
 
 
-def ledger_marks_for_batch(*, marts, markets, now: datetime) -> None:
+def ledger_marks_for_batch(*, marts, markets, now: datetime, changed_from=None) -> None:
     """A compute batch's consumer (registered in MartsConfig.ready): the drain that recomputes a
     wallet re-marks its ledger too, so a price move that queued a market's holders re-marks
     them within one drain cycle, idle holders included."""

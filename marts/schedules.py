@@ -18,6 +18,7 @@ def periodic_jobs() -> list[PeriodicJob]:
             "marts.windows_slide", "marts.windows_slide", settings.COMPUTE_SLIDE_INTERVAL_SECONDS, "compute"
         ),
         PeriodicJob("scoring.edge_fdr_refresh", "scoring.edge_fdr_refresh", settings.EDGE_FDR_INTERVAL_SECONDS, "compute"),
+        PeriodicJob("scoring.edge_days_seal", "scoring.edge_days_seal", settings.EDGE_SEAL_INTERVAL_SECONDS, "compute"),
         PeriodicJob("scoring.signals_follow", "scoring.signals_follow", settings.SIGNALS_FOLLOW_INTERVAL_SECONDS, "compute"),
         PeriodicJob(
             "scoring.ai_reports_batch",

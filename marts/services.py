@@ -73,7 +73,9 @@ _batch_consumers: list[Callable[..., None]] = []
 
 
 def mart_batch_consumer_register(consumer: Callable[..., None]) -> None:
-    """Call `consumer(marts=…, markets=…, now=…)` after every batch's marts are written."""
+    """Call `consumer(marts=…, markets=…, now=…, changed_from=…)` after every batch's marts are
+    written; `changed_from` maps each wallet to the earliest fill time its new facts can have
+    changed (ALL_BUCKETS: everything, NO_BUCKETS: nothing new)."""
     if consumer not in _batch_consumers:
         _batch_consumers.append(consumer)
 
@@ -98,9 +100,10 @@ def wallet_batch_compute(*, wallet_ids: list[int], now: datetime | None = None) 
         if not result.computed:
             return result
         marts, markets = _marts_build(wallet_ids=result.computed, now=now, config=config)
-        _marts_write(marts=marts, now=now, dirty_from=_dirty_bucket_starts(marts=marts))
+        dirty_from = _dirty_bucket_starts(marts=marts)
+        _marts_write(marts=marts, now=now, dirty_from=dirty_from)
         for consumer in _batch_consumers:
-            consumer(marts=marts, markets=markets, now=now)
+            consumer(marts=marts, markets=markets, now=now, changed_from=dirty_from)
         _wallets_last_trade_sync(marts=marts)
     return result
 

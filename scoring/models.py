@@ -354,3 +354,46 @@ class SignalPrediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} wallet {self.wallet_id} → token {self.token_id} @ {self.signal_at:%Y-%m-%d %H:%M}"
+
+
+class MarketEdgeDay(models.Model):
+    """One market's decisions on one sealed UTC day, as the edge test's market baseline counts them
+    (scoring.baselines): the baseline over EDGE_BASELINE_DAYS is the sum of these rows plus the
+    unsealed days read live, so a market's baseline costs its recent fills, not 90 days of them.
+
+    `news_count` is the number of news items that could hit the day's decisions (event time in
+    the day or within EDGE_WINDOW_MINUTES after it) when the row was computed: a reader that finds
+    another number reads the day live instead (news arrived later). A day with no decisions has
+    no row."""
+
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
+    day = models.DateField()
+    decisions = models.PositiveIntegerField()
+    hits = models.PositiveIntegerField()
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+    news_count = models.PositiveIntegerField()
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "market_edge_day"
+        constraints = [models.UniqueConstraint(fields=["market", "day"], name="market_edge_day_key")]
+
+    def __str__(self) -> str:
+        return f"market {self.market_id} {self.day}: {self.decisions} decisions, {self.hits} hits"
+
+
+class MarketEdgeDayDue(models.Model):
+    """A sealed market day whose fills changed after it was sealed (a backfilled or late fill, seen
+    by the drain): readers read it live until the seal job has recomputed it."""
+
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+")
+    day = models.DateField()
+    marked_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "market_edge_day_due"
+        constraints = [models.UniqueConstraint(fields=["market", "day"], name="market_edge_day_due_key")]
+
+    def __str__(self) -> str:
+        return f"market {self.market_id} {self.day} due since {self.marked_at:%Y-%m-%d %H:%M:%S}"

@@ -39,33 +39,50 @@ def news_times_for(*, market_ids: set[int] | list[int], since: datetime, until: 
     return times
 
 
+def decision_counts(
+    *, fills_from: str, where: str, params: list, decision_window: timedelta, window: timedelta, by_day: bool
+) -> list[tuple]:
+    """Every trader's decisions among the fills `fills_from` / `where` select (a FROM clause naming
+    trade_fill `f`, and its condition with `params`), grouped per market — and per UTC day of the
+    decision with `by_day` — as rows (market_id, day or None, decisions, hits, first, last): fixed
+    slots of `decision_window` per wallet, token and side; a hit is a decision followed by news
+    within `window`; first and last are the earliest and latest decision times."""
+    seconds = max(1, int(decision_window.total_seconds()))
+    day = "(d.at AT TIME ZONE 'UTC')::date" if by_day else "NULL::date"
+    return fast_rows(
+        f"""
+        WITH d AS (
+            SELECT f.market_id, min(f.traded_at) AS at
+            FROM {fills_from}
+            WHERE {where}
+            GROUP BY f.market_id, f.wallet_id, f.token_id, f.side, floor(extract(epoch FROM f.traded_at) / %s)
+        )
+        SELECT d.market_id, {day}, count(*),
+               count(*) FILTER (WHERE EXISTS (
+                   SELECT 1 FROM offchain_event_market em JOIN offchain_event e ON e.id = em.event_id
+                   WHERE em.market_id = d.market_id AND em.event_time > d.at AND em.event_time <= d.at + %s
+                     AND e.kind = ANY(%s::text[]))),
+               min(d.at), max(d.at)
+        FROM d GROUP BY 1, 2
+        """,  # noqa: S608 - the clauses are ours; values are parameters
+        [*params, seconds, window, "{" + ",".join(NEWS_KINDS) + "}"],
+    )
+
+
 def market_baselines_compute(
     *, market_ids: list[int], since: datetime, until: datetime, decision_window: timedelta, window: timedelta
 ) -> dict[int, MarketBaseline]:
     """Every trader's decisions in each market since `since` (fixed slots of `decision_window` per
     wallet, token and side), how many were followed by news within `window`, and the share of the
     market's trading span lying within `window` before news. One grouped read of the markets'
-    fills through the (market, traded_at) index."""
+    fills through the (market, traded_at) index: the whole window's fills, which
+    `scoring.baselines.market_baselines` reads only for the days not sealed yet."""
     if not market_ids:
         return {}
-    seconds = max(1, int(decision_window.total_seconds()))
-    rows = fast_rows(
-        """
-        WITH d AS (
-            SELECT f.market_id, min(f.traded_at) AS at
-            FROM trade_fill f
-            WHERE f.market_id = ANY(%s::bigint[]) AND f.traded_at >= %s AND f.traded_at <= %s
-            GROUP BY f.market_id, f.wallet_id, f.token_id, f.side, floor(extract(epoch FROM f.traded_at) / %s)
-        )
-        SELECT d.market_id, count(*),
-               count(*) FILTER (WHERE EXISTS (
-                   SELECT 1 FROM offchain_event_market em JOIN offchain_event e ON e.id = em.event_id
-                   WHERE em.market_id = d.market_id AND em.event_time > d.at AND em.event_time <= d.at + %s
-                     AND e.kind = ANY(%s::text[]))),
-               min(d.at), max(d.at)
-        FROM d GROUP BY d.market_id
-        """,
-        [int_array(sorted(market_ids)), since, until, seconds, window, "{" + ",".join(NEWS_KINDS) + "}"],
+    rows = decision_counts(
+        fills_from="trade_fill f", where="f.market_id = ANY(%s::bigint[]) AND f.traded_at >= %s AND f.traded_at <= %s",
+        params=[int_array(sorted(market_ids)), since, until], decision_window=decision_window, window=window,
+        by_day=False,
     )
     news = news_times_for(market_ids=market_ids, since=since, until=until + window)
     return {
@@ -73,7 +90,7 @@ def market_baselines_compute(
             decisions=decisions, hits=hits,
             time_share=time_share_before_news(news.get(market_id, []), start=first, end=last, window=window),
         )
-        for market_id, decisions, hits, first, last in rows
+        for market_id, _day, decisions, hits, first, last in rows
     }
 
 

@@ -28,6 +28,7 @@ from marts.compute import MarketFacts, WalletMart, q
 from marts.ledger_selectors import ledger_score_inputs_for
 from scoring.ai import AiProvider, AiRateLimited, ai_provider_get
 from scoring.anomalies import AnomalyRules, Candidate, anomalies_apply_cooldown, anomalies_detect
+from scoring.baselines import edge_days_mark_due, late_fill_days, market_baselines
 from scoring.edge import (
     NO_EDGE_EVIDENCE,
     EdgeRules,
@@ -41,7 +42,7 @@ from scoring.edge import (
 from scoring.fdr import benjamini_hochberg, fdr_state_get, q_estimate
 from scoring.formulas import ScoreInputs, advice, book_features, realized_pnl_sigma, score_compute
 from scoring.models import NON_DIRECTIONAL_STRATEGIES, AiReport, FeedEventType, WalletSnapshot
-from scoring.selectors import market_baselines_compute, news_times_for
+from scoring.selectors import news_times_for
 from scoring.signals import ai_report_prediction_record, predictions_record
 
 logger = logging.getLogger(__name__)
@@ -196,7 +197,7 @@ class _BaselineCache:
                 else:
                     missing.append(market_id)
         if missing:
-            computed = market_baselines_compute(
+            computed = market_baselines(
                 market_ids=missing, since=now - timedelta(days=settings.EDGE_BASELINE_DAYS), until=now,
                 decision_window=rules.decision_window, window=rules.window,
             )
@@ -245,8 +246,15 @@ def _edge_tests(*, marts: list[WalletMart], now: datetime, rules: EdgeRules) -> 
     return tests
 
 
-def wallet_scores_write(*, marts: list[WalletMart], markets: dict[int, MarketFacts], now: datetime) -> None:
+def wallet_scores_write(
+    *, marts: list[WalletMart], markets: dict[int, MarketFacts], now: datetime,
+    changed_from: dict[int, datetime] | None = None,
+) -> None:
     wallet_ids = [mart.wallet_id for mart in marts]
+    # Fills of days the baselines already sealed (a backfill, a late row) make those days due.
+    edge_days_mark_due(days=late_fill_days(
+        marts=marts, changed_from=changed_from or {}, since=now - timedelta(days=settings.EDGE_BASELINE_DAYS),
+    ))
     previous = _previous_snapshots(wallet_ids=wallet_ids)
     rules = anomaly_rules()
     erules = edge_rules()

@@ -25,6 +25,13 @@ def edge_fdr_refresh() -> dict:
     return refresh()
 
 
+@shared_task(name="scoring.edge_days_seal", ignore_result=False)
+def edge_days_seal() -> dict:
+    from scoring.baselines import edge_days_seal as seal
+
+    return seal()
+
+
 @shared_task(name="scoring.signals_follow", ignore_result=False)
 def signals_follow() -> dict:
     from scoring.signals import signals_follow as follow

@@ -1,0 +1,146 @@
+"""Edge baselines from sealed days (scoring.baselines) equal the baselines read from every fill of
+the window — after sealing, with news arriving for sealed days, and with a late fill into a sealed
+day, which the drain marks due and the seal job recomputes."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, timedelta
+
+import pytest
+from django.utils import timezone
+
+from ingest.models import OffchainEvent, OffchainEventMarket, TradeFill
+from marts.services import wallet_batch_compute
+from marts.testing import compute_redis, fill_build, market_make, wallet_make  # noqa: F401 - compute_redis is a fixture
+from scoring.baselines import day_start, edge_days_seal, market_baselines, sealed_through
+from scoring.models import MarketEdgeDay, MarketEdgeDayDue
+from scoring.selectors import market_baselines_compute
+from scoring.services import edge_baselines
+
+DAYS = 6
+
+
+@pytest.fixture(autouse=True)
+def _short_window(settings):
+    settings.EDGE_BASELINE_DAYS = DAYS
+    edge_baselines.clear()
+    yield
+    edge_baselines.clear()
+
+
+def _news(market, moment, *, kind=OffchainEvent.Kind.FEED):
+    event = OffchainEvent.objects.create(
+        source="test:feed", source_event_id=f"{market.pk}:{moment.isoformat()}:{random.random()}", kind=kind,
+        event_time=moment, title="News",
+    )
+    OffchainEventMarket.objects.create(event=event, market=market, event_time=moment)
+
+
+def _world(now, rng, *, at_midnight=True):
+    """Markets with random traders over DAYS + 1 days: orders split into several fills, fills on
+    both sides of midnight and at its exact instant, news at random and at day edges."""
+    markets = [market_make(latest_prices=["0.5", "0.5"]) for _ in range(5)]
+    wallets = [wallet_make() for _ in range(10)]
+    fills = []
+    for _ in range(400):
+        market, tokens = rng.choice(markets)
+        at = now - timedelta(minutes=rng.uniform(0, (DAYS + 1) * 24 * 60))
+        if at_midnight and rng.random() < 0.15:  # at midnight, or just before it
+            at = day_start(at) + (timedelta(0) if rng.random() < 0.5 else -timedelta(microseconds=1))
+        elif not at_midnight and day_start(at) + timedelta(days=1) - at < timedelta(minutes=2):
+            at -= timedelta(minutes=5)  # ingested (seconds later) before its day's last minute
+        wallet, token, side = rng.choice(wallets), rng.choice(tokens), rng.choice(["BUY", "SELL"])
+        for seconds in range(rng.choice([1, 1, 3])):  # one order in several fills
+            fills.append(fill_build(wallet=wallet, token=token, side=side, size=5, price="0.5",
+                                    at=at + timedelta(seconds=seconds), ingested_at=at + timedelta(seconds=seconds + 2)))
+    TradeFill.objects.bulk_create(fills)
+    for market, _tokens in markets:
+        for _ in range(8):
+            _news(market, now - timedelta(minutes=rng.uniform(0, (DAYS + 1) * 24 * 60)))
+        _news(market, day_start(now - timedelta(days=2)))  # at midnight exactly
+        _news(market, day_start(now - timedelta(days=3)) + timedelta(minutes=30))  # hits the day before too
+        _news(market, now - timedelta(days=2), kind=OffchainEvent.Kind.MARKET_LIFECYCLE)  # never news
+    return markets, wallets
+
+
+def _both(market_ids, now):
+    args = {"market_ids": market_ids, "since": now - timedelta(days=DAYS), "until": now,
+            "decision_window": timedelta(minutes=5), "window": timedelta(minutes=60)}
+    return market_baselines(**args), market_baselines_compute(**args)
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("compute_redis")
+def test_sealed_days_give_the_baselines_of_every_fill_through_news_and_late_fills():
+    now = timezone.now().astimezone(UTC).replace(second=0, microsecond=0)
+    rng = random.Random(7)
+    markets, _wallets = _world(now, rng)
+    ids = [market.pk for market, _ in markets]
+
+    result = edge_days_seal(now=now, time_budget_seconds=600)
+    assert result["days_sealed"] == DAYS - 1 and result["rows"] > 0
+    assert sealed_through() == (day_start(now) - timedelta(days=1)).date()
+    sealed, scanned = _both(ids, now)
+    assert sealed == scanned and sum(b.decisions for b in scanned.values()) > 100
+    assert sum(b.hits for b in scanned.values()) > 0
+
+    # News for a sealed day after it was sealed: the reader sees the count change and reads it live.
+    target_market, target_tokens = markets[0]
+    sealed_day = day_start(now) - timedelta(days=3)
+    _news(target_market, sealed_day + timedelta(hours=12))
+    sealed, scanned = _both(ids, now)
+    assert sealed == scanned
+
+    # A backfilled fill in a sealed day, of a wallet new to Arbitra: not in the stored counts...
+    newcomer = wallet_make()
+    late_at = sealed_day - timedelta(days=1) + timedelta(hours=11, minutes=50)  # another sealed day
+    TradeFill.objects.bulk_create([fill_build(wallet=newcomer, token=target_tokens[0], side="BUY", size=5,
+                                              price="0.5", at=late_at, ingested_at=now)])
+    sealed, scanned = _both(ids, now)
+    assert sealed[target_market.pk].decisions == scanned[target_market.pk].decisions - 1  # stale until marked
+    # ...until the drain computes the wallet: it marks the day due, and readers read it live.
+    wallet_batch_compute(wallet_ids=[newcomer.pk], now=now)
+    assert list(MarketEdgeDayDue.objects.values_list("market_id", "day")) == [(target_market.pk, late_at.date())]
+    sealed, scanned = _both(ids, now)
+    assert sealed == scanned
+
+    # The next seal pass recomputes the due day and the day the news changed, and clears the mark.
+    result = edge_days_seal(now=now + timedelta(minutes=10), time_budget_seconds=600)
+    assert result["days_sealed"] == 0 and result["due_recomputed"] >= 1 and result["news_due"] >= 1
+    assert not MarketEdgeDayDue.objects.exists()
+    row = MarketEdgeDay.objects.get(market=target_market, day=late_at.date())
+    assert row.computed_at == now + timedelta(minutes=10)
+    sealed, scanned = _both(ids, now)
+    assert sealed == scanned
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("compute_redis")
+def test_a_wallet_computed_again_marks_nothing_and_live_fills_are_never_due():
+    now = timezone.now().astimezone(UTC).replace(second=0, microsecond=0)
+    markets, wallets = _world(now, random.Random(11), at_midnight=False)
+    edge_days_seal(now=now, time_budget_seconds=600)
+    wallet_batch_compute(wallet_ids=[w.pk for w in wallets], now=now)
+    # Every fill was ingested seconds after it traded, long before its day ended and was sealed
+    # (one ingested after its day's last minute would be marked: it may have missed the seal).
+    assert not MarketEdgeDayDue.objects.exists()
+    _market, tokens = markets[1]
+    TradeFill.objects.bulk_create([fill_build(wallet=wallets[0], token=tokens[0], side="SELL", size=1, price="0.5",
+                                              at=now - timedelta(minutes=3), ingested_at=now)])
+    wallet_batch_compute(wallet_ids=[wallets[0].pk], now=now + timedelta(seconds=5))
+    assert not MarketEdgeDayDue.objects.exists()
+    sealed, scanned = _both([m.pk for m, _ in markets], now)
+    assert sealed == scanned
+
+
+@pytest.mark.django_db
+def test_a_decision_window_that_does_not_divide_a_day_reads_every_fill(settings):
+    now = timezone.now().astimezone(UTC).replace(second=0, microsecond=0)
+    markets, _wallets = _world(now, random.Random(3))
+    settings.EDGE_DECISION_WINDOW_SECONDS = 7 * 60  # a slot can straddle midnight
+    result = edge_days_seal(now=now)
+    assert result["days_sealed"] == 0 and "does not divide a day" in result["skipped"]
+    args = {"market_ids": [m.pk for m, _ in markets], "since": now - timedelta(days=DAYS), "until": now,
+            "decision_window": timedelta(minutes=7), "window": timedelta(minutes=60)}
+    assert market_baselines(**args) == market_baselines_compute(**args)
