@@ -76,6 +76,21 @@ def news_for_day(times: list[datetime], day: date, window: timedelta) -> int:
     return bisect.bisect_left(times, start + DAY + window) - bisect.bisect_right(times, start)
 
 
+def news_counts_by_day(times: list[datetime], window: timedelta) -> dict[date, int]:
+    """`news_for_day` of every day at once: per day, how many of the times could hit a decision
+    on it (a time t counts for each day whose start is before t and whose end plus `window` is
+    after it)."""
+    counts: dict[date, int] = defaultdict(int)
+    for moment in times:
+        start = day_start(moment)
+        if start == moment:
+            start -= DAY
+        while moment < start + DAY + window:
+            counts[start.date()] += 1
+            start -= DAY
+    return counts
+
+
 @dataclass
 class _Totals:
     decisions: int = 0
@@ -145,27 +160,41 @@ def market_baselines(
                          rules_window=window, decision_window=decision_window)
     for market_id, _day, decisions, hits, first, last in live:
         totals[market_id].add(decisions, hits, first, last)
-    # The sealed days: stored rows unless due or news arrived since.
-    stored = fast_rows(
+    # The sealed days: the stored rows' sums, less the rows that are due or whose news changed.
+    # Only the rows news can touch (or that are due) are read one by one; the rest are summed in
+    # the database. Facts only ever grow, so a stale row's first and last decision lie within
+    # the day's true ones and stay in the bounds.
+    lo_day, hi_day = first_full.date(), sealed_end.date()
+    news_days = {market_id: news_counts_by_day(times, window) for market_id, times in news.items()}
+    candidates = [(m, d) for m, counts in news_days.items() for d in counts if lo_day <= d < hi_day]
+    for market_id, decisions, hits, first, last in fast_rows(
         """
-        SELECT s.market_id, s.day, s.decisions, s.hits, s.first_at, s.last_at, s.news_count
-        FROM market_edge_day s
-        WHERE s.market_id = ANY(%s::bigint[]) AND s.day >= %s AND s.day < %s
+        SELECT market_id, sum(decisions)::bigint, sum(hits)::bigint, min(first_at), max(last_at) FROM market_edge_day
+        WHERE market_id = ANY(%s::bigint[]) AND day >= %s AND day < %s GROUP BY market_id
         """,
-        [int_array(ids), first_full.date(), sealed_end.date()],
-    )
+        [int_array(ids), lo_day, hi_day],
+    ):
+        totals[market_id].add(decisions, hits, first, last)
     due = set(fast_rows(
         "SELECT market_id, day FROM market_edge_day_due WHERE market_id = ANY(%s::bigint[]) AND day >= %s AND day < %s",
-        [int_array(ids), first_full.date(), sealed_end.date()],
+        [int_array(ids), lo_day, hi_day],
     ))
     stale: set[tuple[int, date]] = set(due)
-    for market_id, day, decisions, hits, first, last, news_count in stored:
-        if (market_id, day) in due:
-            continue
-        if news_count != news_for_day(news.get(market_id, []), day, window):
+    for market_id, day, decisions, hits, news_count in fast_rows(
+        """
+        SELECT s.market_id, s.day, s.decisions, s.hits, s.news_count FROM market_edge_day s
+        WHERE s.market_id = ANY(%s::bigint[]) AND s.day >= %s AND s.day < %s
+          AND (s.news_count > 0
+               OR EXISTS (SELECT 1 FROM market_edge_day_due d WHERE d.market_id = s.market_id AND d.day = s.day)
+               OR (s.market_id, s.day) IN (SELECT * FROM unnest(%s::bigint[], %s::date[])))
+        """,
+        [int_array(ids), lo_day, hi_day, int_array(m for m, _ in candidates),
+         "{" + ",".join(d.isoformat() for _, d in candidates) + "}"],
+    ):
+        if (market_id, day) in due or news_count != news_days.get(market_id, {}).get(day, 0):
             stale.add((market_id, day))
-            continue
-        totals[market_id].add(decisions, hits, first, last)
+            totals[market_id].decisions -= decisions
+            totals[market_id].hits -= hits
     for market_id, _day, decisions, hits, first, last in _day_counts(
         days=list(stale), decision_window=decision_window, window=window
     ):

@@ -13,7 +13,14 @@ from django.utils import timezone
 from ingest.models import OffchainEvent, OffchainEventMarket, TradeFill
 from marts.services import wallet_batch_compute
 from marts.testing import compute_redis, fill_build, market_make, wallet_make  # noqa: F401 - compute_redis is a fixture
-from scoring.baselines import day_start, edge_days_seal, market_baselines, sealed_through
+from scoring.baselines import (
+    day_start,
+    edge_days_seal,
+    market_baselines,
+    news_counts_by_day,
+    news_for_day,
+    sealed_through,
+)
 from scoring.models import MarketEdgeDay, MarketEdgeDayDue
 from scoring.selectors import market_baselines_compute
 from scoring.services import edge_baselines
@@ -144,3 +151,16 @@ def test_a_decision_window_that_does_not_divide_a_day_reads_every_fill(settings)
     args = {"market_ids": [m.pk for m, _ in markets], "since": now - timedelta(days=DAYS), "until": now,
             "decision_window": timedelta(minutes=7), "window": timedelta(minutes=60)}
     assert market_baselines(**args) == market_baselines_compute(**args)
+
+
+@pytest.mark.parametrize("window_minutes", [60, 1440, 2000])
+def test_news_counts_of_every_day_at_once_equal_the_count_of_each_day(window_minutes):
+    rng = random.Random(window_minutes)
+    start = day_start(timezone.now()) - timedelta(days=10)
+    times = sorted([start + timedelta(minutes=rng.uniform(0, 9 * 24 * 60)) for _ in range(60)]
+                   + [start + timedelta(days=3), start + timedelta(days=4, microseconds=1)])
+    window = timedelta(minutes=window_minutes)
+    counts = news_counts_by_day(times, window)
+    for offset in range(-2, 12):
+        day = (start + timedelta(days=offset)).date()
+        assert counts.get(day, 0) == news_for_day(times, day, window), day
