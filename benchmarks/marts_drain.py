@@ -439,7 +439,19 @@ def edge_days_sealed() -> str:
             f"(the seal job's daily work in steady state is one day of these)")
 
 
-def change_and_drain(*, changed: int, batch_size: int, lanes: int, profile: bool) -> tuple[float, int]:
+def wallets_pick(*, changed: int) -> list[int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM wallet ORDER BY random() LIMIT %s", [changed])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def change_and_drain(
+    *, changed: int, batch_size: int, lanes: int, profile: bool, wallet_ids: list[int] | None = None
+) -> tuple[float, int]:
+    """One new fill for each of `wallet_ids` (or of `changed` random wallets), pushed and drained:
+    (seconds, wallets computed)."""
     from django.db import connection
 
     # What a compute worker has imported before its first task (Celery loads every app's tasks).
@@ -448,9 +460,8 @@ def change_and_drain(*, changed: int, batch_size: int, lanes: int, profile: bool
     from ingest.changes import changed_wallets_push
     from marts.services import changed_wallets_drain
 
+    ids = wallet_ids if wallet_ids is not None else wallets_pick(changed=changed)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM wallet ORDER BY random() LIMIT %s", [changed])
-        ids = [row[0] for row in cursor.fetchall()]
         cursor.execute(
             """
             INSERT INTO trade_fill (idempotency_key, source, transaction_hash, token_id, market_id, wallet_id, side,

@@ -6,7 +6,9 @@ from scoring.models import (
     AiReport,
     Anomaly,
     EdgeFdrState,
+    EdgeSealedDay,
     FeedEvent,
+    MarketEdgeDayDue,
     SignalPrediction,
     WalletScoreHistory,
     WalletSnapshot,
@@ -103,6 +105,34 @@ class SignalPredictionAdmin(admin.ModelAdmin):
 class EdgeFdrStateAdmin(admin.ModelAdmin):
     list_display = ("computed_at", "tested", "changed", "seconds")
     exclude = ("knots",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(EdgeSealedDay)
+class EdgeSealedDayAdmin(admin.ModelAdmin):
+    """The edge baselines' sealed days (scoring.baselines): one row per UTC day the seal job stored."""
+
+    list_display = ("day", "sealed_at", "market_days", "seconds")
+    ordering = ("-day",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MarketEdgeDayDue)
+class MarketEdgeDayDueAdmin(admin.ModelAdmin):
+    """Sealed market days a late or backfilled fill made stale; the next seal pass recomputes them."""
+
+    list_display = ("market_id", "day", "marked_at")
+    ordering = ("-marked_at",)
 
     def has_add_permission(self, request):
         return False

@@ -7,15 +7,16 @@ EDGE_BASELINE_TTL_SECONDS per worker): at 1M fills, 484 ms of a 500-wallet batch
 Polymarket's volume most of 90 days of fills every quarter hour. A decision's slot never straddles
 midnight when the decision window divides a day, so the counts add up per UTC day: the seal job
 (`edge_days_seal`, beat) stores each market's counts for every day that has ended
-(`MarketEdgeDay`), and a baseline is the sum of the stored days plus a live read of only the
-window's partial first day and the days not sealed yet.
+(`MarketEdgeDay`; the day and when it was sealed in `EdgeSealedDay`), and a baseline is the sum
+of the stored days plus a live read of only the window's partial first day and the days not
+sealed yet.
 
 A stored day is used only while it is still right:
 - news that could hit its decisions arrived after it was computed: its `news_count` differs from
   the news the reader holds, so the day is read live until the seal job's news sweep has
   recomputed it;
-- a fill of the day arrived after it was sealed (a late row, a new wallet's backfilled history):
-  the drain that computes that wallet marks the day due (`edge_days_mark_due`), and readers read a
+- a fill of the day was ingested after it was sealed (a late row, a new wallet's backfilled
+  history): the drain that computes that wallet marks the day due (`edge_days_mark_due`), and readers read a
   due day live until the seal job has recomputed it and cleared the mark.
 Either way the baseline equals the one read from the fills (tests/test_edge_baselines.py).
 """
@@ -36,12 +37,12 @@ from django.utils import timezone
 from marts.bulk import fast_rows, int_array
 from marts.models import ComputeCursor
 from scoring.edge import MarketBaseline, time_share_before_news
+from scoring.models import EdgeSealedDay
 from scoring.selectors import NEWS_KINDS, decision_counts, market_baselines_compute, news_times_for
 
 logger = logging.getLogger(__name__)
 
 DAY = timedelta(days=1)
-SEAL_CURSOR = "scoring.edge_days_sealed"
 NEWS_CURSOR = "scoring.edge_days_news"
 # A fill ingested this long before its day ended was committed before the day could be sealed.
 COMMIT_MARGIN = timedelta(minutes=1)
@@ -64,9 +65,13 @@ def days_add_up(decision_window: timedelta) -> bool:
 
 
 def sealed_through() -> date | None:
-    """The last day the seal job stored for every market, or None before its first run."""
-    position = ComputeCursor.objects.filter(name=SEAL_CURSOR).values_list("position", flat=True).first()
-    return None if position is None else position.astimezone(UTC).date()
+    """The latest day the seal job stored for every market, or None before its first run."""
+    return EdgeSealedDay.objects.order_by("-day").values_list("day", flat=True).first()
+
+
+def sealed_days(*, since: date, until: date) -> dict[date, datetime]:
+    """The sealed days in [since, until) and when each was sealed."""
+    return dict(fast_rows("SELECT day, sealed_at FROM edge_sealed_day WHERE day >= %s AND day < %s", [since, until]))
 
 
 def news_for_day(times: list[datetime], day: date, window: timedelta) -> int:
@@ -144,12 +149,15 @@ def market_baselines(
     from the sealed days where they are still right and the fills for the rest."""
     if not market_ids:
         return {}
-    through = sealed_through()
     first_full = day_start(since) + DAY
-    if through is None or not days_add_up(decision_window) or _as_start(through) + DAY <= first_full:
+    sealed = sealed_days(since=first_full.date(), until=day_start(until).date()) if days_add_up(decision_window) else {}
+    if not sealed:
         return market_baselines_compute(market_ids=market_ids, since=since, until=until,
                                         decision_window=decision_window, window=window)
-    sealed_end = min(_as_start(through) + DAY, day_start(until))
+    sealed_end = _as_start(max(sealed)) + DAY
+    # Days before the last sealed one that were never sealed (the window grew, a pass stopped).
+    gaps = [(first_full + DAY * i).date() for i in range((sealed_end - first_full).days)]
+    gaps = [day for day in gaps if day not in sealed]
     ids = sorted(set(market_ids))
     news = news_times_for(market_ids=ids, since=since, until=until + window)
     totals: dict[int, _Totals] = defaultdict(_Totals)
@@ -179,7 +187,7 @@ def market_baselines(
         "SELECT market_id, day FROM market_edge_day_due WHERE market_id = ANY(%s::bigint[]) AND day >= %s AND day < %s",
         [int_array(ids), lo_day, hi_day],
     ))
-    stale: set[tuple[int, date]] = set(due)
+    stale: set[tuple[int, date]] = set(due) | {(market_id, day) for market_id in ids for day in gaps}
     for market_id, day, decisions, hits, news_count in fast_rows(
         """
         SELECT s.market_id, s.day, s.decisions, s.hits, s.news_count FROM market_edge_day s
@@ -228,26 +236,27 @@ def edge_days_mark_due(*, days) -> int:
 
 
 def late_fill_days(*, marts, changed_from: dict[int, datetime], since: datetime) -> set:
-    """(market, day) of the batch's new fills that belong to a sealed day and may have been
-    committed after it was sealed (ingested later than just before the day's end). The seal
-    cursor is read only when a batch holds such a fill: live fills never are."""
-    candidates = set()
+    """(market, day) of the batch's new fills that belong to a sealed day and were ingested after
+    (or within a commit's margin before) the day was sealed. Live fills are ingested before their
+    day ends, so the sealed days are read only for a batch holding a fill ingested after its day."""
+    newest: dict[tuple[int, date], datetime] = {}
+    today = day_start(timezone.now())
     for mart in marts:
         changed = changed_from.get(mart.wallet_id)
         if changed is None:
             continue
         for fill in mart.fills:
             traded = fill.traded_at
-            if traded < changed or traded < since:
+            if traded < changed or traded < since or traded >= today:
                 continue
             if fill.ingested_at >= day_start(traded) + DAY - COMMIT_MARGIN:
-                candidates.add((fill.market_id, traded.astimezone(UTC).date()))
-    today = day_start(timezone.now()).date()
-    candidates = {(market_id, day) for market_id, day in candidates if day < today}
-    if not candidates:
-        return candidates
-    through = sealed_through()
-    return set() if through is None else {(market_id, day) for market_id, day in candidates if day <= through}
+                key = (fill.market_id, traded.astimezone(UTC).date())
+                if key not in newest or fill.ingested_at > newest[key]:
+                    newest[key] = fill.ingested_at
+    if not newest:
+        return set()
+    sealed = sealed_days(since=min(day for _, day in newest), until=max(day for _, day in newest) + DAY)
+    return {key for key, ingested in newest.items() if key[1] in sealed and ingested >= sealed[key[1]] - COMMIT_MARGIN}
 
 
 def _news_times(*, market_ids: list[int] | None, since: datetime, until: datetime) -> dict[int, list[datetime]]:
@@ -332,20 +341,29 @@ def edge_days_seal(*, now: datetime | None = None, time_budget_seconds: float | 
     started = time.monotonic()
     first_full = (day_start(now - timedelta(days=settings.EDGE_BASELINE_DAYS)) + DAY).date()
     yesterday = (day_start(now) - DAY).date()
-    through = sealed_through()
-    day = first_full if through is None else max(first_full, through + DAY)
-    while day <= yesterday and time.monotonic() - started < budget:
-        start = _as_start(day)
+    # Days that left the window are never read again.
+    with transaction.atomic(), connection.cursor() as cursor:
+        for table in ("market_edge_day", "market_edge_day_due", "edge_sealed_day"):
+            cursor.execute(f"DELETE FROM {table} WHERE day < %s", [first_full])  # noqa: S608 - our names
+    done = set(sealed_days(since=first_full, until=yesterday + DAY))
+    missing = [first_full + DAY * i for i in range((yesterday - first_full).days + 1)]
+    for day in [day for day in missing if day not in done]:
+        if time.monotonic() - started >= budget:
+            break
+        start, day_started = _as_start(day), time.monotonic()
         with transaction.atomic():
             news = _news_times(market_ids=None, since=start, until=start + DAY + rules_window)
+            # A fill ingested after this instant may be missing from the counts (see late_fill_days).
+            sealed_at = fast_rows("SELECT clock_timestamp()", [])[0][0]
             rows = decision_counts(
                 fills_from="trade_fill f", where="f.traded_at >= %s AND f.traded_at < %s", params=[start, start + DAY],
                 decision_window=decision_window, window=rules_window, by_day=True,
             )
-            result["rows"] += _days_store(rows=rows, days=None, day=day, news=news, news_window=rules_window, now=now)
-            ComputeCursor.objects.update_or_create(name=SEAL_CURSOR, defaults={"position": start, "updated_at": now})
+            stored = _days_store(rows=rows, days=None, day=day, news=news, news_window=rules_window, now=now)
+            EdgeSealedDay.objects.update_or_create(day=day, defaults={
+                "sealed_at": sealed_at, "market_days": stored, "seconds": round(time.monotonic() - day_started, 3)})
+        result["rows"] += stored
         result["days_sealed"] += 1
-        day += DAY
     # News linked since the previous pass (an hour's margin for links made after the event's row)
     # makes the stored days it could hit due.
     previous = ComputeCursor.objects.filter(name=NEWS_CURSOR).values_list("position", flat=True).first()

@@ -383,6 +383,22 @@ class MarketEdgeDay(models.Model):
         return f"market {self.market_id} {self.day}: {self.decisions} decisions, {self.hits} hits"
 
 
+class EdgeSealedDay(models.Model):
+    """A UTC day the seal job stored for every market (scoring.baselines): when, and what it cost.
+    A fill of a sealed day ingested after `sealed_at` may be missing from the day's counts."""
+
+    day = models.DateField(primary_key=True)
+    sealed_at = models.DateTimeField()
+    market_days = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        db_table = "edge_sealed_day"
+
+    def __str__(self) -> str:
+        return f"{self.day} sealed at {self.sealed_at:%Y-%m-%d %H:%M:%S}"
+
+
 class MarketEdgeDayDue(models.Model):
     """A sealed market day whose fills changed after it was sealed (a backfilled or late fill, seen
     by the drain): readers read it live until the seal job has recomputed it."""

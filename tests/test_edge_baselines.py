@@ -21,7 +21,7 @@ from scoring.baselines import (
     news_for_day,
     sealed_through,
 )
-from scoring.models import MarketEdgeDay, MarketEdgeDayDue
+from scoring.models import EdgeSealedDay, MarketEdgeDay, MarketEdgeDayDue
 from scoring.selectors import market_baselines_compute
 from scoring.services import edge_baselines
 
@@ -103,7 +103,7 @@ def test_sealed_days_give_the_baselines_of_every_fill_through_news_and_late_fill
     newcomer = wallet_make()
     late_at = sealed_day - timedelta(days=1) + timedelta(hours=11, minutes=50)  # another sealed day
     TradeFill.objects.bulk_create([fill_build(wallet=newcomer, token=target_tokens[0], side="BUY", size=5,
-                                              price="0.5", at=late_at, ingested_at=now)])
+                                              price="0.5", at=late_at, ingested_at=timezone.now())])
     sealed, scanned = _both(ids, now)
     assert sealed[target_market.pk].decisions == scanned[target_market.pk].decisions - 1  # stale until marked
     # ...until the drain computes the wallet: it marks the day due, and readers read it live.
@@ -164,3 +164,17 @@ def test_news_counts_of_every_day_at_once_equal_the_count_of_each_day(window_min
     for offset in range(-2, 12):
         day = (start + timedelta(days=offset)).date()
         assert counts.get(day, 0) == news_for_day(times, day, window), day
+
+
+@pytest.mark.django_db
+def test_a_day_never_sealed_inside_the_sealed_ones_is_read_from_the_fills():
+    now = timezone.now().astimezone(UTC).replace(second=0, microsecond=0)
+    markets, _wallets = _world(now, random.Random(5))
+    edge_days_seal(now=now, time_budget_seconds=600)
+    hole = (day_start(now) - timedelta(days=3)).date()
+    EdgeSealedDay.objects.filter(day=hole).delete()
+    MarketEdgeDay.objects.filter(day=hole).delete()
+    sealed, scanned = _both([m.pk for m, _ in markets], now)
+    assert sealed == scanned
+    assert edge_days_seal(now=now, time_budget_seconds=600)["days_sealed"] == 1  # the next pass fills the hole
+    assert MarketEdgeDay.objects.filter(day=hole).exists()
