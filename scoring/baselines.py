@@ -235,6 +235,10 @@ def edge_days_mark_due(*, days) -> int:
     return len(days)
 
 
+def _traded_at(fill) -> datetime:
+    return fill.traded_at
+
+
 def late_fill_days(*, marts, changed_from: dict[int, datetime], since: datetime) -> set:
     """(market, day) of the batch's new fills that belong to a sealed day and were ingested after
     (or within a commit's margin before) the day was sealed. Live fills are ingested before their
@@ -245,10 +249,12 @@ def late_fill_days(*, marts, changed_from: dict[int, datetime], since: datetime)
         changed = changed_from.get(mart.wallet_id)
         if changed is None:
             continue
-        for fill in mart.fills:
+        # Fills are sorted by time: start at the first one the new facts can have changed.
+        first = bisect.bisect_left(mart.fills, max(changed, since), key=_traded_at)
+        for fill in mart.fills[first:]:
             traded = fill.traded_at
-            if traded < changed or traded < since or traded >= today:
-                continue
+            if traded >= today:
+                break
             if fill.ingested_at >= day_start(traded) + DAY - COMMIT_MARGIN:
                 key = (fill.market_id, traded.astimezone(UTC).date())
                 if key not in newest or fill.ingested_at > newest[key]:
