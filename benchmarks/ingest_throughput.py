@@ -72,6 +72,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="ingest processes sharing the pages, as ingest worker slots would (default 1)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--seed", type=int, default=99,
+                        help="the emulator's seed: another seed publishes other fills, so a kept database "
+                             "(--database, scale.py --reuse) takes a new round instead of re-reading stored ones")
     parser.add_argument("--database", help="ingest into this existing database instead (benchmarks/scale.py seeds "
                         "them): its rows stay, only the raw COPY's scratch table is made and dropped")
     args = parser.parse_args()
@@ -102,7 +105,7 @@ def main() -> None:
     from ingest.sources.data_api.writing import trade_page_v2_ingest, trade_page_v2_prepare
 
     # Enough virtual history at a raised rate to publish the requested number of fills.
-    config = EmulatorConfig(seed=99, scenario="steady,multi_fill", clock="manual", history_seconds=0,
+    config = EmulatorConfig(seed=args.seed, scenario="steady,multi_fill", clock="manual", history_seconds=0,
                             rate_multiplier=40, wallet_count=20_000, market_count=400)
     world = World(config)
     started = time.perf_counter()
