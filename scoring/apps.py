@@ -12,3 +12,8 @@ class ScoringConfig(AppConfig):
         from scoring.services import wallet_scores_write
 
         mart_batch_consumer_register(wallet_scores_write)
+        # /metrics is served by ingest; the edge baselines' seal adds its families from above.
+        from ingest.metrics import metric_families_register
+        from scoring.metrics import edge_seal_metric_families
+
+        metric_families_register(edge_seal_metric_families)

@@ -54,7 +54,7 @@ def day_start(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _as_start(day: date) -> datetime:
+def day_start_of(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
@@ -77,7 +77,7 @@ def sealed_days(*, since: date, until: date) -> dict[date, datetime]:
 def news_for_day(times: list[datetime], day: date, window: timedelta) -> int:
     """How many of a market's sorted news times could hit a decision on `day`: a decision at t
     counts news in (t, t + window], and t lies within the day."""
-    start = _as_start(day)
+    start = day_start_of(day)
     return bisect.bisect_left(times, start + DAY + window) - bisect.bisect_right(times, start)
 
 
@@ -137,7 +137,7 @@ def _day_counts(*, days: list[tuple[int, date]], decision_window: timedelta, win
         # The overall bounds let PostgreSQL skip the partitions no day falls in.
         where="f.traded_at >= %s AND f.traded_at < %s",
         params=[int_array(m for m, _ in days), "{" + ",".join(d.isoformat() for _, d in days) + "}",
-                _as_start(min(d for _, d in days)), _as_start(max(d for _, d in days)) + DAY],
+                day_start_of(min(d for _, d in days)), day_start_of(max(d for _, d in days)) + DAY],
         decision_window=decision_window, window=window, by_day=True,
     )
 
@@ -154,7 +154,7 @@ def market_baselines(
     if not sealed:
         return market_baselines_compute(market_ids=market_ids, since=since, until=until,
                                         decision_window=decision_window, window=window)
-    sealed_end = _as_start(max(sealed)) + DAY
+    sealed_end = day_start_of(max(sealed)) + DAY
     # Days before the last sealed one that were never sealed (the window grew, a pass stopped).
     gaps = [(first_full + DAY * i).date() for i in range((sealed_end - first_full).days)]
     gaps = [day for day in gaps if day not in sealed]
@@ -323,7 +323,7 @@ def _days_with_new_news(*, since: datetime, first_day: date, last_day: date, win
     )]
     if not market_ids:
         return []
-    news = news_times_for(market_ids=market_ids, since=_as_start(first_day), until=_as_start(last_day) + DAY + window)
+    news = news_times_for(market_ids=market_ids, since=day_start_of(first_day), until=day_start_of(last_day) + DAY + window)
     stored = fast_rows(
         "SELECT market_id, day, news_count FROM market_edge_day WHERE market_id = ANY(%s::bigint[]) "
         "AND day >= %s AND day <= %s",
@@ -356,7 +356,7 @@ def edge_days_seal(*, now: datetime | None = None, time_budget_seconds: float | 
     for day in [day for day in missing if day not in done]:
         if time.monotonic() - started >= budget:
             break
-        start, day_started = _as_start(day), time.monotonic()
+        start, day_started = day_start_of(day), time.monotonic()
         with transaction.atomic():
             news = _news_times(market_ids=None, since=start, until=start + DAY + rules_window)
             # A fill ingested after this instant may be missing from the counts (see late_fill_days).
@@ -390,8 +390,8 @@ def edge_days_seal(*, now: datetime | None = None, time_budget_seconds: float | 
                 break
             # Marks made after this instant (by a drain that read a fill this pass may not see) stay.
             threshold = fast_rows("SELECT clock_timestamp()", [])[0][0]
-            news = _news_times(market_ids=sorted({m for m, _ in due}), since=_as_start(min(d for _, d in due)),
-                               until=_as_start(max(d for _, d in due)) + DAY + rules_window)
+            news = _news_times(market_ids=sorted({m for m, _ in due}), since=day_start_of(min(d for _, d in due)),
+                               until=day_start_of(max(d for _, d in due)) + DAY + rules_window)
             rows = _day_counts(days=due, decision_window=decision_window, window=rules_window)
             _days_store(rows=rows, days=due, day=None, news=news, news_window=rules_window, now=now)
             with connection.cursor() as cursor:

@@ -10,17 +10,20 @@ from datetime import UTC, timedelta
 import pytest
 from django.utils import timezone
 
+from ingest.metrics import metrics_render
 from ingest.models import OffchainEvent, OffchainEventMarket, TradeFill
 from marts.services import wallet_batch_compute
 from marts.testing import compute_redis, fill_build, market_make, wallet_make  # noqa: F401 - compute_redis is a fixture
 from scoring.baselines import (
     day_start,
+    edge_days_mark_due,
     edge_days_seal,
     market_baselines,
     news_counts_by_day,
     news_for_day,
     sealed_through,
 )
+from scoring.metrics import edge_seal_metric_families
 from scoring.models import EdgeSealedDay, MarketEdgeDay, MarketEdgeDayDue
 from scoring.selectors import market_baselines_compute
 from scoring.services import edge_baselines
@@ -178,3 +181,17 @@ def test_a_day_never_sealed_inside_the_sealed_ones_is_read_from_the_fills():
     assert sealed == scanned
     assert edge_days_seal(now=now, time_budget_seconds=600)["days_sealed"] == 1  # the next pass fills the hole
     assert MarketEdgeDay.objects.filter(day=hole).exists()
+
+
+@pytest.mark.django_db
+def test_metrics_report_the_sealed_days_the_seal_lag_and_the_days_due():
+    text = metrics_render(edge_seal_metric_families())
+    assert "arbitra_edge_sealed_days 0" in text and "arbitra_edge_seal_lag_seconds -1" in text
+    now = timezone.now()
+    markets, _wallets = _world(now, random.Random(2))
+    edge_days_seal(now=now, time_budget_seconds=600)
+    edge_days_mark_due(days=[(markets[0][0].pk, (day_start(now) - timedelta(days=2)).date())])
+    text = metrics_render(edge_seal_metric_families())
+    assert f"arbitra_edge_sealed_days {DAYS - 1}" in text and "arbitra_edge_days_due 1" in text
+    lag = float(next(line for line in text.splitlines() if line.startswith("arbitra_edge_seal_lag_seconds ")).split()[1])
+    assert 0 <= lag <= 86_400 + 60
