@@ -219,10 +219,15 @@ def _retry_lock_held_by_another_session():
     from ingest.services import DEAD_LETTER_RETRY_JOB
 
     other = connection.copy()
+    key = job_lock_key(DEAD_LETTER_RETRY_JOB)
     try:
         with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [job_lock_key(DEAD_LETTER_RETRY_JOB)])
+            cursor.execute("SELECT pg_advisory_lock(%s)", [key])
         yield
+        # Released by a statement, not by closing: a closed session's backend drops its locks
+        # only once it has exited, which on a loaded machine came after the next acquire (CI).
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
     finally:
         other.close()
 
