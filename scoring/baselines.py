@@ -18,7 +18,9 @@ A stored day is used only while it is still right:
 - a fill of the day was ingested after it was sealed (a late row, a new wallet's backfilled
   history): the drain that computes that wallet marks the day due (`edge_days_mark_due`), and readers read a
   due day live until the seal job has recomputed it and cleared the mark.
-Either way the baseline equals the one read from the fills (tests/test_edge_baselines.py).
+Either way the baseline equals the one read from the fills (tests/test_edge_baselines.py). A day
+sealed under other settings (decision window, news window, news kinds: `seal_rules`) counts as not
+sealed: it is read from the fills until the seal job has sealed it again.
 """
 
 from __future__ import annotations
@@ -69,9 +71,22 @@ def sealed_through() -> date | None:
     return EdgeSealedDay.objects.order_by("-day").values_list("day", flat=True).first()
 
 
-def sealed_days(*, since: date, until: date) -> dict[date, datetime]:
-    """The sealed days in [since, until) and when each was sealed."""
-    return dict(fast_rows("SELECT day, sealed_at FROM edge_sealed_day WHERE day >= %s AND day < %s", [since, until]))
+def seal_rules(*, decision_window: timedelta, window: timedelta) -> str:
+    """What a sealed day's counts depend on besides the facts: a day sealed under other settings
+    (EDGE_DECISION_WINDOW_SECONDS, EDGE_WINDOW_MINUTES, the news kinds) is not sealed for these."""
+    return f"slot={int(decision_window.total_seconds())}s window={int(window.total_seconds())}s news={','.join(NEWS_KINDS)}"
+
+
+def current_seal_rules() -> str:
+    return seal_rules(decision_window=timedelta(seconds=settings.EDGE_DECISION_WINDOW_SECONDS),
+                      window=timedelta(minutes=settings.EDGE_WINDOW_MINUTES))
+
+
+def sealed_days(*, since: date, until: date, rules: str) -> dict[date, datetime]:
+    """The days in [since, until) sealed under `rules`, and when each was sealed."""
+    return dict(fast_rows(
+        "SELECT day, sealed_at FROM edge_sealed_day WHERE day >= %s AND day < %s AND rules = %s", [since, until, rules]
+    ))
 
 
 def news_for_day(times: list[datetime], day: date, window: timedelta) -> int:
@@ -150,7 +165,9 @@ def market_baselines(
     if not market_ids:
         return {}
     first_full = day_start(since) + DAY
-    sealed = sealed_days(since=first_full.date(), until=day_start(until).date()) if days_add_up(decision_window) else {}
+    sealed = sealed_days(since=first_full.date(), until=day_start(until).date(),
+                         rules=seal_rules(decision_window=decision_window, window=window)) \
+        if days_add_up(decision_window) else {}
     if not sealed:
         return market_baselines_compute(market_ids=market_ids, since=since, until=until,
                                         decision_window=decision_window, window=window)
@@ -261,7 +278,8 @@ def late_fill_days(*, marts, changed_from: dict[int, datetime], since: datetime)
                     newest[key] = fill.ingested_at
     if not newest:
         return set()
-    sealed = sealed_days(since=min(day for _, day in newest), until=max(day for _, day in newest) + DAY)
+    sealed = sealed_days(since=min(day for _, day in newest), until=max(day for _, day in newest) + DAY,
+                         rules=current_seal_rules())
     return {key for key, ingested in newest.items() if key[1] in sealed and ingested >= sealed[key[1]] - COMMIT_MARGIN}
 
 
@@ -351,7 +369,9 @@ def edge_days_seal(*, now: datetime | None = None, time_budget_seconds: float | 
     with transaction.atomic(), connection.cursor() as cursor:
         for table in ("market_edge_day", "market_edge_day_due", "edge_sealed_day"):
             cursor.execute(f"DELETE FROM {table} WHERE day < %s", [first_full])  # noqa: S608 - our names
-    done = set(sealed_days(since=first_full, until=yesterday + DAY))
+    # A day sealed under other settings is sealed again (its rows are replaced).
+    rules = seal_rules(decision_window=decision_window, window=rules_window)
+    done = set(sealed_days(since=first_full, until=yesterday + DAY, rules=rules))
     missing = [first_full + DAY * i for i in range((yesterday - first_full).days + 1)]
     for day in [day for day in missing if day not in done]:
         if time.monotonic() - started >= budget:
@@ -367,7 +387,8 @@ def edge_days_seal(*, now: datetime | None = None, time_budget_seconds: float | 
             )
             stored = _days_store(rows=rows, days=None, day=day, news=news, news_window=rules_window, now=now)
             EdgeSealedDay.objects.update_or_create(day=day, defaults={
-                "sealed_at": sealed_at, "market_days": stored, "seconds": round(time.monotonic() - day_started, 3)})
+                "sealed_at": sealed_at, "rules": rules, "market_days": stored,
+                "seconds": round(time.monotonic() - day_started, 3)})
         result["rows"] += stored
         result["days_sealed"] += 1
     # News linked since the previous pass (an hour's margin for links made after the event's row)

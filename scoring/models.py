@@ -389,6 +389,9 @@ class EdgeSealedDay(models.Model):
 
     day = models.DateField(primary_key=True)
     sealed_at = models.DateTimeField()
+    rules = models.CharField(
+        max_length=60, default="", help_text="decision window and news window the counts were made with"
+    )
     market_days = models.PositiveIntegerField(default=0)
     seconds = models.FloatField(default=0.0)
 

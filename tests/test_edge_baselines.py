@@ -195,3 +195,18 @@ def test_metrics_report_the_sealed_days_the_seal_lag_and_the_days_due():
     assert f"arbitra_edge_sealed_days {DAYS - 1}" in text and "arbitra_edge_days_due 1" in text
     lag = float(next(line for line in text.splitlines() if line.startswith("arbitra_edge_seal_lag_seconds ")).split()[1])
     assert 0 <= lag <= 86_400 + 60
+
+
+@pytest.mark.django_db
+def test_days_sealed_under_other_settings_are_read_from_the_fills_and_sealed_again(settings):
+    now = timezone.now().astimezone(UTC).replace(second=0, microsecond=0)
+    markets, _wallets = _world(now, random.Random(9))
+    edge_days_seal(now=now, time_budget_seconds=600)
+    settings.EDGE_DECISION_WINDOW_SECONDS = 600  # another slot: every stored count is for 5-minute slots
+    settings.EDGE_WINDOW_MINUTES = 30
+    args = {"market_ids": [m.pk for m, _ in markets], "since": now - timedelta(days=DAYS), "until": now,
+            "decision_window": timedelta(minutes=10), "window": timedelta(minutes=30)}
+    assert market_baselines(**args) == market_baselines_compute(**args)
+    assert edge_days_seal(now=now, time_budget_seconds=600)["days_sealed"] == DAYS - 1
+    assert set(EdgeSealedDay.objects.values_list("rules", flat=True)) == {"slot=600s window=1800s news=feed,manual"}
+    assert market_baselines(**args) == market_baselines_compute(**args)
