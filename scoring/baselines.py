@@ -16,8 +16,8 @@ A stored day is used only while it is still right:
   the news the reader holds, so the day is read live until the seal job's news sweep has
   recomputed it;
 - a fill of the day was ingested after it was sealed (a late row, a new wallet's backfilled
-  history): the drain that computes that wallet marks the day due (`edge_days_mark_due`), and readers read a
-  due day live until the seal job has recomputed it and cleared the mark.
+  history): the drain that computes that wallet marks the day due (`edge_days_mark_due`), and
+  readers read a due day live until the seal job has recomputed it and cleared the mark.
 Either way the baseline equals the one read from the fills (tests/test_edge_baselines.py). A day
 sealed under other settings (decision window, news window, news kinds: `seal_rules`) counts as not
 sealed: it is read from the fills until the seal job has sealed it again.
@@ -26,7 +26,6 @@ sealed: it is read from the fills until the seal job has sealed it again.
 from __future__ import annotations
 
 import bisect
-import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -41,8 +40,6 @@ from marts.models import ComputeCursor
 from scoring.edge import MarketBaseline, time_share_before_news
 from scoring.models import EdgeSealedDay
 from scoring.selectors import NEWS_KINDS, decision_counts, market_baselines_compute, news_times_for
-
-logger = logging.getLogger(__name__)
 
 DAY = timedelta(days=1)
 NEWS_CURSOR = "scoring.edge_days_news"
