@@ -187,14 +187,16 @@ def market_baselines(
     # the database. Facts only ever grow, so a stale row's first and last decision lie within
     # the day's true ones and stay in the bounds.
     lo_day, hi_day = first_full.date(), sealed_end.date()
+    # Only the days sealed under these rules: a day still holding another rule's rows is a gap.
+    sealed_array = "{" + ",".join(day.isoformat() for day in sorted(sealed) if lo_day <= day < hi_day) + "}"
     news_days = {market_id: news_counts_by_day(times, window) for market_id, times in news.items()}
-    candidates = [(m, d) for m, counts in news_days.items() for d in counts if lo_day <= d < hi_day]
+    candidates = [(m, d) for m, counts in news_days.items() for d in counts if d in sealed and lo_day <= d < hi_day]
     for market_id, decisions, hits, first, last in fast_rows(
         """
         SELECT market_id, sum(decisions)::bigint, sum(hits)::bigint, min(first_at), max(last_at) FROM market_edge_day
-        WHERE market_id = ANY(%s::bigint[]) AND day >= %s AND day < %s GROUP BY market_id
+        WHERE market_id = ANY(%s::bigint[]) AND day >= %s AND day < %s AND day = ANY(%s::date[]) GROUP BY market_id
         """,
-        [int_array(ids), lo_day, hi_day],
+        [int_array(ids), lo_day, hi_day, sealed_array],
     ):
         totals[market_id].add(decisions, hits, first, last)
     due = set(fast_rows(
@@ -205,12 +207,12 @@ def market_baselines(
     for market_id, day, decisions, hits, news_count in fast_rows(
         """
         SELECT s.market_id, s.day, s.decisions, s.hits, s.news_count FROM market_edge_day s
-        WHERE s.market_id = ANY(%s::bigint[]) AND s.day >= %s AND s.day < %s
+        WHERE s.market_id = ANY(%s::bigint[]) AND s.day >= %s AND s.day < %s AND s.day = ANY(%s::date[])
           AND (s.news_count > 0
                OR EXISTS (SELECT 1 FROM market_edge_day_due d WHERE d.market_id = s.market_id AND d.day = s.day)
                OR (s.market_id, s.day) IN (SELECT * FROM unnest(%s::bigint[], %s::date[])))
         """,
-        [int_array(ids), lo_day, hi_day, int_array(m for m, _ in candidates),
+        [int_array(ids), lo_day, hi_day, sealed_array, int_array(m for m, _ in candidates),
          "{" + ",".join(d.isoformat() for _, d in candidates) + "}"],
     ):
         if (market_id, day) in due or news_count != news_days.get(market_id, {}).get(day, 0):
@@ -347,7 +349,9 @@ def _days_with_new_news(*, since: datetime, first_day: date, last_day: date, win
     return [(m, d) for m, d, count in stored if count != news_for_day(news.get(m, []), d, window)]
 
 
-def edge_days_seal(*, now: datetime | None = None, time_budget_seconds: float | None = None) -> dict:
+def edge_days_seal(
+    *, now: datetime | None = None, time_budget_seconds: float | None = None, max_days: int | None = None
+) -> dict:
     """Store every market's decision counts for each day of the baseline window that has ended and
     is not stored yet (one grouped read of the day's fills, one transaction per day), then
     recompute the due days. Resumes where a stopped run ended."""
@@ -371,7 +375,7 @@ def edge_days_seal(*, now: datetime | None = None, time_budget_seconds: float | 
     done = set(sealed_days(since=first_full, until=yesterday + DAY, rules=rules))
     missing = [first_full + DAY * i for i in range((yesterday - first_full).days + 1)]
     for day in [day for day in missing if day not in done]:
-        if time.monotonic() - started >= budget:
+        if time.monotonic() - started >= budget or (max_days is not None and result["days_sealed"] >= max_days):
             break
         start, day_started = day_start_of(day), time.monotonic()
         with transaction.atomic():

@@ -175,8 +175,10 @@ def test_a_day_never_sealed_inside_the_sealed_ones_is_read_from_the_fills():
     markets, _wallets = _world(now, random.Random(5))
     edge_days_seal(now=now, time_budget_seconds=600)
     hole = (day_start(now) - timedelta(days=3)).date()
+    # The day's seal record is gone but its rows are not (a day sealed under other settings is
+    # the same): the rows must not count beside the day read from the fills.
     EdgeSealedDay.objects.filter(day=hole).delete()
-    MarketEdgeDay.objects.filter(day=hole).delete()
+    assert MarketEdgeDay.objects.filter(day=hole).exists()
     sealed, scanned = _both([m.pk for m, _ in markets], now)
     assert sealed == scanned
     assert edge_days_seal(now=now, time_budget_seconds=600)["days_sealed"] == 1  # the next pass fills the hole
@@ -207,6 +209,9 @@ def test_days_sealed_under_other_settings_are_read_from_the_fills_and_sealed_aga
     args = {"market_ids": [m.pk for m, _ in markets], "since": now - timedelta(days=DAYS), "until": now,
             "decision_window": timedelta(minutes=10), "window": timedelta(minutes=30)}
     assert market_baselines(**args) == market_baselines_compute(**args)
-    assert edge_days_seal(now=now, time_budget_seconds=600)["days_sealed"] == DAYS - 1
+    # Half-way through sealing again: days under the new rules beside days still holding the old rows.
+    assert edge_days_seal(now=now, time_budget_seconds=600, max_days=2)["days_sealed"] == 2
+    assert market_baselines(**args) == market_baselines_compute(**args)
+    assert edge_days_seal(now=now, time_budget_seconds=600)["days_sealed"] == DAYS - 3
     assert set(EdgeSealedDay.objects.values_list("rules", flat=True)) == {"slot=600s window=1800s news=feed,manual"}
     assert market_baselines(**args) == market_baselines_compute(**args)
