@@ -43,6 +43,11 @@ def timestamp_array(values: Iterable[datetime]) -> str:
     return "{" + ",".join(value.isoformat() for value in values) + "}"
 
 
+def date_array(values: Iterable[date]) -> str:
+    """An array literal for `%s::date[]` (ISO 8601, as timestamp_array)."""
+    return timestamp_array(values)
+
+
 def fast_cursor():
     """A Django-wrapped cursor that reads timestamps with psycopg's C loader.
 

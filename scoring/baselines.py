@@ -35,11 +35,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from marts.bulk import fast_rows, int_array
+from marts.bulk import date_array, fast_rows, int_array
 from marts.models import ComputeCursor
 from scoring.edge import MarketBaseline, time_share_before_news
 from scoring.models import EdgeSealedDay
-from scoring.selectors import NEWS_KINDS, decision_counts, market_baselines_compute, news_times_for
+from scoring.selectors import NEWS_KINDS, NEWS_KINDS_ARRAY, decision_counts, market_baselines_compute, news_times_for
 
 DAY = timedelta(days=1)
 NEWS_CURSOR = "scoring.edge_days_news"
@@ -148,7 +148,7 @@ def _day_counts(*, days: list[tuple[int, date]], decision_window: timedelta, win
         ),
         # The overall bounds let PostgreSQL skip the partitions no day falls in.
         where="f.traded_at >= %s AND f.traded_at < %s",
-        params=[int_array(m for m, _ in days), "{" + ",".join(d.isoformat() for _, d in days) + "}",
+        params=[int_array(m for m, _ in days), date_array(d for _, d in days),
                 day_start_of(min(d for _, d in days)), day_start_of(max(d for _, d in days)) + DAY],
         decision_window=decision_window, window=window, by_day=True,
     )
@@ -188,7 +188,7 @@ def market_baselines(
     # the day's true ones and stay in the bounds.
     lo_day, hi_day = first_full.date(), sealed_end.date()
     # Only the days sealed under these rules: a day still holding another rule's rows is a gap.
-    sealed_array = "{" + ",".join(day.isoformat() for day in sorted(sealed) if lo_day <= day < hi_day) + "}"
+    sealed_array = date_array(day for day in sorted(sealed) if lo_day <= day < hi_day)
     news_days = {market_id: news_counts_by_day(times, window) for market_id, times in news.items()}
     candidates = [(m, d) for m, counts in news_days.items() for d in counts if d in sealed and lo_day <= d < hi_day]
     for market_id, decisions, hits, first, last in fast_rows(
@@ -213,7 +213,7 @@ def market_baselines(
                OR (s.market_id, s.day) IN (SELECT * FROM unnest(%s::bigint[], %s::date[])))
         """,
         [int_array(ids), lo_day, hi_day, sealed_array, int_array(m for m, _ in candidates),
-         "{" + ",".join(d.isoformat() for _, d in candidates) + "}"],
+         date_array(d for _, d in candidates)],
     ):
         if (market_id, day) in due or news_count != news_days.get(market_id, {}).get(day, 0):
             stale.add((market_id, day))
@@ -246,7 +246,7 @@ def edge_days_mark_due(*, days) -> int:
             SELECT m, d, clock_timestamp() FROM unnest(%s::bigint[], %s::date[]) AS v(m, d) ORDER BY m, d
             ON CONFLICT (market_id, day) DO UPDATE SET marked_at = EXCLUDED.marked_at
             """,
-            [int_array(m for m, _ in days), "{" + ",".join(d.isoformat() for _, d in days) + "}"],
+            [int_array(m for m, _ in days), date_array(d for _, d in days)],
         )
     return len(days)
 
@@ -282,23 +282,6 @@ def late_fill_days(*, marts, changed_from: dict[int, datetime], since: datetime)
     return {key for key, ingested in newest.items() if key[1] in sealed and ingested >= sealed[key[1]] - COMMIT_MARGIN}
 
 
-def _news_times(*, market_ids: list[int] | None, since: datetime, until: datetime) -> dict[int, list[datetime]]:
-    """News times per market in [since, until] — of every market when `market_ids` is None."""
-    if market_ids is not None:
-        return news_times_for(market_ids=market_ids, since=since, until=until)
-    times: dict[int, list[datetime]] = defaultdict(list)
-    for market_id, event_time in fast_rows(
-        """
-        SELECT em.market_id, em.event_time FROM offchain_event_market em JOIN offchain_event e ON e.id = em.event_id
-        WHERE em.event_time >= %s AND em.event_time <= %s AND e.kind = ANY(%s::text[])
-        ORDER BY em.market_id, em.event_time
-        """,
-        [since, until, "{" + ",".join(NEWS_KINDS) + "}"],
-    ):
-        times[market_id].append(event_time)
-    return times
-
-
 def _days_store(*, rows: list[tuple], days: list[tuple[int, date]] | None, day: date | None,
                 news: dict[int, list[datetime]], news_window: timedelta, now: datetime) -> int:
     """Replace the stored counts of `days` (or of every market on `day`) with `rows`. `news` was
@@ -311,7 +294,7 @@ def _days_store(*, rows: list[tuple], days: list[tuple[int, date]] | None, day: 
             cursor.execute(
                 "DELETE FROM market_edge_day s USING unnest(%s::bigint[], %s::date[]) AS v(m, d) "
                 "WHERE s.market_id = v.m AND s.day = v.d",
-                [int_array(m for m, _ in days), "{" + ",".join(d.isoformat() for _, d in days) + "}"],
+                [int_array(m for m, _ in days), date_array(d for _, d in days)],
             )
         if rows:
             cursor.execute(
@@ -336,7 +319,7 @@ def _days_with_new_news(*, since: datetime, first_day: date, last_day: date, win
         SELECT DISTINCT em.market_id FROM offchain_event_market em JOIN offchain_event e ON e.id = em.event_id
         WHERE e.created_at >= %s AND e.kind = ANY(%s::text[])
         """,
-        [since, "{" + ",".join(NEWS_KINDS) + "}"],
+        [since, NEWS_KINDS_ARRAY],
     )]
     if not market_ids:
         return []
@@ -379,7 +362,7 @@ def edge_days_seal(
             break
         start, day_started = day_start_of(day), time.monotonic()
         with transaction.atomic():
-            news = _news_times(market_ids=None, since=start, until=start + DAY + rules_window)
+            news = news_times_for(market_ids=None, since=start, until=start + DAY + rules_window)
             # A fill ingested after this instant may be missing from the counts (see late_fill_days).
             sealed_at = fast_rows("SELECT clock_timestamp()", [])[0][0]
             rows = decision_counts(
@@ -412,7 +395,7 @@ def edge_days_seal(
                 break
             # Marks made after this instant (by a drain that read a fill this pass may not see) stay.
             threshold = fast_rows("SELECT clock_timestamp()", [])[0][0]
-            news = _news_times(market_ids=sorted({m for m, _ in due}), since=day_start_of(min(d for _, d in due)),
+            news = news_times_for(market_ids=sorted({m for m, _ in due}), since=day_start_of(min(d for _, d in due)),
                                until=day_start_of(max(d for _, d in due)) + DAY + rules_window)
             rows = _day_counts(days=due, decision_window=decision_window, window=rules_window)
             _days_store(rows=rows, days=due, day=None, news=news, news_window=rules_window, now=now)
@@ -420,7 +403,7 @@ def edge_days_seal(
                 cursor.execute(
                     "DELETE FROM market_edge_day_due s USING unnest(%s::bigint[], %s::date[]) AS v(m, d) "
                     "WHERE s.market_id = v.m AND s.day = v.d AND s.marked_at <= %s",
-                    [int_array(m for m, _ in due), "{" + ",".join(d.isoformat() for _, d in due) + "}", threshold],
+                    [int_array(m for m, _ in due), date_array(d for _, d in due), threshold],
                 )
         result["due_recomputed"] += len(due)
         if len(due) < DUE_CHUNK:

@@ -17,22 +17,27 @@ from scoring.models import WalletSnapshot
 
 # Lifecycle events (closed, resolved) are outcomes, not information: never news.
 NEWS_KINDS = ("feed", "manual")
+NEWS_KINDS_ARRAY = "{" + ",".join(NEWS_KINDS) + "}"  # for `%s::text[]`
 
 
-def news_times_for(*, market_ids: set[int] | list[int], since: datetime, until: datetime) -> dict[int, list[datetime]]:
-    """Times of news (off-chain events of a feed or entered by hand) per market in [since, until], sorted."""
+def news_times_for(
+    *, market_ids: set[int] | list[int] | None, since: datetime, until: datetime
+) -> dict[int, list[datetime]]:
+    """Times of news (off-chain events of a feed or entered by hand) per market in [since, until],
+    sorted — of every market when `market_ids` is None."""
     times: dict[int, list[datetime]] = defaultdict(list)
-    if not market_ids:
+    if market_ids is not None and not market_ids:
         return times
+    markets = "" if market_ids is None else "em.market_id = ANY(%s::bigint[]) AND "
     rows = fast_rows(
-        """
+        f"""
         SELECT em.market_id, em.event_time FROM offchain_event_market em
         JOIN offchain_event e ON e.id = em.event_id
-        WHERE em.market_id = ANY(%s::bigint[]) AND em.event_time >= %s AND em.event_time <= %s
+        WHERE {markets}em.event_time >= %s AND em.event_time <= %s
           AND e.kind = ANY(%s::text[])
         ORDER BY em.market_id, em.event_time
-        """,
-        [int_array(sorted(market_ids)), since, until, "{" + ",".join(NEWS_KINDS) + "}"],
+        """,  # noqa: S608 - the clause is ours; values are parameters
+        [*([] if market_ids is None else [int_array(sorted(market_ids))]), since, until, NEWS_KINDS_ARRAY],
     )
     for market_id, event_time in rows:
         times[market_id].append(event_time)
@@ -65,7 +70,7 @@ def decision_counts(
                min(d.at), max(d.at)
         FROM d GROUP BY 1, 2
         """,  # noqa: S608 - the clauses are ours; values are parameters
-        [*params, seconds, window, "{" + ",".join(NEWS_KINDS) + "}"],
+        [*params, seconds, window, NEWS_KINDS_ARRAY],
     )
 
 
