@@ -215,6 +215,11 @@ DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["CONN_MAX_AGE"] = read.integer("DB_CONN_MAX_AGE", 60, minimum=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+# Server-side prepared statements only where the code asks for one (execute(prepare=True): the
+# ingest page statements, run on every page with the same text): Django turns psycopg's
+# preparation off altogether (prepare_threshold None), which silently ignores prepare=True, and
+# a threshold nothing else reaches keeps every other query unprepared, as Django has it.
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 2**31 - 1
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {

@@ -224,8 +224,8 @@ class LandingPage(models.Model):
     Trade pages are ingest's hottest write: a row per record cost more than the fill it
     described (its own heap tuple and three index entries, ~850 bytes of JSON each). A page lands
     as one row instead: the records, in the order the upstream served them and each with the key
-    its fill was stored under, as one zlib-compressed JSON document (ingest.frame.landing_page_write) — an
-    eighth of the bytes, written in one TOAST value that PostgreSQL does not compress again.
+    its fill was stored under, as one Zstandard-compressed JSON document (ingest.frame.landing_page_write;
+    zlib before, still read) — a tenth of the bytes, written in one TOAST value that PostgreSQL does not compress again.
     `upstream_from`/`upstream_until` bound the records' trade times, so a replay window finds its
     pages by index; records of older databases stay in LandingRecord and are read beside these.
     """
@@ -237,7 +237,8 @@ class LandingPage(models.Model):
     upstream_until = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)
     run = models.ForeignKey(IngestRun, null=True, blank=True, on_delete=models.SET_NULL, db_constraint=False)
-    # zlib(JSON array of [idempotency_key, record as received]); ingest.frame.landing_page_records reads it.
+    # zstd (or zlib, landed before) of the JSON array of [idempotency_key, record as received];
+    # ingest.frame.landing_page_records reads it.
     body = models.BinaryField()
 
     class Meta:

@@ -32,22 +32,6 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 stored_money = methodcaller("quantize", SCALE_12, None, _ROUNDING)
 
 
-def int_array(values: Iterable[int]) -> str:
-    """An array literal for `%s::bigint[]`. A list parameter makes psycopg walk every element in
-    Python, twice, to pick the array's type: ~1 ms per 500 ids, a dozen lists per batch."""
-    return "{" + ",".join(map(str, values)) + "}"
-
-
-def timestamp_array(values: Iterable[datetime]) -> str:
-    """An array literal for `%s::timestamptz[]` (aware datetimes; ISO 8601 needs no quoting)."""
-    return "{" + ",".join(value.isoformat() for value in values) + "}"
-
-
-def date_array(values: Iterable[date]) -> str:
-    """An array literal for `%s::date[]` (ISO 8601, as timestamp_array)."""
-    return timestamp_array(values)
-
-
 def fast_cursor():
     """A Django-wrapped cursor that reads timestamps with psycopg's C loader.
 

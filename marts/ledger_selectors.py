@@ -12,6 +12,7 @@ import orjson
 from django.db import connection
 from psycopg.types.json import set_json_loads
 
+from arbitra.sql_arrays import int_array
 from ingest.sources.data_api.parsing import (
     ParsedActivity,
     ParsedUserStats,
@@ -21,7 +22,7 @@ from ingest.sources.data_api.parsing import (
     parse_user_stats_v2,
 )
 from ingest.sources.values import MalformedRow
-from marts.bulk import fast_cursor, fast_rows, int_array
+from marts.bulk import fast_cursor, fast_rows
 from marts.ledger import MarketTerms
 
 SOURCE = "data_api"

@@ -24,9 +24,10 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from arbitra.sql_arrays import int_array
 from ingest.sources.data_api.parsing import ParsedPosition, ParsedUserStats, PositionFigures
 from marts import ledger_selectors as selectors
-from marts.bulk import copy_rows, fast_rows, int_array, staged_upsert, stored_money
+from marts.bulk import copy_rows, fast_rows, staged_upsert, stored_money
 from marts.ledger import (
     CONTEXT,
     MarketTerms,

@@ -9,7 +9,8 @@ from decimal import Decimal
 
 from django.db import connection
 
-from marts.bulk import fast_rows, int_array
+from arbitra.sql_arrays import int_array
+from marts.bulk import fast_rows
 from marts.compute import Fill, MarketFacts, TokenFacts
 
 

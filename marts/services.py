@@ -30,9 +30,10 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from arbitra.sql_arrays import int_array, timestamp_array
 from ingest.changes import changed_wallets_pop, changed_wallets_push
 from marts import selectors
-from marts.bulk import copy_rows, fast_rows, int_array, staged_upsert, stored_money, timestamp_array
+from marts.bulk import copy_rows, fast_rows, staged_upsert, stored_money
 from marts.compute import WINDOWS, WalletMart, floor_1h, floor_5m, wallet_mart_compute
 from marts.models import ComputeCursor
 

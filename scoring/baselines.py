@@ -35,7 +35,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from marts.bulk import date_array, fast_rows, int_array
+from arbitra.sql_arrays import date_array, int_array
+from marts.bulk import fast_rows
 from marts.models import ComputeCursor
 from scoring.edge import MarketBaseline, time_share_before_news
 from scoring.models import EdgeSealedDay

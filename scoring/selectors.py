@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.db.models import Case, Value, When
 
-from marts.bulk import fast_rows, int_array
+from arbitra.sql_arrays import int_array
+from marts.bulk import fast_rows
 from scoring.edge import MarketBaseline, time_share_before_news
 from scoring.models import WalletSnapshot
 

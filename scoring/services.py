@@ -23,7 +23,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from marts.bulk import copy_rows, fast_rows, int_array, staged_upsert
+from arbitra.sql_arrays import int_array
+from marts.bulk import copy_rows, fast_rows, staged_upsert
 from marts.compute import MarketFacts, WalletMart, q
 from marts.ledger_selectors import ledger_score_inputs_for
 from scoring.ai import AiProvider, AiRateLimited, ai_provider_get

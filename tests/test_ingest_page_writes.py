@@ -54,17 +54,73 @@ def test_a_page_read_again_stores_and_lands_nothing_twice():
     assert LandingPage.objects.count() == 1, "a page that stored nothing lands nothing"
 
 
-def test_free_text_with_copy_format_characters_is_stored_as_sent():
-    # The page reaches PostgreSQL as COPY text built by us: tab, newline, carriage return and
-    # backslash mean something there, and a text reading \N is not a NULL.
+def test_free_text_with_copy_format_and_array_literal_characters_is_stored_as_sent():
+    # The page reaches PostgreSQL as COPY text and array literals built by us: tab, newline,
+    # carriage return and backslash mean something in the one, double quotes, braces, commas and
+    # NULL in the other, and a text reading \N is not a NULL.
     row = dict(load_fixture("insiderwatch/trades.json")[0])
-    row.update(title="Rain?\tYes\nor no\r\\N", pseudonym="\\N", name="back\\slash\t")
+    row.update(title='Rain?\tYes\nor no\r\\N "{a,b}"', slug="NULL", pseudonym="\\N", name='back\\slash\t"}',
+               outcome='Yes, "or" {no}')
 
     trade_page_ingest(run=None, rows=[row], queue_changes=False)
 
     fill = TradeFill.objects.select_related("market", "wallet").get()
-    assert fill.market.question == "Rain?\tYes\nor no\r\\N"
-    assert (fill.wallet.pseudonym, fill.wallet.name) == ("\\N", "back\\slash\t")
+    assert (fill.market.question, fill.market.slug) == ('Rain?\tYes\nor no\r\\N "{a,b}"', "NULL")
+    assert (fill.wallet.pseudonym, fill.wallet.name) == ("\\N", 'back\\slash\t"}')
+    assert fill.outcome == 'Yes, "or" {no}'
+
+
+def test_a_wallet_first_seen_takes_the_profile_of_its_newest_fill_on_the_page():
+    rows = sorted(trade_rows_of("insiderwatch/activity.json"), key=lambda row: row["timestamp"])
+    older, newer = dict(rows[0]), dict(rows[-1])
+    assert older["timestamp"] < newer["timestamp"] and older["proxyWallet"] == newer["proxyWallet"]
+    older.update(name="old name", pseudonym="Only-Older-Says", profileImage="https://example.com/old.png")
+    newer.update(name="new name", pseudonym="", profileImage="")
+
+    # Newest first, as the live feed serves: the order on the page does not decide.
+    trade_page_ingest(run=None, rows=[newer, older], stream="wallet_history", queue_changes=False)
+
+    wallet = Wallet.objects.get(address=older["proxyWallet"].lower())
+    assert wallet.name == "new name", "the newer fill's name"
+    assert (wallet.pseudonym, wallet.profile_image) == ("Only-Older-Says", "https://example.com/old.png"), (
+        "a field the newer fill left empty comes from the older one"
+    )
+    assert int(wallet.first_trade_at.timestamp()) == older["timestamp"]
+    assert int(wallet.last_trade_at.timestamp()) == newer["timestamp"]
+
+
+def test_the_page_statements_are_prepared_once_per_connection():
+    rows = load_fixture("insiderwatch/trades.json")
+    trade_page_ingest(run=None, rows=rows[:5], queue_changes=False)
+    trade_page_ingest(run=None, rows=rows[5:], queue_changes=False)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("INSERT INTO trade_fill" in statement for statement in prepared), (
+        "prepare=True is honoured (Django turns psycopg's preparation off unless prepare_threshold is set)"
+    )
+    assert len([statement for statement in prepared if "INSERT INTO trade_fill" in statement]) == 1
+    assert not any("django_" in statement for statement in prepared), "other queries stay unprepared"
+
+
+def test_landed_bodies_are_zstandard_and_bodies_landed_with_zlib_stay_readable():
+    import json
+    import zlib
+
+    from ingest.frame import landing_page_records
+
+    rows = load_fixture("insiderwatch/trades.json")
+    trade_page_ingest(run=None, rows=rows, queue_changes=False)
+    page = LandingPage.objects.get()
+    body = bytes(page.body)
+    assert body[:4] == b"\x28\xb5\x2f\xfd", "a Zstandard frame"
+
+    records = landing_page_records(body)
+    assert sorted(key for key, _ in records) == sorted(TradeFill.objects.values_list("idempotency_key", flat=True))
+    assert all(payload in rows for _, payload in records), "each record as received"
+    older_body = zlib.compress(json.dumps([[key, payload] for key, payload in records]).encode(), 1)
+    assert landing_page_records(older_body) == records
 
 
 def test_the_user_scoped_copy_of_a_global_fill_enriches_it_and_lands_as_the_record_that_did():

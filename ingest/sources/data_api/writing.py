@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import connection
 
+from arbitra.sql_arrays import text_array, timestamp_array
 from ingest.frame import (
     PageResult,
     bulk_cursor,
@@ -115,6 +116,73 @@ class _CopyFields(dict):
 
 
 @dataclass(frozen=True)
+class PageMarkets:
+    """The page's markets, one each in condition id order, with the title and slugs its fills
+    reported: what a market first seen in a trade is created with. Each column is an array
+    literal (arbitra.sql_arrays), built off the writing thread."""
+
+    condition_ids: str
+    titles: str
+    slugs: str
+    event_slugs: str
+
+
+@dataclass(frozen=True)
+class PageWallets:
+    """The page's wallets, one each in address order: the profile its newest fill on the page
+    reported ('' where none did) and its first and last trade time here. Each column is an array
+    literal (arbitra.sql_arrays), built off the writing thread."""
+
+    addresses: str
+    pseudonyms: str
+    names: str
+    images: str
+    first_trade_at: str
+    last_trade_at: str
+
+
+def _page_markets(fills: list[ParsedFill]) -> PageMarkets:
+    texts: dict[str, list[str]] = {}
+    for fill in fills:
+        known = texts.get(fill.condition_id)
+        if known is None:
+            texts[fill.condition_id] = [fill.title or "", (fill.market_slug or "")[:300], (fill.event_slug or "")[:300]]
+        elif not all(known):  # a text another fill of the market left out
+            for position, value in enumerate((fill.title, fill.market_slug, fill.event_slug)):
+                if not known[position] and value:
+                    known[position] = value if position == 0 else value[:300]
+    ids = sorted(texts)
+    return PageMarkets(condition_ids=text_array(ids), titles=text_array(texts[i][0] for i in ids),
+                       slugs=text_array(texts[i][1] for i in ids), event_slugs=text_array(texts[i][2] for i in ids))
+
+
+def _page_wallets(fills: list[ParsedFill]) -> PageWallets:
+    # Per wallet: [first time, last time, pseudonym, name, image, and the times those were said].
+    # A profile field takes the newest fill's non-empty value: a wallet renamed between two of
+    # its fills on one page is shown under its newer name.
+    seen: dict[str, list[Any]] = {}
+    for fill in fills:
+        moment = fill.traded_at
+        entry = seen.get(fill.wallet)
+        if entry is None:
+            entry = seen[fill.wallet] = [moment, moment, "", "", "", None, None, None]
+        elif moment < entry[0]:
+            entry[0] = moment
+        elif moment > entry[1]:
+            entry[1] = moment
+        for position, value in ((2, fill.pseudonym), (3, fill.name), (4, fill.profile_image)):
+            if value and (entry[position + 3] is None or moment >= entry[position + 3]):
+                entry[position], entry[position + 3] = (value[:500] if position == 4 else value), moment
+    addresses = sorted(seen)
+    rows = [seen[address] for address in addresses]
+    return PageWallets(
+        addresses=text_array(addresses), pseudonyms=text_array(row[2] for row in rows),
+        names=text_array(row[3] for row in rows), images=text_array(row[4] for row in rows),
+        first_trade_at=timestamp_array(row[0] for row in rows), last_trade_at=timestamp_array(row[1] for row in rows),
+    )
+
+
+@dataclass(frozen=True)
 class FillBatch:
     """Parsed fills made ready to write: all of a page's work that needs no database, so that a
     walk does it on its reader thread while PostgreSQL writes the page before (fill_batch_prepare).
@@ -129,6 +197,8 @@ class FillBatch:
     parsed_count: int
     fills: list[ParsedFill]
     stage_copy: bytes  # `fills` as ingest_fill_stage rows in COPY text (_STAGE_COLUMNS)
+    markets: PageMarkets
+    wallets: PageWallets
     landing: list[tuple[str, Any, datetime]]  # (fill key, record as received, trade time)
     landing_body: bytes
     newest_time: datetime | None
@@ -150,40 +220,28 @@ def fill_batch_prepare(parsed: list[tuple[ParsedFill, Any]]) -> FillBatch:
     landing = [(key, payload, fill.traded_at) for key, (fill, payload) in unique.items()]
     times = [fill.traded_at for fill in fills]
     return FillBatch(
-        parsed_count=len(parsed), fills=fills, stage_copy=_stage_copy_text(fills), landing=landing,
+        parsed_count=len(parsed), fills=fills, stage_copy=_stage_copy_text(fills), markets=_page_markets(fills),
+        wallets=_page_wallets(fills), landing=landing,
         landing_body=landing_page_body_of(landing) if landing else b"",
         newest_time=max(times, default=None), oldest_time=min(times, default=None),
     )
 
 
-def _wallet_profile_fields(profile: tuple[str | None, str | None, str | None]) -> str:
-    pseudonym, name, image = profile
-    return f"{_copy_text(pseudonym)}\t{_copy_text(name)}\t{_copy_text((image or '')[:500])}"
-
-
-def _market_text_fields(market: tuple[str | None, str | None, str | None]) -> str:
-    title, slug, event_slug = market
-    return f"{_copy_text(title)}\t{_copy_text((slug or '')[:300])}\t{_copy_text((event_slug or '')[:300])}"
-
-
 def _stage_copy_text(fills: list[ParsedFill]) -> bytes:
     """ingest_fill_stage rows in COPY text, built here rather than by psycopg's row writer (which
     needs the connection, so the writing thread, and costs twice as much). Ids, keys and side are
-    validated hex, digits and BUY/SELL by the parser, so only free text is escaped. Missing image
-    and slugs are '' as the page's market and wallet rows take them. A wallet's profile and a
-    market's texts repeat on the page: each set is formatted once and looked up by its three
-    values (one lookup instead of three). Decimals through `!s`: a bare f-string field goes
-    through Decimal.__format__, five times slower than str for the same text."""
+    validated hex, digits and BUY/SELL by the parser, so only free text is escaped. Repeated
+    values (a second, an outcome) are formatted once and looked up. Decimals through `!s`: a
+    bare f-string field goes through Decimal.__format__, five times slower than str for the same
+    text. The page's market and wallet texts are not staged: they go once each (PageMarkets,
+    PageWallets), not once per fill."""
     moment = _CopyFields(datetime.isoformat)
     text = _CopyFields(_copy_text)
     index = _CopyFields(lambda value: "\\N" if value is None else str(value))
-    profile = _CopyFields(_wallet_profile_fields)
-    market = _CopyFields(_market_text_fields)
     lines = [
         f"{fill.idempotency_key}\t{fill.transaction_hash}\t{fill.asset}\t{fill.condition_id}\t{fill.wallet}\t"
         f"{fill.side}\t{fill.size!s}\t{fill.price!s}\t{fill.usdc_size!s}\t{moment[fill.traded_at]}\t"
-        f"{text[fill.outcome]}\t{index[fill.outcome_index]}\t{profile[fill.pseudonym, fill.name, fill.profile_image]}\t"
-        f"{market[fill.title, fill.market_slug, fill.event_slug]}\t{fill.occurrence}\n"
+        f"{text[fill.outcome]}\t{index[fill.outcome_index]}\t{fill.occurrence}\n"
         for fill in fills
     ]
     return "".join(lines).encode()
@@ -339,25 +397,25 @@ def fills_preview(
 _STAGE_TABLE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_fill_stage (
     k text, h text, token text, condition_id text, wallet text, side text,
-    size numeric, price numeric, usdc numeric, ts timestamptz, outcome text, outcome_index smallint,
-    pseudonym text, name text, image text, title text, slug text, event_slug text, occ smallint
+    size numeric, price numeric, usdc numeric, ts timestamptz, outcome text, outcome_index smallint, occ smallint
 ) ON COMMIT DELETE ROWS
 """
-_STAGE_COLUMNS = (
-    "k, h, token, condition_id, wallet, side, size, price, usdc, ts, outcome, outcome_index, "
-    "pseudonym, name, image, title, slug, event_slug, occ"
-)
+_STAGE_COLUMNS = "k, h, token, condition_id, wallet, side, size, price, usdc, ts, outcome, outcome_index, occ"
 
-
-# One row per wallet on the page, in address order: what its fills say about it.
-_STAGE_WALLETS = """
-    SELECT wallet, coalesce(max(pseudonym), ''), coalesce(max(name), ''), coalesce(max(image), ''), false,
-           min(ts), max(ts), now(), now()
-    FROM ingest_fill_stage {where} GROUP BY wallet ORDER BY wallet
+# The page's wallets (PageWallets) as rows, in address order.
+_PAGE_WALLETS = """
+    unnest(%(addresses)s::text[], %(pseudonyms)s::text[], %(names)s::text[], %(images)s::text[],
+           %(first_trade_at)s::timestamptz[], %(last_trade_at)s::timestamptz[])
+        WITH ORDINALITY AS page (address, pseudonym, name, image, first_trade_at, last_trade_at, position)
 """
 
 
-def _wallets_touch(cursor, *, new_wallets: list[str]) -> None:
+def _page_wallet_parameters(wallets: PageWallets) -> dict[str, str]:
+    return {"addresses": wallets.addresses, "pseudonyms": wallets.pseudonyms, "names": wallets.names,
+            "images": wallets.images, "first_trade_at": wallets.first_trade_at, "last_trade_at": wallets.last_trade_at}
+
+
+def _wallets_touch(cursor, *, wallets: PageWallets, new_wallets: list[str]) -> None:
     """Move known wallets' first trade time and profile to what this page's fills say.
 
     Only wallets whose row changes are touched: an earlier first trade (a backfilled history) or
@@ -369,35 +427,31 @@ def _wallets_touch(cursor, *, new_wallets: list[str]) -> None:
     follows, so concurrent pages sharing wallets barely wait for one another.
     """
     cursor.execute(
-        """
+        f"""
         UPDATE wallet AS w SET
             first_trade_at = LEAST(w.first_trade_at, page.first_trade_at),
             pseudonym = CASE WHEN page.pseudonym <> '' THEN page.pseudonym ELSE w.pseudonym END,
             name = CASE WHEN page.name <> '' THEN page.name ELSE w.name END,
             profile_image = CASE WHEN page.image <> '' THEN page.image ELSE w.profile_image END,
             updated_at = now()
-        FROM (
-            SELECT wallet, coalesce(max(pseudonym), '') AS pseudonym, coalesce(max(name), '') AS name,
-                   coalesce(max(image), '') AS image, min(ts) AS first_trade_at
-            FROM ingest_fill_stage WHERE NOT (wallet = ANY(%s::text[])) GROUP BY wallet
-        ) AS page
-        WHERE w.address = page.wallet
+        FROM {_PAGE_WALLETS}
+        WHERE w.address = page.address AND NOT (page.address = ANY(%(new_wallets)s::text[]))
           AND (w.first_trade_at IS NULL OR page.first_trade_at < w.first_trade_at
                OR (page.pseudonym <> '' AND page.pseudonym <> w.pseudonym)
                OR (page.name <> '' AND page.name <> w.name)
                OR (page.image <> '' AND page.image <> w.profile_image))
-        """,
-        [new_wallets],
+        """,  # noqa: S608 - module constants, no input
+        {**_page_wallet_parameters(wallets), "new_wallets": text_array(new_wallets)},
         prepare=True,
     )
 
 
 def _fills_write(*, batch: FillBatch, run: IngestRun | None, source: str, stream: str, result: PageResult) -> None:
     with bulk_cursor() as cursor, bulk_cursor() as new_wallet_rows, bulk_cursor() as fill_rows:
-        # Every statement below is prepared once per connection (prepare=True): Django leaves
-        # psycopg's automatic preparation off, and planning these statements again on every page
-        # is a fixed cost that a 500-row page (the upstream's limit) feels. An ANALYZE of the
-        # tables they read invalidates the cached plans, so plans follow the tables' growth.
+        # Every statement below is prepared once per connection (prepare=True; the settings'
+        # prepare_threshold lets psycopg honour it): parsing and planning them again on every
+        # page cost ~5 ms of the server's ~45 a 1,000-row page. An ANALYZE of the tables they
+        # read invalidates the cached plans, so plans follow the tables' growth.
         cursor.execute(_STAGE_TABLE_DDL, prepare=True)
         with cursor.copy(f"COPY ingest_fill_stage ({_STAGE_COLUMNS}) FROM STDIN") as copy:
             copy.write(batch.stage_copy)
@@ -407,31 +461,36 @@ def _fills_write(*, batch: FillBatch, run: IngestRun | None, source: str, stream
             # Markets first seen in a trade get a pending row at once (fills need it), carrying the
             # title and slug the trade itself reported — real upstream text, never a placeholder —
             # until the Gamma job fetches their metadata.
+            markets = batch.markets
             cursor.execute(
                 """
                 INSERT INTO market (condition_id, gamma_id, question, slug, description, category, tags, event_slug,
                                     event_title, outcomes, outcome_prices, volume, liquidity, active, closed, archived,
                                     uma_resolution_status, is_void, metadata_status, created_at, updated_at)
-                SELECT condition_id, '', coalesce(title, ''), coalesce(slug, ''), '', '', '[]', coalesce(event_slug, ''),
+                SELECT page.condition_id, '', page.title, page.slug, '', '', '[]', page.event_slug,
                        '', '[]', '[]', 0, 0, true, false, false, '', false, 'pending', now(), now()
-                FROM (SELECT DISTINCT ON (condition_id) condition_id, title, slug, event_slug
-                      FROM ingest_fill_stage ORDER BY condition_id) AS page_market
-                WHERE NOT EXISTS (SELECT FROM market known WHERE known.condition_id = page_market.condition_id)
+                FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])
+                    WITH ORDINALITY AS page (condition_id, title, slug, event_slug, position)
+                WHERE NOT EXISTS (SELECT FROM market known WHERE known.condition_id = page.condition_id)
+                ORDER BY page.position
                 ON CONFLICT (condition_id) DO NOTHING
                 """,
+                [markets.condition_ids, markets.titles, markets.slugs, markets.event_slugs],
                 prepare=True,
             )
-            # User-scoped rows reveal which outcome a token is; the global feed blanks it.
-            cursor.execute(
-                """
-                INSERT INTO outcome_token (token_id, market_id, outcome_index, outcome)
-                SELECT DISTINCT ON (s.token) s.token, m.id, s.outcome_index, coalesce(s.outcome, '')
-                FROM ingest_fill_stage s JOIN market m ON m.condition_id = s.condition_id
-                WHERE s.outcome_index IS NOT NULL ORDER BY s.token
-                ON CONFLICT DO NOTHING
-                """,
-                prepare=True,
-            )
+            # User-scoped rows reveal which outcome a token is; the global feed blanks it (so its
+            # pages skip the statement).
+            if any(fill.outcome_index is not None for fill in batch.fills):
+                cursor.execute(
+                    """
+                    INSERT INTO outcome_token (token_id, market_id, outcome_index, outcome)
+                    SELECT DISTINCT ON (s.token) s.token, m.id, s.outcome_index, coalesce(s.outcome, '')
+                    FROM ingest_fill_stage s JOIN market m ON m.condition_id = s.condition_id
+                    WHERE s.outcome_index IS NOT NULL ORDER BY s.token
+                    ON CONFLICT DO NOTHING
+                    """,
+                    prepare=True,
+                )
             # Wallets first seen on this page get their row now (fills need its id). Known wallets are
             # not touched here: updating them takes row locks, and a concurrent page sharing wallets
             # would wait on those locks until this transaction commits (see _wallets_touch below).
@@ -441,10 +500,15 @@ def _fills_write(*, batch: FillBatch, run: IngestRun | None, source: str, stream
                 f"""
                 INSERT INTO wallet (address, pseudonym, name, profile_image, tracked, first_trade_at, last_trade_at,
                                     created_at, updated_at)
-                {_STAGE_WALLETS.format(where="WHERE NOT EXISTS (SELECT FROM wallet known WHERE known.address = wallet)")}
+                SELECT page.address, page.pseudonym, page.name, page.image, false, page.first_trade_at,
+                       page.last_trade_at, now(), now()
+                FROM {_PAGE_WALLETS}
+                WHERE NOT EXISTS (SELECT FROM wallet known WHERE known.address = page.address)
+                ORDER BY page.position
                 ON CONFLICT (address) DO NOTHING
                 RETURNING address
-                """,
+                """,  # noqa: S608 - module constants, no input
+                _page_wallet_parameters(batch.wallets),
                 prepare=True,
             )
             # A fill first seen on the global feed (outcome blanked) learns its outcome from a later
@@ -513,7 +577,7 @@ def _fills_write(*, batch: FillBatch, run: IngestRun | None, source: str, stream
                     (key, payload_text(payload), moment) for key, payload, moment in batch.landing if key in stored
                 ])
             newest_fill_record(cursor, at=batch.newest_time)
-            _wallets_touch(cursor, new_wallets=new_wallets)
+            _wallets_touch(cursor, wallets=batch.wallets, new_wallets=new_wallets)
     # Rows already stored count as duplicates, including those that only learnt their outcome.
     result.duplicates += len(batch.fills) - result.inserted
     result.newest_time = batch.newest_time
