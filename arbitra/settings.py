@@ -376,6 +376,10 @@ CIRCUIT_BREAKER_RESET_SECONDS = read.number("CIRCUIT_BREAKER_RESET_SECONDS", 60.
 # Rows asked for on the first page of a v2 walk (the upstream allows up to 1,000; the cursor
 # carries the size after that).
 INGEST_TRADES_PAGE_SIZE = read.integer("INGEST_TRADES_PAGE_SIZE", 1000, minimum=1, maximum=1000)
+# Trade walks decode, parse and prepare their next page in a helper process per ingest process
+# (ingest.helper_process): off the GIL the page being written needs. Off, it happens on the
+# walk's reader thread (a one-core machine gains nothing from a second process).
+INGEST_PAGE_HELPER_PROCESS = read.boolean("INGEST_PAGE_HELPER_PROCESS", True)
 # The live walk re-reads the upstream's serving lag (/v2/status) below its high-water mark, so a
 # fill that became visible late is still read; the lag is clamped to [floor, ceiling] and a
 # margin added. A lag beyond the ceiling is a recorded gap, not a silent miss.

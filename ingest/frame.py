@@ -354,28 +354,32 @@ def landing_page_body_of(records: list[tuple[str, Any, Any]]) -> bytes:
 
 
 def landing_page_write(
-    cursor, *, run: IngestRun | None, source: str, stream: str, records: list[tuple[str, Any, datetime]],
-    body: bytes | None = None,
+    cursor, *, run: IngestRun | None, source: str, stream: str,
+    records: list[tuple[str, str, datetime]] | None = None, body: bytes | None = None,
+    times: list[datetime] | None = None,
 ) -> int:
-    """records: (idempotency_key, payload as received as JSON text, upstream time), in serving
-    order; they land together as one LandingPage row. `body`: the records' body when the caller
-    built it already (landing_page_body or landing_page_body_of, off the writing thread, say);
-    then only the records' keys and times are read. Returns how many records landed."""
-    if not records:
+    """Land records together as one LandingPage row: `records` — (idempotency_key, payload as
+    received as JSON text, upstream time), in serving order — or the `body` a caller built of them
+    already (landing_page_body or landing_page_body_of, off the writing thread, say) with their
+    upstream `times`. Returns how many records landed."""
+    if records is not None:
+        if not records:
+            return 0
+        body, times = landing_page_body(records), [moment for _, _, moment in records]
+    if body is None or times is None:
+        raise TypeError("landing_page_write takes records, or a body with its records' times")
+    if not times:
         return 0
-    if body is None:
-        body = landing_page_body(records)
-    times = [moment for _, _, moment in records]
     cursor.execute(
         """
         INSERT INTO ingest_landing_page (source, stream, record_count, upstream_from, upstream_until, received_at,
                                          run_id, body)
         VALUES (%s, %s, %s, %s, %s, now(), %s, %s)
         """,
-        [source, stream, len(records), min(times), max(times), run.pk if run else None, body],
+        [source, stream, len(times), min(times), max(times), run.pk if run else None, body],
         prepare=True,
     )
-    return len(records)
+    return len(times)
 
 
 def landing_page_records(body: bytes | memoryview) -> list[tuple[str, Any]]:

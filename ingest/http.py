@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -324,13 +324,16 @@ class SourceClient:
 
     # --- public API ----------------------------------------------------------------------------
 
-    def get_json(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
-        """GET `path` and return its decoded JSON body.
+    def get_json(
+        self, path: str, *, params: Mapping[str, Any] | None = None, decode: Callable[[bytes], Any] = json_body_decode
+    ) -> Any:
+        """GET `path` and return its decoded JSON body: `decode` of the body's bytes.
 
         A 2xx whose body is not JSON — an HTML page from the CDN, a body cut short — is a transient
         fault of the path to the upstream, never data: it is asked again (same back-off as a 503)
         and, if it persists, raised as UpstreamBadPayload for the caller to stop without moving
-        anything.
+        anything. A `decode` of its own (one that also parses the rows, say) says so by raising
+        ValueError, as json_body_decode does.
         """
         for attempt in range(1, self.max_attempts + 1):
             url, response = self._get(path, params=params, headers={"Accept": "application/json"})
@@ -339,7 +342,7 @@ class SourceClient:
                 failure = "expected a 2xx JSON response"
             else:
                 try:
-                    return json_body_decode(response.content)
+                    return decode(response.content)
                 except ValueError as exc:
                     failure = f"invalid JSON: {exc}"
             with self._stats_lock:

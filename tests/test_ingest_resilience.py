@@ -38,8 +38,8 @@ def _after_each_request(client, action):
     original = client.get_json
     answered = []
 
-    def get_json(path, *, params=None):
-        body = original(path, params=params)
+    def get_json(path, *, params=None, **decoding):
+        body = original(path, params=params, **decoding)
         answered.append(path)
         action(path, len(answered))
         return body

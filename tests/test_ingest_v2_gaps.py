@@ -80,12 +80,12 @@ def test_a_bad_read_in_mid_sweep_resumes_where_it_stopped_instead_of_from_the_fi
         original = SourceClient.get_json
         calls = {"trades": 0}
 
-        def cut_short_on_the_third_group(self, path, *, params=None):
+        def cut_short_on_the_third_group(self, path, *, params=None, **decoding):
             if path == "/v2/trades":
                 calls["trades"] += 1
                 if calls["trades"] == 3:
                     raise UpstreamBadPayload(url=path, status=200, body_snippet='{"data": [', reason="invalid JSON")
-            return original(self, path, params=params)
+            return original(self, path, params=params, **decoding)
 
         monkeypatch.setattr(SourceClient, "get_json", cut_short_on_the_third_group)
         stopped = ingest_job_execute(job_name="data_api.gaps")

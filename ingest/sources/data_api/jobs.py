@@ -38,7 +38,7 @@ from ingest.sources.data_api.walk import (
     unix,
     wallet_stream_walk,
 )
-from ingest.sources.data_api.writing import trade_page_v2_ingest, trade_page_v2_prepare
+from ingest.sources.data_api.writing import trade_body_preparer, trade_page_v2_ingest, trade_page_v2_prepare
 from ingest.sources.values import MalformedBody
 
 logger = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def trades_live_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
         path=TRADES_PATH,
         state=walk,
         write_page=lambda rows, counter: trade_page_v2_ingest(run=run, rows=rows, counter=counter, stream=LIVE_STREAM),
-        prepare_page=trade_page_v2_prepare,
+        prepare_body=trade_body_preparer(),
         save_state=save,
         max_pages=settings.INGEST_MAX_PAGES_PER_RUN,
         first_limit=settings.INGEST_TRADES_PAGE_SIZE,
@@ -295,7 +295,9 @@ def conditions_walk_back(
             write_page=lambda rows, counter: trade_page_v2_ingest(
                 run=run, rows=rows, counter=counter, stream=stream, window=window, dry_run=dry_run
             ),
-            prepare_page=lambda rows, counter: trade_page_v2_prepare(rows, counter, window=window),
+            # A dry run previews parsed fills, which a portable page no longer holds.
+            prepare_page=(lambda rows, counter: trade_page_v2_prepare(rows, counter, window=window)) if dry_run else None,
+            prepare_body=None if dry_run else trade_body_preparer(window=window),
             save_state=save,
             max_pages=budget - pages,
             first_limit=settings.INGEST_TRADES_PAGE_SIZE,

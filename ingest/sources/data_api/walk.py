@@ -26,7 +26,7 @@ from typing import Any
 
 from ingest.frame import PageResult, upstream_trace_id
 from ingest.http import SourceClient, ThrottleTimeout, UpstreamBadPayload, UpstreamRejected, UpstreamUnavailable
-from ingest.sources.data_api.parsing import OccurrenceCounter, parse_page
+from ingest.sources.data_api.parsing import OccurrenceCounter, Pagination, parse_page
 from ingest.sources.values import MalformedBody
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,26 @@ PageWriter = Callable[[Any, OccurrenceCounter], PageResult]
 PagePreparer = Callable[[list[Any], OccurrenceCounter], Any]
 
 
-def _row_seconds(rows: list[Any]) -> list[int]:
+@dataclass(frozen=True)
+class PreparedBody:
+    """What a BodyPreparer made of a page's body: everything the walk needs of the page, so the
+    rows themselves need not come back from where it ran (see cursor_walk)."""
+
+    pagination: Pagination
+    seconds: list[int]  # row_seconds of the page's rows
+    prepared: Any  # what write_page gets
+    occurrences: dict | None  # the occurrence counter's state at the page's last row
+
+
+# Gets a page's body as served and the occurrence counter's state at the page's first row: decodes
+# the body (a ValueError when it is not JSON, as json_body_decode), reads the envelope (MalformedBody)
+# and prepares the rows for write_page, numbering them. Must not touch the database: it may run in
+# another process (ingest.helper_process).
+BodyPreparer = Callable[[bytes, dict | None], PreparedBody]
+
+
+def row_seconds(rows: list[Any]) -> list[int]:
+    """The Unix seconds of the rows that carry a usable `timestamp` (the walk's floor test)."""
     seconds = []
     for row in rows:
         value = row.get("timestamp") if isinstance(row, dict) else None
@@ -126,17 +145,21 @@ def _row_seconds(rows: list[Any]) -> list[int]:
 
 def _page_read(
     client: SourceClient, path: str, params: dict[str, Any], prepare_page: PagePreparer | None,
-    occurrences: dict | None,
-) -> tuple[list[Any], Any, str, Any, OccurrenceCounter | None]:
-    """One page: its rows, its pagination, the upstream's trace id of the response, what
-    `prepare_page` makes of the rows (the rows themselves without one), and the counter it
-    numbered them with — started from `occurrences`, so at the page's last row now."""
+    prepare_body: BodyPreparer | None, occurrences: dict | None,
+) -> tuple[list[int], Pagination, str, Any, OccurrenceCounter | None]:
+    """One page: its rows' seconds, its pagination, the upstream's trace id of the response, what
+    `prepare_body` or `prepare_page` makes of it (the rows themselves without either), and the
+    counter that numbered them — started from `occurrences`, so at the page's last row now."""
+    if prepare_body is not None:
+        page = client.get_json(path, params=params, decode=lambda content: prepare_body(content, occurrences))
+        return (page.seconds, page.pagination, client.last_trace_id, page.prepared,
+                OccurrenceCounter.from_state(page.occurrences))
     body = client.get_json(path, params=params)
     rows, pagination = parse_page(body)
     if prepare_page is None:
-        return rows, pagination, client.last_trace_id, rows, None
+        return row_seconds(rows), pagination, client.last_trace_id, rows, None
     counter = OccurrenceCounter.from_state(occurrences)
-    return rows, pagination, client.last_trace_id, prepare_page(rows, counter), counter
+    return row_seconds(rows), pagination, client.last_trace_id, prepare_page(rows, counter), counter
 
 
 def cursor_walk(
@@ -150,6 +173,7 @@ def cursor_walk(
     first_limit: int,
     floor_below_head: int | None = None,
     prepare_page: PagePreparer | None = None,
+    prepare_body: BodyPreparer | None = None,
 ) -> WalkOutcome:
     """Page `path` from `state` (head or stored cursor) until the floor or the end, writing each
     page as it comes and saving the walk state after it.
@@ -171,13 +195,21 @@ def cursor_walk(
     `write_page` then gets what it returns and the counter at the page's last row, which it must
     not advance. Numbering ahead numbers nothing for good: the counter's state is saved with the
     cursor only after the page's commit, as before, and a dropped read ahead drops its numbers.
+
+    `prepare_body` instead of `prepare_page` takes the page from its body's bytes (BodyPreparer):
+    decoding too leaves the reader thread, so it can hand the whole page to the helper process
+    (ingest.helper_process) and hold the GIL only to wait. A body it finds not to be JSON is asked
+    again like any bad body (SourceClient.get_json).
     """
+    if prepare_page is not None and prepare_body is not None:
+        raise ValueError("a walk takes prepare_page or prepare_body, not both")
     reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="page-read-ahead")
     try:
         with _short_switch_interval():
             return _cursor_walk(client=client, path=path, state=state, write_page=write_page,
                                 save_state=save_state, max_pages=max_pages, first_limit=first_limit,
-                                floor_below_head=floor_below_head, prepare_page=prepare_page, reader=reader)
+                                floor_below_head=floor_below_head, prepare_page=prepare_page,
+                                prepare_body=prepare_body, reader=reader)
     finally:
         # A read ahead still in flight (its page's write failed) is not waited for: its answer
         # would be dropped anyway, and a slow upstream must not delay the error.
@@ -187,7 +219,7 @@ def cursor_walk(
 def _cursor_walk(
     *, client: SourceClient, path: str, state: WalkState, write_page: PageWriter,
     save_state: Callable[[WalkState], None], max_pages: int, first_limit: int, floor_below_head: int | None,
-    prepare_page: Callable[[list[Any]], Any], reader: ThreadPoolExecutor,
+    prepare_page: PagePreparer | None, prepare_body: BodyPreparer | None, reader: ThreadPoolExecutor,
 ) -> WalkOutcome:
     outcome = WalkOutcome()
     limit = max(1, min(first_limit, MAX_FIRST_PAGE_LIMIT))
@@ -203,10 +235,10 @@ def _cursor_walk(
             params["limit"] = limit
         try:
             if ahead is not None and ahead[0] == params:
-                rows, pagination, trace_id, prepared, numbered = ahead[1].result()
+                seconds, pagination, trace_id, prepared, numbered = ahead[1].result()
             else:
-                rows, pagination, trace_id, prepared, numbered = _page_read(
-                    client, path, params, prepare_page, state.occurrences
+                seconds, pagination, trace_id, prepared, numbered = _page_read(
+                    client, path, params, prepare_page, prepare_body, state.occurrences
                 )
             ahead = None
         except UpstreamRejected as exc:
@@ -225,7 +257,6 @@ def _cursor_walk(
             return outcome
         # Whether this page ends the walk is known before it is written: the floor (set from the
         # first page's newest row when there is no mark) and the upstream's has_more/next_cursor.
-        seconds = _row_seconds(rows)
         floor = state.floor
         if floor is None and state.head is None and floor_below_head is not None and seconds:
             floor = max(seconds) - floor_below_head
@@ -233,7 +264,7 @@ def _cursor_walk(
         ended = not pagination.has_more or not pagination.next_cursor
         if not ended and not reached_floor and outcome.pages + 1 < max_pages:
             next_params = {**state.filters, "cursor": pagination.next_cursor}
-            ahead = (next_params, reader.submit(_page_read, client, path, next_params, prepare_page,
+            ahead = (next_params, reader.submit(_page_read, client, path, next_params, prepare_page, prepare_body,
                                                 numbered.state() if numbered is not None else None))
         counter = numbered if numbered is not None else OccurrenceCounter.from_state(state.occurrences)
         trace = upstream_trace_id.set(trace_id)

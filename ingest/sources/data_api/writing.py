@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,14 +24,25 @@ from ingest.frame import (
     bulk_cursor,
     dead_letters_write,
     landing_page_body_of,
+    landing_page_records,
     landing_page_write,
     page_write,
     payload_key,
     payload_text,
     rows_split,
 )
+from ingest.helper_process import in_helper_process
+from ingest.http import json_body_decode
 from ingest.models import IngestRun
-from ingest.sources.data_api.parsing import NotATrade, OccurrenceCounter, ParsedFill, parse_trade, parse_trade_v2
+from ingest.sources.data_api.parsing import (
+    NotATrade,
+    OccurrenceCounter,
+    ParsedFill,
+    parse_page,
+    parse_trade,
+    parse_trade_v2,
+)
+from ingest.sources.data_api.walk import BodyPreparer, PreparedBody, row_seconds
 
 
 def trade_rows_parse(
@@ -188,21 +199,35 @@ class FillBatch:
     walk does it on its reader thread while PostgreSQL writes the page before (fill_batch_prepare).
 
     `fills` has one fill per key, in key order: two workers upserting overlapping pages lock rows
-    in the same order and cannot deadlock. `landing` holds the page's records in serving order —
-    the order the upstream gave is part of what it said — and `landing_body` all of them as the
-    landed page's body, which is what lands whenever every fill is stored or enriched (a page
-    with stored duplicates lands only the rest, built then).
+    in the same order and cannot deadlock. `landing_body` holds the page's records, one per key,
+    in serving order — the order the upstream gave is part of what it said — as the landed page's
+    body, which is what lands whenever every fill is stored or enriched (a page with stored
+    duplicates lands only the rest, taken from it then); `landing_times` their trade times.
+
+    Nothing of it is needed to write the page but bytes, strings and counts: `portable()` drops
+    the fills, so that a batch prepared in the helper process comes back cheaply.
     """
 
     parsed_count: int
-    fills: list[ParsedFill]
+    fills: list[ParsedFill]  # empty in a portable batch
+    fill_count: int
+    knows_outcome_index: bool  # some fill says which outcome its token is (user-scoped rows)
     stage_copy: bytes  # `fills` as ingest_fill_stage rows in COPY text (_STAGE_COLUMNS)
     markets: PageMarkets
     wallets: PageWallets
-    landing: list[tuple[str, Any, datetime]]  # (fill key, record as received, trade time)
-    landing_body: bytes
+    landing_times: list[datetime]  # per landed record, in serving order
+    landing_body: bytes  # b"" when there are no fills
     newest_time: datetime | None
     oldest_time: datetime | None
+
+    def portable(self) -> FillBatch:
+        return replace(self, fills=[])
+
+    def landing_records(self, keys: set[str]) -> list[tuple[str, str, datetime]]:
+        """The landing records of these fill keys, as landing_page_write takes them."""
+        return [(key, payload_text(payload), moment)
+                for (key, payload), moment in zip(landing_page_records(self.landing_body), self.landing_times,
+                                                  strict=True) if key in keys]
 
 
 def fill_batch_prepare(parsed: list[tuple[ParsedFill, Any]]) -> FillBatch:
@@ -220,8 +245,10 @@ def fill_batch_prepare(parsed: list[tuple[ParsedFill, Any]]) -> FillBatch:
     landing = [(key, payload, fill.traded_at) for key, (fill, payload) in unique.items()]
     times = [fill.traded_at for fill in fills]
     return FillBatch(
-        parsed_count=len(parsed), fills=fills, stage_copy=_stage_copy_text(fills), markets=_page_markets(fills),
-        wallets=_page_wallets(fills), landing=landing,
+        parsed_count=len(parsed), fills=fills, fill_count=len(fills),
+        knows_outcome_index=any(fill.outcome_index is not None for fill in fills),
+        stage_copy=_stage_copy_text(fills), markets=_page_markets(fills), wallets=_page_wallets(fills),
+        landing_times=[moment for _, _, moment in landing],
         landing_body=landing_page_body_of(landing) if landing else b"",
         newest_time=max(times, default=None), oldest_time=min(times, default=None),
     )
@@ -254,11 +281,15 @@ class PreparedTradePage:
     writes this one. `parsed` and `batch` hold the fills inside `window` only."""
 
     fetched: int
-    parsed: list[tuple[ParsedFill, Any]]
+    parsed: list[tuple[ParsedFill, Any]] | None  # None in a portable page: it cannot be previewed
     rejects: list[tuple[Any, str]]
     skipped: int
     window: tuple[datetime, datetime] | None
     batch: FillBatch
+
+    def portable(self) -> PreparedTradePage:
+        """This page without its parsed fills: what writing it needs, cheap to pickle."""
+        return replace(self, parsed=None, batch=self.batch.portable())
 
 
 def trade_page_v2_prepare(
@@ -280,6 +311,30 @@ def trade_page_v2_prepare(
                              batch=fill_batch_prepare(parsed))
 
 
+def trade_body_prepare(
+    content: bytes, occurrences: dict | None, *, window: tuple[datetime, datetime] | None = None
+) -> PreparedBody:
+    """A v2 trades page from its body as served: decoded, its envelope read, and prepared by
+    trade_page_v2_prepare with the counter continued from `occurrences` — a walk's prepare_body,
+    made to run in the helper process (trade_body_preparer), so it returns the page portable."""
+    try:
+        body = json_body_decode(content)
+    except ValueError as exc:
+        # Only the message goes back to the walk: a JSONDecodeError pickles the whole body with it.
+        raise ValueError(str(exc)) from None
+    rows, pagination = parse_page(body)
+    counter = OccurrenceCounter.from_state(occurrences)
+    page = trade_page_v2_prepare(rows, counter, window=window)
+    return PreparedBody(pagination=pagination, seconds=row_seconds(rows), prepared=page.portable(),
+                        occurrences=counter.state())
+
+
+def trade_body_preparer(*, window: tuple[datetime, datetime] | None = None) -> BodyPreparer:
+    """The v2 trade walks' prepare_body: trade_body_prepare in the helper process
+    (ingest.helper_process; in this process when it is off or unavailable)."""
+    return lambda content, occurrences: in_helper_process(trade_body_prepare, content, occurrences, window=window)
+
+
 def trade_page_v2_ingest(
     *,
     run: IngestRun | None,
@@ -299,6 +354,8 @@ def trade_page_v2_ingest(
         # A prepared page holds only its own window's fills: any other would write the wrong ones.
         raise ValueError(f"page prepared for window {page.window}, written for {window}")
     if dry_run:
+        if page.parsed is None:
+            raise ValueError("a portable page holds no parsed fills to preview: prepare dry runs in this process")
         return fills_preview(fetched=page.fetched, parsed=page.parsed, rejects=page.rejects, skipped=page.skipped)
     return trade_fills_write(
         run=run, fetched=page.fetched, parsed=page.batch, rejects=page.rejects, skipped=page.skipped, stream=stream,
@@ -322,11 +379,11 @@ def trade_fills_write(
     batch = parsed if isinstance(parsed, FillBatch) else fill_batch_prepare(parsed)
 
     def write() -> PageResult:
-        result = PageResult(fetched=fetched, skipped=skipped, duplicates=batch.parsed_count - len(batch.fills))
+        result = PageResult(fetched=fetched, skipped=skipped, duplicates=batch.parsed_count - batch.fill_count)
         result.dead_lettered = dead_letters_write(
             run=run, source=source, stream=stream, rejects=rejects, identity=fill_row_identity
         )
-        if batch.fills:
+        if batch.fill_count:
             _fills_write(batch=batch, run=run, source=source, stream=stream, result=result)
         return result
 
@@ -480,7 +537,7 @@ def _fills_write(*, batch: FillBatch, run: IngestRun | None, source: str, stream
             )
             # User-scoped rows reveal which outcome a token is; the global feed blanks it (so its
             # pages skip the statement).
-            if any(fill.outcome_index is not None for fill in batch.fills):
+            if batch.knows_outcome_index:
                 cursor.execute(
                     """
                     INSERT INTO outcome_token (token_id, market_id, outcome_index, outcome)
@@ -556,7 +613,7 @@ def _fills_write(*, batch: FillBatch, run: IngestRun | None, source: str, stream
                             THEN ARRAY(SELECT idempotency_key FROM written UNION ALL
                                        SELECT idempotency_key FROM enriched) END
                 """,
-                {"source": source, "fills": len(batch.fills)},
+                {"source": source, "fills": batch.fill_count},
                 prepare=True,
             )
             new_wallets = [row[0] for row in new_wallet_rows.fetchall()]
@@ -569,17 +626,15 @@ def _fills_write(*, batch: FillBatch, run: IngestRun | None, source: str, stream
         result.changed_market_ids.update(market_ids)
         with connection.connection.pipeline():
             if stored_keys is None:  # every fill of the page stored or enriched
-                landing_page_write(cursor, run=run, source=source, stream=stream, records=batch.landing,
+                landing_page_write(cursor, run=run, source=source, stream=stream, times=batch.landing_times,
                                    body=batch.landing_body)
             else:
-                stored = set(stored_keys)
-                landing_page_write(cursor, run=run, source=source, stream=stream, records=[
-                    (key, payload_text(payload), moment) for key, payload, moment in batch.landing if key in stored
-                ])
+                landing_page_write(cursor, run=run, source=source, stream=stream,
+                                   records=batch.landing_records(set(stored_keys)))
             newest_fill_record(cursor, at=batch.newest_time)
             _wallets_touch(cursor, wallets=batch.wallets, new_wallets=new_wallets)
     # Rows already stored count as duplicates, including those that only learnt their outcome.
-    result.duplicates += len(batch.fills) - result.inserted
+    result.duplicates += batch.fill_count - result.inserted
     result.newest_time = batch.newest_time
     result.oldest_time = batch.oldest_time
 
