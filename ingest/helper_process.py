@@ -3,8 +3,9 @@
 Why: a v2 walk reads the next page while it writes this one, but decoding, parsing, numbering
 and preparing 1,000 rows is ~20 ms of Python that held the GIL against the writing thread, which
 must take the interpreter back after each of its round trips to PostgreSQL and Redis.
-`benchmarks/ingest_throughput.py` measured the walk at 0.49x a raw COPY of the same rows with the
-preparation on a reader thread, and at 0.63x with it here (docs/SCALE.md).
+`benchmarks/ingest_throughput.py` measured the walk against a raw COPY of the same rows at 0.49x
+with the preparation on a reader thread and 0.62-0.63x with it here (100k fills); at 1M fills,
+0.48x and 0.51-0.54x (docs/SCALE.md).
 
 What runs here is a module-level function of bytes and plain values whose answer is mostly bytes
 and strings (pickling 1,000 parsed fills back costs as much as preparing them). The helper is a
