@@ -56,11 +56,16 @@ def _cpu_seconds(connection) -> float | None:
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        backend = _process_cpu_seconds(pid)
     except OSError:
         return None
-    backend = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return time.process_time() + backend
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    """A process's user + system CPU seconds so far, from /proc (OSError when it is not ours to read)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_mb() -> float:
@@ -68,12 +73,8 @@ def _peak_rss_mb() -> float:
 
 
 def _helper_cpu_seconds(pids: list[int]) -> float:
-    """CPU seconds of the page helper processes so far (from /proc)."""
-    total = 0.0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    """CPU seconds of the page helper processes so far."""
+    return sum(_process_cpu_seconds(pid) for pid in pids)
 
 
 def _peak_rss_mb_of(pid: int) -> float:
