@@ -380,6 +380,9 @@ INGEST_TRADES_PAGE_SIZE = read.integer("INGEST_TRADES_PAGE_SIZE", 1000, minimum=
 # (ingest.helper_process): off the GIL the page being written needs. Off, it happens on the
 # walk's reader thread (a one-core machine gains nothing from a second process).
 INGEST_PAGE_HELPER_PROCESS = read.boolean("INGEST_PAGE_HELPER_PROCESS", True)
+# Consecutive pages of a trade walk written at once, each on its own connection (walk._PageWriters):
+# the second uses the second core while the first waits on PostgreSQL. 1: one page at a time.
+INGEST_PAGE_WRITERS = read.integer("INGEST_PAGE_WRITERS", 2, minimum=1, maximum=4)
 # The live walk re-reads the upstream's serving lag (/v2/status) below its high-water mark, so a
 # fill that became visible late is still read; the lag is clamped to [floor, ceiling] and a
 # margin added. A lag beyond the ceiling is a recorded gap, not a silent miss.

@@ -49,23 +49,48 @@ def _bench_database_url(existing: str | None = None) -> tuple[str, str, str]:
 
 
 def _cpu_seconds(connection) -> float | None:
-    """This process's CPU time plus its PostgreSQL backend's (from /proc, when the server runs on
+    """This process's CPU time plus the PostgreSQL server's (from /proc, when the server runs on
     this machine): on a shared machine the work a path costs, whatever else competes for the
-    cores. None when the backend's counters cannot be read."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
+    cores. The server's is every backend's, the page writers' own connections and the WAL writer
+    and checkpointer included (_server_cpu_seconds). None when its counters cannot be read."""
     try:
-        backend = _process_cpu_seconds(pid)
+        server = _server_cpu_seconds(connection)
     except OSError:
         return None
-    return time.process_time() + backend
+    return time.process_time() + server
+
+
+def _proc_stat(pid: int | str) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (state first; OSError when gone or not ours)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def _process_cpu_seconds(pid: int) -> float:
     """A process's user + system CPU seconds so far, from /proc (OSError when it is not ours to read)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _proc_stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _server_cpu_seconds(connection) -> float:
+    """CPU seconds of the whole PostgreSQL server so far: the postmaster's children that still
+    run, plus those that ended (the kernel adds a reaped child's time to its parent's), so the
+    backends of connections opened and closed during a measurement count too. Anything else the
+    server does meanwhile counts as well: run the benchmark alone."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    postmaster = int(_proc_stat(backend)[1])
+    fields = _proc_stat(postmaster)
+    ticks = sum(int(value) for value in fields[11:15])  # its own time and its reaped children's
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                child = _proc_stat(entry.name)
+            except OSError:
+                continue  # ended meanwhile: its time is in the postmaster's now
+            if int(child[1]) == postmaster:
+                ticks += int(child[11]) + int(child[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_mb() -> float:
@@ -94,6 +119,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--no-helper", action="store_true",
                         help="prepare pages on the walk's reader thread (INGEST_PAGE_HELPER_PROCESS=false)")
+    parser.add_argument("--page-writers", type=int,
+                        help="pages written at once by the walk (INGEST_PAGE_WRITERS, default as the settings have it)")
     parser.add_argument("--seed", type=int, default=99,
                         help="the emulator's seed: another seed publishes other fills, so a kept database "
                              "(--database, scale.py --reuse) takes a new round instead of re-reading stored ones")
@@ -111,6 +138,8 @@ def main() -> None:
     os.environ["DATABASE_URL"] = bench_url
     if args.no_helper:
         os.environ["INGEST_PAGE_HELPER_PROCESS"] = "false"
+    if args.page_writers is not None:
+        os.environ["INGEST_PAGE_WRITERS"] = str(args.page_writers)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arbitra.settings")
     import django
 
@@ -119,10 +148,13 @@ def main() -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
+    from django.conf import settings
+
     from devtools.emulator import EmulatorConfig, World
     from devtools.emulator.v2 import render_trade
     from devtools.emulator.world import VALID
     from ingest.changes import CHANGED_WALLETS_KEY, redis_client
+    from ingest.frame import cursor_advance, cursor_read
     from ingest.helper_process import helper_pids, in_helper_process
     from ingest.http import json_body_decode
     from ingest.sources.data_api.parsing import OccurrenceCounter, parse_page
@@ -192,13 +224,16 @@ def main() -> None:
             return decode(self._stream.readline())
 
     def ingest_walk() -> int:
-        # One process: the live trades job's cursor walk itself (reading the next page while a
-        # page is written), with the page writer the live job uses.
+        # One process: the live trades job's cursor walk itself (reading the next page while
+        # pages are written), with the page writer the live job uses, saving the walk's state
+        # after every page into a cursor row as the live job does.
+        walk_cursor = cursor_read(source="data_api", stream="bench_walk")
         outcome = cursor_walk(
             client=BodiesServed(), path="/v2/trades", state=WalkState(filters={}),
             write_page=lambda rows, counter: trade_page_v2_ingest(run=None, rows=rows, counter=counter),
-            prepare_body=trade_body_preparer(), save_state=lambda state: None, max_pages=10**9,
-            first_limit=args.page_size,
+            prepare_body=trade_body_preparer(),
+            save_state=lambda state: cursor_advance(cursor=walk_cursor, state={"walk": state.to_json()}),
+            max_pages=10**9, first_limit=args.page_size, page_writers=settings.INGEST_PAGE_WRITERS,
         )
         if not outcome.ended:
             sys.exit(f"the walk stopped early: {outcome.stop_reason} {outcome.error}")
@@ -295,6 +330,7 @@ def main() -> None:
     ratio = ingest_rate / copy_rate
 
     preparer = "in the page helper process" if helpers else "on the walk's reader thread"
+    preparer += f", {settings.INGEST_PAGE_WRITERS} page{'s' if settings.INGEST_PAGE_WRITERS > 1 else ''} written at once"
     print(f"ingest path : {inserted:,} fills in {ingest_seconds:.1f}s = {ingest_rate:,.0f} fills/s "
           f"({args.workers} process{'es' if args.workers > 1 else ''}, page {args.page_size}, "
           f"{preparer if args.workers == 1 else 'each page prepared in its worker'}; "
@@ -306,7 +342,7 @@ def main() -> None:
     print(f"ratio       : ingest path runs at {ratio:.2f}× raw COPY speed")
     if ingest_cpu and copy_cpu:
         print(f"CPU         : ingest path {1000 * ingest_cpu / inserted * args.page_size:.1f} ms a page, raw COPY "
-              f"{1000 * copy_cpu / copy_rows * args.page_size:.1f} ms a page (process + its PostgreSQL backend); "
+              f"{1000 * copy_cpu / copy_rows * args.page_size:.1f} ms a page (process, helper and the PostgreSQL server); "
               f"by CPU the ingest path runs at {(copy_cpu / copy_rows) / (ingest_cpu / inserted):.2f}× raw COPY's speed "
               "(wall time also counts waiting for a core: on a loaded machine the two part ways)")
     print(f"peak RSS    : {ingest_peak_mb:.0f} MB per ingest process (includes what it inherited from the "

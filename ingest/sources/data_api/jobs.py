@@ -151,6 +151,7 @@ def trades_live_ingest(*, run: IngestRun, client: SourceClient) -> JobOutcome:
         state=walk,
         write_page=lambda rows, counter: trade_page_v2_ingest(run=run, rows=rows, counter=counter, stream=LIVE_STREAM),
         prepare_body=trade_body_preparer(),
+        page_writers=settings.INGEST_PAGE_WRITERS,
         save_state=save,
         max_pages=settings.INGEST_MAX_PAGES_PER_RUN,
         first_limit=settings.INGEST_TRADES_PAGE_SIZE,
@@ -298,6 +299,7 @@ def conditions_walk_back(
             # A dry run previews parsed fills, which a portable page no longer holds.
             prepare_page=(lambda rows, counter: trade_page_v2_prepare(rows, counter, window=window)) if dry_run else None,
             prepare_body=None if dry_run else trade_body_preparer(window=window),
+            page_writers=1 if dry_run else settings.INGEST_PAGE_WRITERS,
             save_state=save,
             max_pages=budget - pages,
             first_limit=settings.INGEST_TRADES_PAGE_SIZE,

@@ -14,8 +14,11 @@ is numbered as if the walk had never stopped.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import contextvars
 import logging
+import queue
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -174,6 +177,7 @@ def cursor_walk(
     floor_below_head: int | None = None,
     prepare_page: PagePreparer | None = None,
     prepare_body: BodyPreparer | None = None,
+    page_writers: int = 1,
 ) -> WalkOutcome:
     """Page `path` from `state` (head or stored cursor) until the floor or the end, writing each
     page as it comes and saving the walk state after it.
@@ -200,37 +204,135 @@ def cursor_walk(
     decoding too leaves the reader thread, so it can hand the whole page to the helper process
     (ingest.helper_process) and hold the GIL only to wait. A body it finds not to be JSON is asked
     again like any bad body (SourceClient.get_json).
+
+    `page_writers` > 1 (with a preparer: the pages are numbered before they are written) writes
+    that many consecutive pages at once, each in its own transaction on its own thread and
+    database connection (_PageWriters). The state still moves in serving order: a page's cursor
+    is saved once it and every page before it committed. A page may thus commit before the one
+    before it; if that one then fails, the saved state stays before it, and the next run reads
+    both again: the later page's fills are already stored and count as duplicates (every write
+    is keyed by the fill's identity, and the numbering of identical fills is the same on a
+    second read). Inside a caller's transaction the pages are written there, one at a time.
     """
     if prepare_page is not None and prepare_body is not None:
         raise ValueError("a walk takes prepare_page or prepare_body, not both")
+    if prepare_page is None and prepare_body is None:
+        page_writers = 1  # write_page numbers the rows: page N+1's numbers wait for page N's
     reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="page-read-ahead")
+    writers = _PageWriters(page_writers)
     try:
         with _short_switch_interval():
             return _cursor_walk(client=client, path=path, state=state, write_page=write_page,
                                 save_state=save_state, max_pages=max_pages, first_limit=first_limit,
                                 floor_below_head=floor_below_head, prepare_page=prepare_page,
-                                prepare_body=prepare_body, reader=reader)
+                                prepare_body=prepare_body, reader=reader, writers=writers)
     finally:
         # A read ahead still in flight (its page's write failed) is not waited for: its answer
         # would be dropped anyway, and a slow upstream must not delay the error.
         reader.shutdown(wait=False, cancel_futures=True)
+        writers.close()
+
+
+class _PageWriters:
+    """Runs page writes: in the calling thread when one at a time, else on up to `count` threads,
+    each with its own database connection (Django keeps one per thread), started as pages come
+    (a walk of one page starts one) and stopped, their connections closed, by close().
+
+    Writing two pages at once is what lets a walk use a second core: a page's writing thread
+    spends most of its time waiting on PostgreSQL's ~24 ms of work a 1,000-row page, work that
+    cannot be made parallel within one transaction (docs/SCALE.md §2).
+    """
+
+    def __init__(self, count: int) -> None:
+        self.count = max(1, count)
+        if self.count > 1:
+            from django.db import connection
+
+            if connection.in_atomic_block:
+                # Another connection could not see what the caller's transaction wrote, nor be rolled back with it.
+                self.count = 1
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._outstanding = 0
+        self._lock = threading.Lock()
+
+    def submit(self, write: Callable[[], PageResult]) -> Future:
+        future: Future = Future()
+        if self.count == 1:
+            try:
+                future.set_result(write())
+            except Exception as exc:  # handed to the walk, which decides (as before)
+                future.set_exception(exc)
+            return future
+        context = contextvars.copy_context()  # the upstream trace id set for this page
+        with self._lock:
+            self._outstanding += 1
+            if self._outstanding > len(self._threads) and len(self._threads) < self.count:
+                thread = threading.Thread(target=self._serve, name=f"page-write-{len(self._threads) + 1}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        self._jobs.put((future, context, write))
+        return future
+
+    def _serve(self) -> None:
+        from django.db import connections
+
+        try:
+            while (job := self._jobs.get()) is not None:
+                future, context, write = job
+                try:
+                    future.set_result(context.run(write))
+                except BaseException as exc:  # the walk re-raises it in its own thread
+                    future.set_exception(exc)
+                finally:
+                    with self._lock:
+                        self._outstanding -= 1
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    def close(self) -> None:
+        """Stop the threads once the writes given to them are done, and wait for them."""
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
+
+
+@dataclass
+class _PageInFlight:
+    """A page handed to the writers, with what the walk does once it is written (in serving order)."""
+
+    written: Future
+    seconds: list[int]
+    floor: int | None
+    last: bool  # the page ends the walk (has_more false, no cursor, or a row below the floor)
+    ended: bool
+    next_cursor: str | None
+    occurrences: dict  # the occurrence counter's state at the page's last row
 
 
 def _cursor_walk(
     *, client: SourceClient, path: str, state: WalkState, write_page: PageWriter,
     save_state: Callable[[WalkState], None], max_pages: int, first_limit: int, floor_below_head: int | None,
     prepare_page: PagePreparer | None, prepare_body: BodyPreparer | None, reader: ThreadPoolExecutor,
+    writers: _PageWriters,
 ) -> WalkOutcome:
     outcome = WalkOutcome()
     limit = max(1, min(first_limit, MAX_FIRST_PAGE_LIMIT))
     ahead: tuple[dict[str, Any], Future] | None = None  # the next page's params and its read
+    in_flight: collections.deque[_PageInFlight] = collections.deque()
+    # Where the reading stands: ahead of `state` by the pages in flight (state moves as they commit).
+    cursor, occurrences, floor, head = state.cursor, state.occurrences, state.floor, state.head
+    submitted = 0
     while True:
-        if outcome.pages >= max_pages:
-            outcome.stop_reason = "page_cap"
+        if submitted >= max_pages:
+            if _pages_finish(in_flight, state=state, outcome=outcome, save_state=save_state):
+                outcome.stop_reason = "page_cap"
             return outcome
         params: dict[str, Any] = dict(state.filters)
-        if state.cursor:
-            params["cursor"] = state.cursor
+        if cursor:
+            params["cursor"] = cursor
         else:
             params["limit"] = limit
         try:
@@ -238,11 +340,13 @@ def _cursor_walk(
                 seconds, pagination, trace_id, prepared, numbered = ahead[1].result()
             else:
                 seconds, pagination, trace_id, prepared, numbered = _page_read(
-                    client, path, params, prepare_page, prepare_body, state.occurrences
+                    client, path, params, prepare_page, prepare_body, occurrences
                 )
             ahead = None
         except UpstreamRejected as exc:
-            if state.cursor and _names_parameter(exc, "cursor"):
+            if not _pages_finish(in_flight, state=state, outcome=outcome, save_state=save_state):
+                return outcome
+            if cursor and _names_parameter(exc, "cursor"):
                 # The upstream no longer takes this cursor (expired, re-signed): the walk starts
                 # again from its head next run. Nothing is lost — the high-water mark has not
                 # moved, so the new walk reads down to the same floor.
@@ -253,47 +357,103 @@ def _cursor_walk(
         except (*TRANSIENT_ERRORS, MalformedBody) as exc:
             # MalformedBody also when prepare_page met rows out of serving order: nothing of the
             # page was numbered for good; it is read again.
-            outcome.stop_reason, outcome.error = "upstream_error", f"{type(exc).__name__}: {exc}"
+            if _pages_finish(in_flight, state=state, outcome=outcome, save_state=save_state):
+                outcome.stop_reason, outcome.error = "upstream_error", f"{type(exc).__name__}: {exc}"
             return outcome
         # Whether this page ends the walk is known before it is written: the floor (set from the
         # first page's newest row when there is no mark) and the upstream's has_more/next_cursor.
-        floor = state.floor
-        if floor is None and state.head is None and floor_below_head is not None and seconds:
+        if floor is None and head is None and floor_below_head is not None and seconds:
             floor = max(seconds) - floor_below_head
+        if head is None and seconds:
+            head = max(seconds)
         reached_floor = floor is not None and bool(seconds) and min(seconds) < floor
         ended = not pagination.has_more or not pagination.next_cursor
-        if not ended and not reached_floor and outcome.pages + 1 < max_pages:
+        last = ended or reached_floor
+        submitted += 1
+        if not last and submitted < max_pages:
             next_params = {**state.filters, "cursor": pagination.next_cursor}
             ahead = (next_params, reader.submit(_page_read, client, path, next_params, prepare_page, prepare_body,
                                                 numbered.state() if numbered is not None else None))
-        counter = numbered if numbered is not None else OccurrenceCounter.from_state(state.occurrences)
+        counter = numbered if numbered is not None else OccurrenceCounter.from_state(occurrences)
         trace = upstream_trace_id.set(trace_id)
         try:
-            page = write_page(prepared, counter)
-        except MalformedBody as exc:
-            # Rows out of serving order: nothing of this page was numbered for good; read it again.
-            outcome.stop_reason, outcome.error = "upstream_error", f"{type(exc).__name__}: {exc}"
-            return outcome
+            written = writers.submit(lambda prepared=prepared, counter=counter: write_page(prepared, counter))
         finally:
             upstream_trace_id.reset(trace)
-        outcome.pages += 1
-        outcome.result.add(page)
-        if seconds:
-            oldest, newest = min(seconds), max(seconds)
-            outcome.oldest_seen = oldest if outcome.oldest_seen is None else min(outcome.oldest_seen, oldest)
-            outcome.newest_seen = newest if outcome.newest_seen is None else max(outcome.newest_seen, newest)
-            if state.head is None:
-                state.head, state.floor = newest, floor
-        state.pages += 1
-        if ended:
-            outcome.reached = outcome.ended = True
+        # The counter at the page's last row (without a preparer write_page numbered the rows,
+        # in this thread: a walk without one writes one page at a time).
+        in_flight.append(_PageInFlight(written, seconds, floor, last, ended, pagination.next_cursor, counter.state()))
+        while len(in_flight) >= writers.count or (in_flight and in_flight[0].written.done()):
+            if not _page_finish(in_flight, state=state, outcome=outcome, save_state=save_state):
+                return outcome
+        if last:
+            _pages_finish(in_flight, state=state, outcome=outcome, save_state=save_state)
             return outcome
-        if reached_floor:
-            outcome.reached = True
-            return outcome
-        state.cursor = pagination.next_cursor
-        state.occurrences = counter.state()
-        save_state(state)
+        cursor, occurrences = pagination.next_cursor, counter.state()
+
+
+def _pages_finish(in_flight: collections.deque[_PageInFlight], *, state: WalkState, outcome: WalkOutcome,
+                  save_state: Callable[[WalkState], None]) -> bool:
+    """Finish every page in flight, in serving order; False when one stopped the walk."""
+    while in_flight:
+        if not _page_finish(in_flight, state=state, outcome=outcome, save_state=save_state):
+            return False
+    return True
+
+
+def _page_finish(in_flight: collections.deque[_PageInFlight], *, state: WalkState, outcome: WalkOutcome,
+                 save_state: Callable[[WalkState], None]) -> bool:
+    """Wait for the oldest page in flight and move the walk past it: count it, then save the
+    state at its cursor (not after the walk's last page: its caller moves the mark instead).
+
+    False when its write failed. The pages after it are still waited for (they write on; one may
+    commit) and counted, but the state stays before the failed page. A MalformedBody stops the
+    walk (rows out of serving order: nothing of the page was numbered for good; it is read again);
+    any other error is raised, as a write on this thread would raise it.
+    """
+    page = in_flight.popleft()
+    try:
+        result = page.written.result()
+    except MalformedBody as exc:
+        _pages_count_after_failure(in_flight, outcome)
+        outcome.stop_reason, outcome.error = "upstream_error", f"{type(exc).__name__}: {exc}"
+        return False
+    except BaseException:
+        _pages_count_after_failure(in_flight, outcome)
+        raise
+    _page_count(page, result, outcome)
+    if page.seconds and state.head is None:
+        state.head, state.floor = max(page.seconds), page.floor
+    state.pages += 1
+    if page.last:
+        outcome.reached = True
+        outcome.ended = page.ended
+        return True
+    state.cursor = page.next_cursor
+    state.occurrences = page.occurrences
+    save_state(state)
+    return True
+
+
+def _page_count(page: _PageInFlight, result: PageResult, outcome: WalkOutcome) -> None:
+    outcome.pages += 1
+    outcome.result.add(result)
+    if page.seconds:
+        oldest, newest = min(page.seconds), max(page.seconds)
+        outcome.oldest_seen = oldest if outcome.oldest_seen is None else min(outcome.oldest_seen, oldest)
+        outcome.newest_seen = newest if outcome.newest_seen is None else max(outcome.newest_seen, newest)
+
+
+def _pages_count_after_failure(in_flight: collections.deque[_PageInFlight], outcome: WalkOutcome) -> None:
+    """The pages written beside one that failed: waited for, and counted when they committed."""
+    while in_flight:
+        page = in_flight.popleft()
+        try:
+            result = page.written.result()
+        except BaseException as exc:  # the first failure is the one the walk reports
+            logger.warning("a page written beside a failed one failed too: %s: %s", type(exc).__name__, exc)
+            continue
+        _page_count(page, result, outcome)
 
 
 def _names_parameter(exc: UpstreamRejected, parameter: str) -> bool:
