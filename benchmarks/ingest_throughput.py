@@ -48,16 +48,22 @@ def _bench_database_url(existing: str | None = None) -> tuple[str, str, str]:
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, "")), admin, name
 
 
-def _cpu_seconds(connection) -> float | None:
-    """This process's CPU time plus the PostgreSQL server's (from /proc, when the server runs on
-    this machine): on a shared machine the work a path costs, whatever else competes for the
-    cores. The server's is every backend's, the page writers' own connections and the WAL writer
-    and checkpointer included (_server_cpu_seconds). None when its counters cannot be read."""
+def _cpu_parts(connection, helpers: list[int]) -> tuple[float, float, float] | None:
+    """CPU seconds so far of this process, of the page helper processes and of the PostgreSQL
+    server (from /proc, when the server runs on this machine): on a shared machine the work a
+    path costs, whatever else competes for the cores. The server's is every backend's, the page
+    writers' own connections and the WAL writer and checkpointer included (_server_cpu_seconds).
+    None when its counters cannot be read."""
     try:
         server = _server_cpu_seconds(connection)
     except OSError:
         return None
-    return time.process_time() + server
+    return time.process_time(), _helper_cpu_seconds(helpers), server
+
+
+def _cpu_spent(started: tuple[float, float, float] | None, connection, helpers: list[int]):
+    now = _cpu_parts(connection, helpers) if started is not None else None
+    return None if now is None else tuple(after - before for after, before in zip(now, started, strict=True))
 
 
 def _proc_stat(pid: int | str) -> list[str]:
@@ -245,8 +251,8 @@ def main() -> None:
         with bodies.open("rb") as stream:
             in_helper_process(trade_body_prepare, stream.readline(), None)
     started = time.perf_counter()
-    cpu_started = _cpu_seconds(connection) if args.workers == 1 else None
-    helper_cpu_started = _helper_cpu_seconds(helper_pids()) if args.workers == 1 else 0.0
+    helpers = helper_pids() if args.workers == 1 else []
+    cpu_started = _cpu_parts(connection, helpers) if args.workers == 1 else None
     if args.workers == 1:
         inserted = ingest_walk()
     else:
@@ -276,11 +282,10 @@ def main() -> None:
             inserted += int(os.read(read_end, 64))
             os.close(read_end)
     ingest_seconds = time.perf_counter() - started
-    ingest_cpu = _cpu_seconds(connection) - cpu_started if cpu_started is not None else None
-    helpers = helper_pids() if args.workers == 1 else []
-    helper_peak_mb = max((_peak_rss_mb_of(pid) for pid in helpers), default=0.0)
-    if ingest_cpu is not None:
-        ingest_cpu += _helper_cpu_seconds(helpers) - helper_cpu_started
+    ingest_cpu = _cpu_spent(cpu_started, connection, helpers)
+    if args.workers == 1 and helper_pids() != helpers:
+        print("(the page helper was replaced during the walk: its CPU is not all counted)")
+    helper_peak_mb = max((_peak_rss_mb_of(pid) for pid in helper_pids()), default=0.0) if args.workers == 1 else 0.0
     ingest_rate = inserted / ingest_seconds
 
     # --- baseline: raw COPY of the same typed rows into a copy of the fill table ------------------
@@ -298,7 +303,7 @@ def main() -> None:
 
     copy_rows = 0
     started = time.perf_counter()
-    cpu_started = _cpu_seconds(connection)
+    cpu_started = _cpu_parts(connection, [])
     raw = connection.connection
     with raw.cursor() as cursor:
         with cursor.copy(
@@ -317,7 +322,7 @@ def main() -> None:
                                     fill.traded_at))
         raw.commit()
     copy_seconds = time.perf_counter() - started
-    copy_cpu = _cpu_seconds(connection) - cpu_started if cpu_started is not None else None
+    copy_cpu = _cpu_spent(cpu_started, connection, [])
     copy_rate = copy_rows / copy_seconds
 
     with connection.cursor() as cursor:
@@ -341,9 +346,15 @@ def main() -> None:
           "(same bodies, decode + envelope + parse + number + COPY, 1 process)")
     print(f"ratio       : ingest path runs at {ratio:.2f}× raw COPY speed")
     if ingest_cpu and copy_cpu:
-        print(f"CPU         : ingest path {1000 * ingest_cpu / inserted * args.page_size:.1f} ms a page, raw COPY "
-              f"{1000 * copy_cpu / copy_rows * args.page_size:.1f} ms a page (process, helper and the PostgreSQL server); "
-              f"by CPU the ingest path runs at {(copy_cpu / copy_rows) / (ingest_cpu / inserted):.2f}× raw COPY's speed "
+        def per_page(seconds: float, rows: int) -> str:
+            return f"{1000 * seconds / rows * args.page_size:.1f}"
+
+        ingest_total, copy_total = sum(ingest_cpu), sum(copy_cpu)
+        print(f"CPU         : ingest path {per_page(ingest_total, inserted)} ms a page (process "
+              f"{per_page(ingest_cpu[0], inserted)}, helper {per_page(ingest_cpu[1], inserted)}, PostgreSQL server "
+              f"{per_page(ingest_cpu[2], inserted)}), raw COPY {per_page(copy_total, copy_rows)} ms a page (process "
+              f"{per_page(copy_cpu[0], copy_rows)}, server {per_page(copy_cpu[2], copy_rows)}); by CPU the ingest "
+              f"path runs at {(copy_total / copy_rows) / (ingest_total / inserted):.2f}× raw COPY's speed "
               "(wall time also counts waiting for a core: on a loaded machine the two part ways)")
     print(f"peak RSS    : {ingest_peak_mb:.0f} MB per ingest process (includes what it inherited from the "
           "benchmark's in-memory generator, which a real worker does not hold)"

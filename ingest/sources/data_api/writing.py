@@ -467,6 +467,25 @@ _PAGE_WALLETS = """
 """
 
 
+# Each staged fill's market, wallet and known outcome, found by one probe of each table's unique
+# index per fill. OFFSET 0 keeps the subqueries from being flattened into joins, so the plan is
+# a probe per fill whatever the planner believes of the tables' sizes: a prepared statement keeps
+# the generic plan made on its first pages, and one made while the tables were small hashed the
+# whole wallet table on every page (13.7 ms a page at 38,561 wallets, auto_explain; linear in
+# the wallets, and Polymarket has millions).
+_PAGE_IDS = """
+    JOIN LATERAL (SELECT known.id FROM market known WHERE known.condition_id = s.condition_id OFFSET 0) m ON true
+    JOIN LATERAL (SELECT known.id FROM wallet known WHERE known.address = s.wallet OFFSET 0) w ON true
+    LEFT JOIN LATERAL (SELECT known.outcome, known.outcome_index FROM outcome_token known
+                       WHERE known.token_id = s.token OFFSET 0) t ON true
+"""
+
+# A page's markets and wallets not stored yet, by the same probe (OFFSET 0 keeps NOT EXISTS a
+# per-row subplan: as an anti-join the generic plan hashed the whole table too).
+_MARKET_UNKNOWN = "NOT EXISTS (SELECT FROM market known WHERE known.condition_id = page.condition_id OFFSET 0)"
+_WALLET_UNKNOWN = "NOT EXISTS (SELECT FROM wallet known WHERE known.address = page.address OFFSET 0)"
+
+
 def _page_wallet_parameters(wallets: PageWallets) -> dict[str, str]:
     return {"addresses": wallets.addresses, "pseudonyms": wallets.pseudonyms, "names": wallets.names,
             "images": wallets.images, "first_trade_at": wallets.first_trade_at, "last_trade_at": wallets.last_trade_at}
@@ -517,10 +536,12 @@ def _fills_write(*, batch: FillBatch, run: IngestRun | None, source: str, stream
         with connection.connection.pipeline():
             # Markets first seen in a trade get a pending row at once (fills need it), carrying the
             # title and slug the trade itself reported — real upstream text, never a placeholder —
-            # until the Gamma job fetches their metadata.
+            # until the Gamma job fetches their metadata. Known ones are found by a probe of the
+            # unique index each (OFFSET 0 keeps NOT EXISTS a per-row probe rather than an anti-join,
+            # which a generic plan made on small tables runs as a hash of the whole table: _PAGE_IDS).
             markets = batch.markets
             cursor.execute(
-                """
+                f"""
                 INSERT INTO market (condition_id, gamma_id, question, slug, description, category, tags, event_slug,
                                     event_title, outcomes, outcome_prices, volume, liquidity, active, closed, archived,
                                     uma_resolution_status, is_void, metadata_status, created_at, updated_at)
@@ -528,10 +549,10 @@ def _fills_write(*, batch: FillBatch, run: IngestRun | None, source: str, stream
                        '', '[]', '[]', 0, 0, true, false, false, '', false, 'pending', now(), now()
                 FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])
                     WITH ORDINALITY AS page (condition_id, title, slug, event_slug, position)
-                WHERE NOT EXISTS (SELECT FROM market known WHERE known.condition_id = page.condition_id)
+                WHERE {_MARKET_UNKNOWN}
                 ORDER BY page.position
                 ON CONFLICT (condition_id) DO NOTHING
-                """,
+                """,  # noqa: S608 - module constants, no input
                 [markets.condition_ids, markets.titles, markets.slugs, markets.event_slugs],
                 prepare=True,
             )
@@ -542,7 +563,9 @@ def _fills_write(*, batch: FillBatch, run: IngestRun | None, source: str, stream
                     """
                     INSERT INTO outcome_token (token_id, market_id, outcome_index, outcome)
                     SELECT DISTINCT ON (s.token) s.token, m.id, s.outcome_index, coalesce(s.outcome, '')
-                    FROM ingest_fill_stage s JOIN market m ON m.condition_id = s.condition_id
+                    FROM ingest_fill_stage s
+                    JOIN LATERAL (SELECT known.id FROM market known WHERE known.condition_id = s.condition_id
+                                  OFFSET 0) m ON true
                     WHERE s.outcome_index IS NOT NULL ORDER BY s.token
                     ON CONFLICT DO NOTHING
                     """,
@@ -551,8 +574,9 @@ def _fills_write(*, batch: FillBatch, run: IngestRun | None, source: str, stream
             # Wallets first seen on this page get their row now (fills need its id). Known wallets are
             # not touched here: updating them takes row locks, and a concurrent page sharing wallets
             # would wait on those locks until this transaction commits (see _wallets_touch below).
-            # They are filtered out by a plain read first: an INSERT's conflict check on a row that a
-            # concurrent page is updating would wait for that page's commit.
+            # They are filtered out by a plain read first (a probe each, as for markets above): an
+            # INSERT's conflict check on a row that a concurrent page is updating would wait for
+            # that page's commit.
             new_wallet_rows.execute(
                 f"""
                 INSERT INTO wallet (address, pseudonym, name, profile_image, tracked, first_trade_at, last_trade_at,
@@ -560,7 +584,7 @@ def _fills_write(*, batch: FillBatch, run: IngestRun | None, source: str, stream
                 SELECT page.address, page.pseudonym, page.name, page.image, false, page.first_trade_at,
                        page.last_trade_at, now(), now()
                 FROM {_PAGE_WALLETS}
-                WHERE NOT EXISTS (SELECT FROM wallet known WHERE known.address = page.address)
+                WHERE {_WALLET_UNKNOWN}
                 ORDER BY page.position
                 ON CONFLICT (address) DO NOTHING
                 RETURNING address
@@ -579,16 +603,14 @@ def _fills_write(*, batch: FillBatch, run: IngestRun | None, source: str, stream
             # never touches a row the INSERT has just written. (RETURNING xmax to tell inserts from
             # updates is not available on a partitioned table.)
             fill_rows.execute(
-                """
+                f"""
                 WITH page AS (
                     SELECT s.k, s.h, s.token, s.side, s.size, s.price, s.usdc, s.ts, s.occ,
                            m.id AS market_id, w.id AS wallet_id,
                            coalesce(nullif(s.outcome, ''), t.outcome, '') AS outcome,
                            coalesce(s.outcome_index, t.outcome_index) AS outcome_index
                     FROM ingest_fill_stage s
-                    JOIN market m ON m.condition_id = s.condition_id
-                    JOIN wallet w ON w.address = s.wallet
-                    LEFT JOIN outcome_token t ON t.token_id = s.token
+                    {_PAGE_IDS}
                 ), written AS (
                     INSERT INTO trade_fill AS f (idempotency_key, source, transaction_hash, token_id, market_id, wallet_id,
                                                  side, size, price, usdc_size, traded_at, outcome, outcome_index,
@@ -612,7 +634,7 @@ def _fills_write(*, batch: FillBatch, run: IngestRun | None, source: str, stream
                        CASE WHEN (SELECT count(*) FROM written) + (SELECT count(*) FROM enriched) < %(fills)s
                             THEN ARRAY(SELECT idempotency_key FROM written UNION ALL
                                        SELECT idempotency_key FROM enriched) END
-                """,
+                """,  # noqa: S608 - module constants, no input
                 {"source": source, "fills": batch.fill_count},
                 prepare=True,
             )
