@@ -469,10 +469,10 @@ _PAGE_WALLETS = """
 
 # Each staged fill's market, wallet and known outcome, found by one probe of each table's unique
 # index per fill. OFFSET 0 keeps the subqueries from being flattened into joins, so the plan is
-# a probe per fill whatever the planner believes of the tables' sizes: a prepared statement keeps
-# the generic plan made on its first pages, and one made while the tables were small hashed the
-# whole wallet table on every page (13.7 ms a page at 38,561 wallets, auto_explain; linear in
-# the wallets, and Polymarket has millions).
+# a probe per fill whatever the planner believes of the tables' sizes. As joins they were planned
+# as hashes of the whole wallet table, and a prepared statement keeps a plan made on its first,
+# small tables: 13.7 ms a page at 38,561 wallets (auto_explain), linear in the wallets, and
+# Polymarket has millions.
 _PAGE_IDS = """
     JOIN LATERAL (SELECT known.id FROM market known WHERE known.condition_id = s.condition_id OFFSET 0) m ON true
     JOIN LATERAL (SELECT known.id FROM wallet known WHERE known.address = s.wallet OFFSET 0) w ON true
@@ -480,8 +480,8 @@ _PAGE_IDS = """
                        WHERE known.token_id = s.token OFFSET 0) t ON true
 """
 
-# A page's markets and wallets not stored yet, by the same probe (OFFSET 0 keeps NOT EXISTS a
-# per-row subplan: as an anti-join the generic plan hashed the whole table too).
+# A page's markets and wallets not stored yet, by the same probes (OFFSET 0 keeps NOT EXISTS a
+# per-row subplan: as an anti-join it too was planned as a hash of the whole table).
 _MARKET_UNKNOWN = "NOT EXISTS (SELECT FROM market known WHERE known.condition_id = page.condition_id OFFSET 0)"
 _WALLET_UNKNOWN = "NOT EXISTS (SELECT FROM wallet known WHERE known.address = page.address OFFSET 0)"
 
@@ -536,9 +536,8 @@ def _fills_write(*, batch: FillBatch, run: IngestRun | None, source: str, stream
         with connection.connection.pipeline():
             # Markets first seen in a trade get a pending row at once (fills need it), carrying the
             # title and slug the trade itself reported — real upstream text, never a placeholder —
-            # until the Gamma job fetches their metadata. Known ones are found by a probe of the
-            # unique index each (OFFSET 0 keeps NOT EXISTS a per-row probe rather than an anti-join,
-            # which a generic plan made on small tables runs as a hash of the whole table: _PAGE_IDS).
+            # until the Gamma job fetches their metadata. Known ones are told apart by index probes
+            # (_MARKET_UNKNOWN).
             markets = batch.markets
             cursor.execute(
                 f"""
@@ -574,9 +573,8 @@ def _fills_write(*, batch: FillBatch, run: IngestRun | None, source: str, stream
             # Wallets first seen on this page get their row now (fills need its id). Known wallets are
             # not touched here: updating them takes row locks, and a concurrent page sharing wallets
             # would wait on those locks until this transaction commits (see _wallets_touch below).
-            # They are filtered out by a plain read first (a probe each, as for markets above): an
-            # INSERT's conflict check on a row that a concurrent page is updating would wait for
-            # that page's commit.
+            # They are filtered out by a plain read first (_WALLET_UNKNOWN): an INSERT's conflict
+            # check on a row that a concurrent page is updating would wait for that page's commit.
             new_wallet_rows.execute(
                 f"""
                 INSERT INTO wallet (address, pseudonym, name, profile_image, tracked, first_trade_at, last_trade_at,
