@@ -1,7 +1,7 @@
 """A trade page finds its markets, wallets and outcomes by probing each table's unique index, in the
-plan a prepared statement keeps (the generic one), whatever the tables' statistics: written as
-plain joins, the generic plan hashed the whole wallet table on every page (13.7 ms a page at
-38,561 wallets, and linear in the wallets)."""
+custom and the generic plan a prepared statement may run, whatever the tables' statistics: written
+as plain joins, they were planned as hashes of the whole wallet table on every page (13.7 ms a page
+at 38,561 wallets, and linear in the wallets)."""
 
 from __future__ import annotations
 
@@ -85,20 +85,20 @@ def test_the_page_finds_its_ids_by_index_probes_in_the_plans(stored_tables):
 
 
 @pytest.mark.parametrize(
-    ("unknown", "plain", "array"),
+    ("unknown", "column", "plain", "array"),
     [
-        ("_WALLET_UNKNOWN", "NOT EXISTS (SELECT FROM wallet known WHERE known.address = page.address)", ADDRESSES),
-        ("_MARKET_UNKNOWN", "NOT EXISTS (SELECT FROM market known WHERE known.condition_id = page.condition_id)",
-         CONDITIONS),
+        (writing._WALLET_UNKNOWN, "address",
+         "NOT EXISTS (SELECT FROM wallet known WHERE known.address = page.address)", ADDRESSES),
+        (writing._MARKET_UNKNOWN, "condition_id",
+         "NOT EXISTS (SELECT FROM market known WHERE known.condition_id = page.condition_id)", CONDITIONS),
     ],
     ids=["wallets", "markets"],
 )
-def test_new_wallets_and_markets_are_told_apart_by_index_probes_in_the_plans(stored_tables, unknown, plain, array):
-    column = "address" if unknown == "_WALLET_UNKNOWN" else "condition_id"
-
+def test_new_wallets_and_markets_are_told_apart_by_index_probes_in_the_plans(stored_tables, unknown, column, plain,
+                                                                             array):
     def scans(condition: str) -> set[tuple[str, str]]:
         return plan_scans(f"SELECT page.{column} FROM unnest($1::text[]) AS page({column}) WHERE {condition}",  # noqa: S608
                                   "(text[])", array)
 
     assert whole_table_reads(scans(plain)), "control: written as a plain NOT EXISTS, this plan reads the whole table"
-    assert not whole_table_reads(scans(getattr(writing, unknown)))
+    assert not whole_table_reads(scans(unknown))

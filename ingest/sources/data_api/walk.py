@@ -382,14 +382,15 @@ def _cursor_walk(
             upstream_trace_id.reset(trace)
         # The counter at the page's last row (without a preparer write_page numbered the rows,
         # in this thread: a walk without one writes one page at a time).
-        in_flight.append(_PageInFlight(written, seconds, floor, last, ended, pagination.next_cursor, counter.state()))
+        occurrences_after = counter.state()
+        in_flight.append(_PageInFlight(written, seconds, floor, last, ended, pagination.next_cursor, occurrences_after))
         while len(in_flight) >= writers.count or (in_flight and in_flight[0].written.done()):
             if not _page_finish(in_flight, state=state, outcome=outcome, save_state=save_state):
                 return outcome
         if last:
             _pages_finish(in_flight, state=state, outcome=outcome, save_state=save_state)
             return outcome
-        cursor, occurrences = pagination.next_cursor, counter.state()
+        cursor, occurrences = pagination.next_cursor, occurrences_after
 
 
 def _pages_finish(in_flight: collections.deque[_PageInFlight], *, state: WalkState, outcome: WalkOutcome,
